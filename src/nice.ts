@@ -1,0 +1,67 @@
+/**
+ * Niceness levels (manual: Niceness): 1..255, written as a number or as an
+ * alias FLASH/F, PRIORITY/P, NORMAL/N, BULK/B, MAX with an optional ±delta.
+ */
+import { PigeonError } from './errors.js';
+
+export const NICE_FLASH = 32;
+export const NICE_PRIORITY = 96;
+export const NICE_NORMAL = 160;
+export const NICE_BULK = 224;
+export const NICE_MAX = 255;
+
+export const DEFAULT_NICE_EXEC = NICE_PRIORITY;
+export const DEFAULT_NICE_FREQ = NICE_NORMAL;
+export const DEFAULT_NICE_FILE = NICE_BULK;
+
+const ALIASES: Record<string, number> = {
+  flash: NICE_FLASH,
+  f: NICE_FLASH,
+  priority: NICE_PRIORITY,
+  p: NICE_PRIORITY,
+  normal: NICE_NORMAL,
+  n: NICE_NORMAL,
+  bulk: NICE_BULK,
+  b: NICE_BULK,
+  max: NICE_MAX,
+};
+
+/** Parse a niceness; `flag` names the option in the error message. */
+export function parseNice(text: string, flag = '-nice'): number {
+  const bad = (why: string) =>
+    new PigeonError('EUSAGE', `${flag} ${JSON.stringify(text)}: ${why}; use 1..255 or F, P, N, B, MAX with an optional delta such as B+5`);
+  const s = text.trim().toLowerCase();
+  if (/^\d+$/.test(s)) {
+    const n = Number(s);
+    if (n < 1 || n > 255) throw bad('out of range');
+    return n;
+  }
+  if (s in ALIASES) return ALIASES[s];
+  const m = /^([a-z]+)([-+])(\d+)$/.exec(s);
+  if (!m || !(m[1] in ALIASES)) throw bad('not a niceness');
+  const base = ALIASES[m[1]];
+  const delta = Number(m[3]);
+  if (m[2] === '-') {
+    if (delta > 31) throw bad('delta too big (at most 31 below an alias)');
+    return base - delta;
+  }
+  if (delta > 32 || (base === NICE_BULK && delta > 31) || base + delta > 255) throw bad('delta too big');
+  return base + delta;
+}
+
+/** Format as the reference prints niceness (e.g. "B", "P+3", "MAX", "1"). */
+export function formatNice(nice: number): string {
+  if (nice === 255) return 'MAX';
+  const bands: [string, number, number][] = [
+    ['F', NICE_FLASH, 32],
+    ['P', NICE_PRIORITY, 32],
+    ['N', NICE_NORMAL, 32],
+    ['B', NICE_BULK, 30],
+  ];
+  for (const [letter, base, up] of bands) {
+    if (nice > base - 31 && nice < base) return `${letter}-${base - nice}`;
+    if (nice === base) return letter;
+    if (nice > base && nice <= base + up) return `${letter}+${nice - base}`;
+  }
+  return String(nice);
+}

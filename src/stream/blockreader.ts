@@ -1,0 +1,86 @@
+/**
+ * Reads exact-size blocks out of an async byte stream with as little copying
+ * as possible: a block that lies inside one incoming chunk is returned as a
+ * view of it; only blocks straddling chunks are assembled into a new buffer.
+ */
+export class BlockReader {
+  private it: AsyncIterator<Uint8Array>;
+  private head: Uint8Array = new Uint8Array(0);
+  private done = false;
+  /** Bytes handed out so far. */
+  consumed = 0;
+
+  constructor(source: AsyncIterable<Uint8Array>) {
+    this.it = source[Symbol.asyncIterator]();
+  }
+
+  private async fill(): Promise<boolean> {
+    while (!this.done) {
+      const r = await this.it.next();
+      if (r.done) {
+        this.done = true;
+        return false;
+      }
+      if (r.value.length > 0) {
+        this.head = r.value;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Up to `n` bytes: exactly `n` unless the stream ends first. The returned
+   * view is valid until the next call (the source may reuse its buffers).
+   */
+  async read(n: number): Promise<Uint8Array> {
+    if (this.head.length === 0 && !(await this.fill())) return this.head;
+    if (this.head.length >= n) {
+      const out = this.head.subarray(0, n);
+      this.head = this.head.subarray(n);
+      this.consumed += n;
+      return out;
+    }
+    const out = new Uint8Array(n);
+    let have = 0;
+    while (have < n) {
+      if (this.head.length === 0 && !(await this.fill())) break;
+      const take = Math.min(n - have, this.head.length);
+      out.set(this.head.subarray(0, take), have);
+      this.head = this.head.subarray(take);
+      have += take;
+    }
+    this.consumed += have;
+    return have === n ? out : out.subarray(0, have);
+  }
+
+  /** True when no byte is left. */
+  async atEnd(): Promise<boolean> {
+    if (this.head.length > 0) return false;
+    return !(await this.fill());
+  }
+
+  /** Stop reading the source early (lets a file stream close). */
+  async close(): Promise<void> {
+    this.done = true;
+    await this.it.return?.();
+  }
+}
+
+/** Concatenating helper for small buffers (headers, tests). */
+export function concatBytes(parts: Uint8Array[]): Uint8Array {
+  let len = 0;
+  for (const p of parts) len += p.length;
+  const out = new Uint8Array(len);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** Turn a Uint8Array into a one-chunk async iterable. */
+export async function* once(data: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield data;
+}
