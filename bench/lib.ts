@@ -1,0 +1,44 @@
+/** Timing helpers for side-by-side benchmarks: wall time and peak RSS of a child process. */
+import { spawn } from 'node:child_process';
+
+export interface Sample {
+  seconds: number;
+  maxRssKiB: number;
+}
+
+/** Run a command under /usr/bin/time; fail loudly on a non-zero exit. */
+export function timeCmd(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sample> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/time', ['-f', '%e %M', cmd, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const lines = err.trim().split('\n');
+      const m = /^([\d.]+) (\d+)$/.exec(lines[lines.length - 1] ?? '');
+      if (code !== 0 || !m) return reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${err.trim()}`));
+      resolve({ seconds: Number(m[1]), maxRssKiB: Number(m[2]) });
+    });
+  });
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** A small table: median seconds, ratio to the baseline, median peak RSS. */
+export function report(title: string, rows: Record<string, Sample[]>, baseline: string): string {
+  const base = median(rows[baseline].map((s) => s.seconds));
+  const out = [`## ${title}`, '| program | median s | ratio | runs (s) | peak RSS MB |', '|---|---|---|---|---|'];
+  for (const [name, samples] of Object.entries(rows)) {
+    const med = median(samples.map((s) => s.seconds));
+    const rss = median(samples.map((s) => s.maxRssKiB)) / 1024;
+    out.push(`| ${name} | ${med.toFixed(2)} | ${(med / base).toFixed(2)} | ${samples.map((s) => s.seconds.toFixed(2)).join(' ')} | ${rss.toFixed(0)} |`);
+  }
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,23 @@
+/**
+ * Bench driver: queue one file packet with the library, as `nncp-file SRC
+ * NODE:DST` would. Usage: node dist/bench/tx-one.js CFG SRC NODE DST
+ */
+import { createReadStream } from 'node:fs';
+import { loadConfig } from '../src/config/load.js';
+import { PktType } from '../src/packet/header.js';
+import { Spool } from '../src/spool/spool.js';
+import { txPacket } from '../src/tx/send.js';
+
+const [cfgPath, src, node, dst] = process.argv.slice(2);
+const cfg = await loadConfig({ cfg: cfgPath });
+const spool = new Spool({ root: cfg.spool, noHdr: cfg.noHdr });
+const r = await txPacket(
+  { cfg, spool },
+  {
+    to: cfg.byName.get(node)!,
+    plain: { type: PktType.File, nice: 224, path: new TextEncoder().encode(dst) },
+    nice: 224,
+    payload: createReadStream(src, { highWaterMark: 1 << 20 }),
+  },
+);
+process.stdout.write(`${r.pktId}\n`);

@@ -1,0 +1,360 @@
+/**
+ * The reference's log: a recfile (GNU recutils) of one record per event.
+ *
+ *   <empty line>
+ *   When: 2026-11-23T18:05:38.557206853Z      RFC 3339, UTC, nanoseconds, trailing zeros dropped
+ *   Err: exit status 3                        only in error records, before Who
+ *   Who: tx                                   the kind of event
+ *   Node: XYQJ...                             event fields, in the order given
+ *   Output: line one                          a multi-line value continues on "+ " lines
+ *   + line two
+ *   Msg: File f.txt (282 B) is sent to bob:f.txt
+ *
+ * A record is appended with one write(2) on an O_APPEND descriptor while
+ * holding flock(2) LOCK_EX on `<log>.lock`, like the reference, so records
+ * of concurrent nncp-* and pigeon processes never interleave. A log path of
+ * the form "FD:<n>" writes to that file descriptor instead.
+ *
+ * nncp-log shows a record as "<When to the second> [ERROR ]<Msg>[: <Err>]";
+ * nncp-* commands print the same line on stderr for each record they log,
+ * unless -quiet (which silences errors too), and with -debug they also print
+ * the raw record, plus debug-only records that never reach the log file.
+ */
+import fs from 'node:fs';
+import readline from 'node:readline';
+import fsExt from 'fs-ext';
+import { errorLine } from '../errors.js';
+
+export type LogValue = string | number | bigint | boolean | readonly string[];
+export type LogFields = ReadonlyArray<readonly [string, LogValue]>;
+
+export interface LogRecord {
+  /** Parsed When, or null when missing or malformed. */
+  when: Date | null;
+  /** When as written. */
+  whenRaw: string;
+  who: string;
+  /** Every field of the record (When, Who, Msg, Err included); multi-line values joined with "\n". */
+  fields: Map<string, string>;
+}
+
+const FIELD_NAME = /^[A-Za-z%][A-Za-z0-9_]*$/;
+const FIELD_LINE = /^([A-Za-z%][A-Za-z0-9_]*):[ \t]?(.*)$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
+const GO_RFC3339NANO = '2006-01-02T15:04:05.999999999Z07:00';
+
+// Wall clock with nanosecond digits: millisecond epoch fixed once, advanced by the monotonic clock.
+const EPOCH_NS = BigInt(Date.now()) * 1_000_000n;
+const HR_START = process.hrtime.bigint();
+
+/** Nanoseconds since the Unix epoch. */
+export function nowNs(): bigint {
+  return EPOCH_NS + (process.hrtime.bigint() - HR_START);
+}
+
+function pad(n: number | bigint, w: number): string {
+  return n.toString().padStart(w, '0');
+}
+
+/** Format as Go's time.RFC3339Nano in UTC: fraction without trailing zeros, none when zero. */
+export function formatWhen(ns: bigint): string {
+  const secs = ns / 1_000_000_000n;
+  const frac = ns % 1_000_000_000n;
+  const d = new Date(Number(secs) * 1000);
+  let s =
+    `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)}` +
+    `T${pad(d.getUTCHours(), 2)}:${pad(d.getUTCMinutes(), 2)}:${pad(d.getUTCSeconds(), 2)}`;
+  if (frac !== 0n) s += '.' + pad(frac, 9).replace(/0+$/, '');
+  return s + 'Z';
+}
+
+function valueLines(key: string, v: LogValue): string {
+  if (typeof v === 'string') {
+    if (!v.includes('\n')) return `${key}: ${v}\n`;
+    return multiline(key, v.split('\n'));
+  }
+  if (typeof v === 'number' || typeof v === 'bigint') return `${key}: ${v.toString()}\n`;
+  if (typeof v === 'boolean') return `${key}: ${v ? 'true' : 'false'}\n`;
+  if (v.length === 0) return ''; // the reference omits empty lists
+  return multiline(key, v.flatMap((l) => l.split('\n')));
+}
+
+function multiline(key: string, lines: string[]): string {
+  let out = `${key}: ${lines[0]}\n`;
+  for (const l of lines.slice(1)) out += l === '' ? '+\n' : `+ ${l}\n`;
+  return out;
+}
+
+export interface RecordOptions {
+  err?: unknown;
+  debug?: boolean;
+  /** Nanoseconds since the epoch (default: now). */
+  when?: bigint;
+}
+
+/** One log record as the reference writes it: leading empty line, When, [Debug], [Err], Who, fields, Msg. */
+export function formatLogRecord(who: string, fields: LogFields, human: string, opts: RecordOptions = {}): string {
+  let rec = `\nWhen: ${formatWhen(opts.when ?? nowNs())}\n`;
+  if (opts.debug) rec += 'Debug: true\n';
+  if (opts.err !== undefined) rec += valueLines('Err', errText(opts.err));
+  rec += valueLines('Who', who);
+  for (const [k, v] of fields) {
+    if (!FIELD_NAME.test(k)) throw new RangeError(`log field name ${JSON.stringify(k)} is not a recfile field name`);
+    rec += valueLines(k, v);
+  }
+  return rec + valueLines('Msg', human);
+}
+
+function errText(err: unknown): string {
+  return typeof err === 'string' ? err : errorLine(err);
+}
+
+export interface LoggerOptions {
+  /** Log file, or "FD:<n>". Empty: do not write a log file. */
+  path: string;
+  quiet?: boolean;
+  debug?: boolean;
+  /** Where human lines go (default process.stderr). */
+  stderr?: { write(s: string): unknown };
+}
+
+export class Logger {
+  readonly path: string;
+  readonly quiet: boolean;
+  readonly debugOn: boolean;
+  private readonly out: { write(s: string): unknown };
+
+  constructor(opts: LoggerOptions) {
+    this.path = opts.path;
+    this.quiet = opts.quiet ?? false;
+    this.debugOn = opts.debug ?? false;
+    this.out = opts.stderr ?? process.stderr;
+  }
+
+  /** Log an event: append the record, print its human line unless quiet. */
+  info(who: string, fields: LogFields, human: string): void {
+    this.emit(formatLogRecord(who, fields, human), human, undefined);
+  }
+
+  /** Log a failure: like info, with Err and an "ERROR" human line. */
+  error(who: string, fields: LogFields, err: unknown, human: string): void {
+    this.emit(formatLogRecord(who, fields, human, { err }), human, err);
+  }
+
+  /** With -debug only: the raw record on stderr; never written to the log file. */
+  debug(who: string, fields: LogFields, human: string): void {
+    if (this.debugOn) this.out.write(formatLogRecord(who, fields, human, { debug: true }));
+  }
+
+  private emit(rec: string, human: string, err: unknown): void {
+    if (this.debugOn) this.out.write(rec);
+    if (!this.quiet) {
+      const when = rec.slice('\nWhen: '.length, rec.indexOf('\n', 1));
+      const line = err === undefined ? `${secondsOf(when)} ${human}` : `${secondsOf(when)} ERROR ${human}: ${errText(err)}`;
+      this.out.write(line + '\n');
+    }
+    this.append(rec);
+  }
+
+  /** Append one record; problems are reported on stderr and never thrown, as in the reference. */
+  append(rec: string): void {
+    if (this.path === '') return;
+    const data = Buffer.from(rec, 'utf8');
+    if (this.path.startsWith('FD:')) {
+      const fd = Number(this.path.slice(3));
+      try {
+        if (!Number.isInteger(fd) || fd < 0) throw new Error(`log ${this.path}: not a file descriptor number`);
+        writeAll(fd, data);
+      } catch (err) {
+        this.out.write(`Can not write log ${this.path}: ${errorLine(err)}\n`);
+      }
+      return;
+    }
+    let lockFd: number;
+    try {
+      lockFd = fs.openSync(this.path + '.lock', fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o666);
+    } catch (err) {
+      this.out.write(`Can not open lock for log: ${errorLine(err)}\n`);
+      return;
+    }
+    try {
+      fsExt.flockSync(lockFd, 'ex');
+    } catch (err) {
+      fs.closeSync(lockFd);
+      this.out.write(`Can not acquire lock for log: ${errorLine(err)}\n`);
+      return;
+    }
+    try {
+      const fd = fs.openSync(this.path, fs.constants.O_CREAT | fs.constants.O_WRONLY | fs.constants.O_APPEND, 0o666);
+      try {
+        writeAll(fd, data);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (err) {
+      this.out.write(`Can not open log: ${errorLine(err)}\n`);
+    } finally {
+      try {
+        fsExt.flockSync(lockFd, 'un');
+      } finally {
+        fs.closeSync(lockFd);
+      }
+    }
+  }
+}
+
+function writeAll(fd: number, data: Uint8Array): void {
+  let off = 0;
+  while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+}
+
+// ---- reading ----
+
+interface ParsedWhen {
+  date: Date;
+  /** As Go's time.RFC3339 prints it: to the second, offset "Z" when zero. */
+  seconds: string;
+}
+
+function parseWhen(raw: string): ParsedWhen | null {
+  const m = RFC3339.exec(raw);
+  if (!m) return null;
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number);
+  const zone = m[8].toUpperCase();
+  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return null;
+  const base = Date.UTC(y, mo - 1, d, h, mi, s);
+  if (new Date(base).getUTCDate() !== d) return null; // day out of range for the month
+  let offsetMin = 0;
+  if (zone !== 'Z') {
+    const oh = Number(zone.slice(1, 3));
+    const om = Number(zone.slice(4, 6));
+    if (oh > 23 || om > 59) return null;
+    offsetMin = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  const ms = Number((m[7] ?? '').padEnd(3, '0').slice(0, 3));
+  const date = new Date(base - offsetMin * 60_000 + ms);
+  const secs = `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}`;
+  return { date, seconds: secs + (offsetMin === 0 ? 'Z' : zone) };
+}
+
+function secondsOf(whenRaw: string): string {
+  return parseWhen(whenRaw)?.seconds ?? whenRaw;
+}
+
+/** Accumulates lines into records (recfile: blank lines separate records). */
+class RecordParser {
+  private fields = new Map<string, string>();
+  private last: string | null = null;
+
+  /** Feed one line (without its newline); returns a finished record when the line ends one. */
+  line(l: string): LogRecord | null {
+    if (l.trim() === '') return this.finish();
+    if (l.startsWith('#')) return null;
+    if (l.startsWith('+') && this.last !== null) {
+      const rest = l.slice(1);
+      this.fields.set(this.last, this.fields.get(this.last)! + '\n' + (rest.startsWith(' ') ? rest.slice(1) : rest));
+      return null;
+    }
+    const m = FIELD_LINE.exec(l);
+    if (m) {
+      this.fields.set(m[1], m[2]);
+      this.last = m[1];
+    } else if (this.last !== null) {
+      // Not recfile: the reference writes values with raw newlines (a file name
+      // with "\n" in it). Keep the text as a continuation of the previous value.
+      this.fields.set(this.last, this.fields.get(this.last)! + '\n' + l);
+    }
+    return null;
+  }
+
+  finish(): LogRecord | null {
+    if (this.fields.size === 0) return null;
+    const fields = this.fields;
+    this.fields = new Map();
+    this.last = null;
+    const whenRaw = fields.get('When') ?? '';
+    return { when: parseWhen(whenRaw)?.date ?? null, whenRaw, who: fields.get('Who') ?? '', fields };
+  }
+}
+
+/** Parse one record's text (its lines, with or without the surrounding empty lines). */
+export function parseLogRecord(text: string): LogRecord {
+  const p = new RecordParser();
+  for (const l of text.split('\n')) {
+    if (l.trim() === '') continue;
+    p.line(l);
+  }
+  return p.finish() ?? { when: null, whenRaw: '', who: '', fields: new Map() };
+}
+
+/** Parse a whole log text into records. */
+export function parseLog(text: string): LogRecord[] {
+  const p = new RecordParser();
+  const out: LogRecord[] = [];
+  for (const l of text.split('\n')) {
+    const r = p.line(l);
+    if (r) out.push(r);
+  }
+  const r = p.finish();
+  if (r) out.push(r);
+  return out;
+}
+
+/** Stream the records of a log file (or any readable stream), one at a time. */
+export async function* readLog(input: string | NodeJS.ReadableStream): AsyncGenerator<LogRecord> {
+  const stream = typeof input === 'string' ? fs.createReadStream(input) : input;
+  const rl = readline.createInterface({ input: stream, crlfDelay: Infinity });
+  const p = new RecordParser();
+  for await (const l of rl) {
+    const r = p.line(l);
+    if (r) yield r;
+  }
+  const r = p.finish();
+  if (r) yield r;
+}
+
+/** A record's fields as Go prints a map[string]string: `map[K1:v1 K2:v2]`, keys sorted. */
+export function goMapString(fields: Map<string, string>): string {
+  const keys = [...fields.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return `map[${keys.map((k) => `${k}:${fields.get(k)}`).join(' ')}]`;
+}
+
+/** What nncp-log prints for a record. */
+export function humanize(rec: LogRecord): string {
+  const when = parseWhen(rec.whenRaw);
+  if (when === null) {
+    return `Can not humanize: parsing time ${JSON.stringify(rec.whenRaw)} as ${JSON.stringify(GO_RFC3339NANO)}: cannot parse ${JSON.stringify(rec.whenRaw)} as "2006"\n${goMapString(rec.fields)}`;
+  }
+  let msg = rec.fields.get('Msg') ?? '';
+  let level = '';
+  const err = rec.fields.get('Err');
+  if (err !== undefined) {
+    level = 'ERROR ';
+    msg += ': ' + err;
+  }
+  return `${when.seconds} ${level}${msg}`;
+}
+
+// ---- helpers for composing human messages like the reference's ----
+
+const IEC = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
+
+/** Go's "%.Nf" for a non-negative value: exact halves round to even, as strconv does. */
+function goFixed(v: number, digits: number): string {
+  const scaled = v * 10 ** digits;
+  const floor = Math.floor(scaled);
+  if (scaled - floor === 0.5 && Number.isInteger(floor)) {
+    const n = floor % 2 === 0 ? floor : floor + 1;
+    return (n / 10 ** digits).toFixed(digits);
+  }
+  return v.toFixed(digits);
+}
+
+/** Size as the reference prints it (go-humanize IBytes): "282 B", "5.1 KiB", "13 MiB". */
+export function iBytes(size: number | bigint): string {
+  const s = Number(size);
+  if (s < 10) return `${s} B`;
+  const e = Math.floor(Math.log(s) / Math.log(1024));
+  const val = Math.floor((s / 1024 ** e) * 10 + 0.5) / 10;
+  return `${val < 10 ? goFixed(val, 1) : goFixed(val, 0)} ${IEC[e]}`;
+}

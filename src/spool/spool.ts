@@ -1,0 +1,365 @@
+/**
+ * The spool directory, laid out as the reference lays it out:
+ *
+ *   <root>/tmp/                          temporary files (atomic writes)
+ *   <root>/<NODE>/rx/ , tx/              complete packets, named by their MTH (52 Base32 chars)
+ *   <root>/<NODE>/rx|tx/hdr/<PKT>        copy of the packet's 172-byte encrypted header
+ *   <root>/<NODE>/rx/seen/<PKT>          empty marker: packet already tossed (nncp-toss -seen)
+ *   <root>/<NODE>/rx/<PKT>.part, .nock   partly received, received but not yet checksummed
+ *   <root>/<NODE>/{rx,tx,toss}.lock      flock(2) locks
+ *   <root>/<name> -> <root>/<NODE>       human-readable link made when queueing for a neighbour
+ *
+ * Directories are created 0777 and files 0666, less the umask (exactly less
+ * the configured umask when one is given). Nothing here reads a payload:
+ * listing reads 172 header bytes per packet, from hdr/ when present.
+ */
+import { constants as C, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { base32Decode, base32Encode, base32Len } from '../codec/base32.js';
+import { errorLine } from '../errors.js';
+import { decodeEncHeader, ENC_HEADER_SIZE, type EncHeader } from '../packet/header.js';
+import { ensureDir, fsyncDir, TmpFile, writeAtomic } from './atomic.js';
+import { lockDir, type LockContext, type SpoolLock } from './lock.js';
+
+export type Queue = 'rx' | 'tx';
+
+export const HDR_DIR = 'hdr';
+export const SEEN_DIR = 'seen';
+export const TMP_DIR = 'tmp';
+export const PART_SUFFIX = '.part';
+export const NOCK_SUFFIX = '.nock';
+/** Length of a packet id (Base32 of a 32-byte MTH) and of a node id. */
+export const PKT_ID_LEN = base32Len(32);
+
+export interface SpoolOptions {
+  root: string;
+  /** Configuration's `nohdr`: neither read nor create hdr/ files. */
+  noHdr?: boolean;
+  /** Skip fsync (NNCPNOSYNC in the environment has the same effect). */
+  noSync?: boolean;
+  /** Configuration's `umask`: new files get 0666 &~ umask, directories 0777 &~ umask. */
+  umask?: number;
+}
+
+/** A complete packet waiting in a queue. */
+export interface Job {
+  /** Packet id: Base32 MTH of the whole file, which is also its name. */
+  id: string;
+  path: string;
+  size: number;
+  nice: number;
+  /** Base32 node ids from the encrypted header. */
+  sender: string;
+  recipient: string;
+  header: EncHeader;
+  /** The 172 header bytes, as in hdr/ files. */
+  headerRaw: Uint8Array;
+}
+
+/** A file in a queue that looked like a packet but could not be listed. */
+export interface Skipped {
+  name: string;
+  path: string;
+  reason: string;
+}
+
+/** A .part or .nock file in rx/. */
+export interface PartialFile {
+  id: string;
+  path: string;
+  size: number;
+}
+
+export interface ListOptions {
+  /** Only packets with niceness <= nice (default 255: all). */
+  nice?: number;
+  /** Called for each packet-named file that had to be skipped. */
+  onSkip?: (s: Skipped) => void;
+}
+
+/** True for a canonical Base32 encoding of 32 bytes (packet and node ids). */
+export function isId(name: string): boolean {
+  return name.length === PKT_ID_LEN && base32Decode(name) !== null;
+}
+
+function isMissing(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+/** Read up to `n` bytes from the start of a file. */
+async function readHead(p: string, n: number): Promise<Uint8Array> {
+  const fh = await fsp.open(p, C.O_RDONLY);
+  try {
+    const buf = new Uint8Array(n);
+    let off = 0;
+    while (off < n) {
+      const { bytesRead } = await fh.read(buf, off, n - off, off);
+      if (bytesRead === 0) break;
+      off += bytesRead;
+    }
+    return buf.subarray(0, off);
+  } finally {
+    await fh.close();
+  }
+}
+
+export class Spool {
+  readonly root: string;
+  readonly noHdr: boolean;
+  readonly noSync: boolean;
+  readonly umask: number | undefined;
+
+  constructor(opts: SpoolOptions) {
+    this.root = opts.root;
+    this.noHdr = opts.noHdr ?? false;
+    this.noSync = opts.noSync ?? false;
+    this.umask = opts.umask;
+  }
+
+  /** Exact file mode when a umask is configured, else undefined (process umask applies). */
+  get fileMode(): number | undefined {
+    return this.umask === undefined ? undefined : 0o666 & ~this.umask;
+  }
+
+  get dirMode(): number | undefined {
+    return this.umask === undefined ? undefined : 0o777 & ~this.umask;
+  }
+
+  // ---- paths ----
+
+  tmpDir(): string {
+    return path.join(this.root, TMP_DIR);
+  }
+
+  nodeDir(nodeIdB32: string): string {
+    return path.join(this.root, nodeIdB32);
+  }
+
+  queueDir(nodeIdB32: string, xx: Queue): string {
+    return path.join(this.root, nodeIdB32, xx);
+  }
+
+  packetPath(nodeIdB32: string, xx: Queue, pktId: string): string {
+    return path.join(this.root, nodeIdB32, xx, pktId);
+  }
+
+  hdrPath(nodeIdB32: string, xx: Queue, pktId: string): string {
+    return path.join(this.root, nodeIdB32, xx, HDR_DIR, pktId);
+  }
+
+  seenPath(nodeIdB32: string, pktId: string): string {
+    return path.join(this.root, nodeIdB32, 'rx', SEEN_DIR, pktId);
+  }
+
+  lockPath(nodeIdB32: string, ctx: LockContext): string {
+    return path.join(this.root, nodeIdB32, ctx) + '.lock';
+  }
+
+  // ---- directories, temporary files, locks ----
+
+  async ensureQueue(nodeIdB32: string, xx: Queue): Promise<string> {
+    const dir = this.queueDir(nodeIdB32, xx);
+    await ensureDir(dir, this.dirMode);
+    return dir;
+  }
+
+  /** A new temporary file in tmp/, to be committed into a queue. */
+  tmpFile(): Promise<TmpFile> {
+    return TmpFile.create(this.tmpDir(), { noSync: this.noSync, mode: this.fileMode, dirMode: this.dirMode });
+  }
+
+  /** Take a node's rx/tx/toss lock (throws PigeonError ELOCKED when busy). */
+  lock(nodeIdB32: string, ctx: LockContext): Promise<SpoolLock> {
+    return lockDir(this.root, nodeIdB32, ctx, { umask: this.umask });
+  }
+
+  /**
+   * Put a finished packet in a queue under its id, then write its hdr/ file
+   * (unless noHdr), as the reference does after queueing.
+   */
+  async commitPacket(tmp: TmpFile, nodeIdB32: string, xx: Queue, pktId: string, headerRaw: Uint8Array): Promise<string> {
+    const dst = this.packetPath(nodeIdB32, xx, pktId);
+    await ensureDir(this.queueDir(nodeIdB32, xx), this.dirMode);
+    await tmp.commit(dst);
+    if (!this.noHdr) await this.writeHdr(nodeIdB32, xx, pktId, headerRaw);
+    return dst;
+  }
+
+  /** Write hdr/<pktId> atomically. */
+  async writeHdr(nodeIdB32: string, xx: Queue, pktId: string, headerRaw: Uint8Array): Promise<void> {
+    if (headerRaw.length !== ENC_HEADER_SIZE) throw new RangeError(`a header is ${ENC_HEADER_SIZE} bytes, got ${headerRaw.length}`);
+    await writeAtomic(this.hdrPath(nodeIdB32, xx, pktId), headerRaw, {
+      tmpDir: this.tmpDir(),
+      noSync: this.noSync,
+      mode: this.fileMode,
+      dirMode: this.dirMode,
+    });
+  }
+
+  /**
+   * The reference's convenience link `<root>/<name> -> <root>/<NODE>`, made
+   * when something is queued for a neighbour. Like the reference, an
+   * existing entry is left alone and failures are ignored.
+   */
+  async linkNeighbour(nodeIdB32: string, name: string): Promise<void> {
+    if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) return;
+    await fsp.symlink(this.nodeDir(nodeIdB32), path.join(this.root, name)).catch(() => {});
+  }
+
+  // ---- listing ----
+
+  /**
+   * Complete packets of a queue with niceness <= opts.nice, ordered by
+   * niceness (most urgent first), then by id. Files that are not packets
+   * (.part, .nock, hdr/, seen/, tmp files, other names) are ignored;
+   * packet-named files whose header cannot be read are reported in
+   * `skipped` and left in place.
+   */
+  async scan(nodeIdB32: string, xx: Queue, opts: ListOptions = {}): Promise<{ jobs: Job[]; skipped: Skipped[] }> {
+    const maxNice = opts.nice ?? 255;
+    const dir = this.queueDir(nodeIdB32, xx);
+    const jobs: Job[] = [];
+    const skipped: Skipped[] = [];
+    const names: string[] = [];
+    try {
+      for await (const ent of await fsp.opendir(dir)) if (isId(ent.name)) names.push(ent.name);
+    } catch (err) {
+      if (isMissing(err)) return { jobs, skipped };
+      throw err;
+    }
+    const BATCH = 32;
+    for (let i = 0; i < names.length; i += BATCH) {
+      const results = await Promise.all(names.slice(i, i + BATCH).map((n) => this.readJob(nodeIdB32, xx, n)));
+      for (const r of results) {
+        if (r === null) continue;
+        if ('reason' in r) {
+          skipped.push(r);
+          opts.onSkip?.(r);
+        } else if (r.nice <= maxNice) {
+          jobs.push(r);
+        }
+      }
+    }
+    jobs.sort((a, b) => a.nice - b.nice || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return { jobs, skipped };
+  }
+
+  /** The jobs of scan(); skipped files go to opts.onSkip. */
+  async list(nodeIdB32: string, xx: Queue, opts: ListOptions = {}): Promise<Job[]> {
+    return (await this.scan(nodeIdB32, xx, opts)).jobs;
+  }
+
+  /** One queue entry: a Job, a Skipped with the reason, or null when it vanished. */
+  private async readJob(nodeIdB32: string, xx: Queue, name: string): Promise<Job | Skipped | null> {
+    const p = this.packetPath(nodeIdB32, xx, name);
+    let size: number;
+    try {
+      const st = await fsp.stat(p);
+      if (!st.isFile()) return { name, path: p, reason: 'not a regular file' };
+      size = st.size;
+    } catch (err) {
+      if (isMissing(err)) return null; // removed while we were listing
+      return { name, path: p, reason: errorLine(err) };
+    }
+    let header: EncHeader | null = null;
+    let headerRaw: Uint8Array | null = null;
+    if (!this.noHdr) {
+      try {
+        const raw = await readHead(this.hdrPath(nodeIdB32, xx, name), ENC_HEADER_SIZE);
+        header = decodeEncHeader(raw, `header file ${this.hdrPath(nodeIdB32, xx, name)}`);
+        headerRaw = raw;
+      } catch {
+        // missing or damaged hdr/ file: read the packet itself and (re)write it below
+      }
+    }
+    if (header === null) {
+      try {
+        const raw = await readHead(p, ENC_HEADER_SIZE);
+        header = decodeEncHeader(raw, `packet ${p}`);
+        headerRaw = raw;
+      } catch (err) {
+        if (isMissing(err)) return null;
+        return { name, path: p, reason: errorLine(err) };
+      }
+      if (!this.noHdr) {
+        try {
+          await this.writeHdr(nodeIdB32, xx, name, headerRaw);
+        } catch {
+          // an hdr/ file is only a cache; listing goes on without it
+        }
+      }
+    }
+    return {
+      id: name,
+      path: p,
+      size,
+      nice: header.nice,
+      sender: base32Encode(header.sender),
+      recipient: base32Encode(header.recipient),
+      header,
+      headerRaw: headerRaw!,
+    };
+  }
+
+  /** rx/ files with the .part (partly received) or .nock (not yet checksummed) suffix. */
+  async partials(nodeIdB32: string, suffix: typeof PART_SUFFIX | typeof NOCK_SUFFIX): Promise<PartialFile[]> {
+    const dir = this.queueDir(nodeIdB32, 'rx');
+    const out: PartialFile[] = [];
+    try {
+      for await (const ent of await fsp.opendir(dir)) {
+        if (!ent.name.endsWith(suffix)) continue;
+        const id = ent.name.slice(0, -suffix.length);
+        if (!isId(id)) continue;
+        const p = path.join(dir, ent.name);
+        try {
+          const st = await fsp.stat(p);
+          if (st.isFile()) out.push({ id, path: p, size: st.size });
+        } catch {
+          // vanished meanwhile
+        }
+      }
+    } catch (err) {
+      if (isMissing(err)) return out;
+      throw err;
+    }
+    out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return out;
+  }
+
+  // ---- seen markers and removal ----
+
+  /** Whether rx/seen/<pktId> exists (any error other than "missing" counts as seen, as in the reference). */
+  async isSeen(nodeIdB32: string, pktId: string): Promise<boolean> {
+    try {
+      await fsp.stat(this.seenPath(nodeIdB32, pktId));
+      return true;
+    } catch (err) {
+      return !isMissing(err);
+    }
+  }
+
+  /** Create the empty rx/seen/<pktId> marker and make it durable. */
+  async markSeen(nodeIdB32: string, pktId: string): Promise<void> {
+    const p = this.seenPath(nodeIdB32, pktId);
+    await ensureDir(path.dirname(p), this.dirMode);
+    const fh = await fsp.open(p, C.O_WRONLY | C.O_CREAT, 0o666);
+    try {
+      if (this.fileMode !== undefined) await fh.chmod(this.fileMode);
+    } finally {
+      await fh.close();
+    }
+    await fsyncDir(path.dirname(p), this.noSync);
+  }
+
+  /** Remove a packet and its hdr/ file (a missing one is fine). */
+  async remove(job: Pick<Job, 'path'>): Promise<void> {
+    await fsp.unlink(job.path);
+    await fsp.unlink(path.join(path.dirname(job.path), HDR_DIR, path.basename(job.path))).catch((err) => {
+      if (!isMissing(err)) throw err;
+    });
+  }
+
+  removePacket(nodeIdB32: string, xx: Queue, pktId: string): Promise<void> {
+    return this.remove({ path: this.packetPath(nodeIdB32, xx, pktId) });
+  }
+}
