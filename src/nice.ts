@@ -26,27 +26,30 @@ const ALIASES: Record<string, number> = {
   max: NICE_MAX,
 };
 
-/** Parse a niceness; `flag` names the option in the error message. */
-export function parseNice(text: string, flag = '-nice'): number {
-  const bad = (why: string) =>
-    new PigeonError('EUSAGE', `${flag} ${JSON.stringify(text)}: ${why}; use 1..255 or F, P, N, B, MAX with an optional delta such as B+5`);
+/** A niceness as NNCP parses it (integer, alias, alias±delta, case-insensitive), or null. */
+export function tryParseNice(text: string): number | null {
   const s = text.trim().toLowerCase();
-  if (/^\d+$/.test(s)) {
+  if (/^[+-]?\d+$/.test(s)) {
     const n = Number(s);
-    if (n < 1 || n > 255) throw bad('out of range');
-    return n;
+    return n >= 1 && n <= 255 ? n : null;
   }
   if (s in ALIASES) return ALIASES[s];
   const m = /^([a-z]+)([-+])(\d+)$/.exec(s);
-  if (!m || !(m[1] in ALIASES)) throw bad('not a niceness');
+  if (!m || !(m[1] in ALIASES)) return null;
   const base = ALIASES[m[1]];
   const delta = Number(m[3]);
-  if (m[2] === '-') {
-    if (delta > 31) throw bad('delta too big (at most 31 below an alias)');
-    return base - delta;
-  }
-  if (delta > 32 || (base === NICE_BULK && delta > 31) || base + delta > 255) throw bad('delta too big');
+  if (m[2] === '-') return delta > 31 ? null : base - delta;
+  if (delta > 32 || (base === NICE_BULK && delta > 31) || base + delta > 255) return null;
   return base + delta;
+}
+
+/** Parse a niceness flag; `flag` names the option in the error message. */
+export function parseNice(text: string, flag = '-nice'): number {
+  const n = tryParseNice(text);
+  if (n === null) {
+    throw new PigeonError('EUSAGE', `${flag} ${JSON.stringify(text)}: not a niceness; use 1..255 or F, P, N, B, MAX with an optional delta such as B+5`);
+  }
+  return n;
 }
 
 /** Format as the reference prints niceness (e.g. "B", "P+3", "MAX", "1"). */

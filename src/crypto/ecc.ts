@@ -28,8 +28,9 @@ function rawPublic(k: KeyObject): Uint8Array {
   return new Uint8Array(d.subarray(d.length - 32));
 }
 
-/** Sign with NNCP's 64-byte Ed25519 private key (seed ‖ public key) or a 32-byte seed. */
+/** Sign with NNCP's 64-byte Ed25519 private key (seed ‖ public key). */
 export function ed25519Sign(signPrv: Uint8Array, msg: Uint8Array): Uint8Array {
+  if (signPrv.length !== 64) throw new RangeError(`Ed25519 private key: expected 64 bytes, got ${signPrv.length}`);
   return new Uint8Array(sign(null, msg, edPrv(signPrv.subarray(0, 32))));
 }
 
