@@ -3,7 +3,7 @@
  * into the incoming directory, atomically, then remove the packet (what
  * tossing a file packet costs). Usage: node dist/bench/rx-one.js CFG PKTPATH INCOMING
  */
-import { createReadStream } from 'node:fs';
+import { readReused } from '../src/stream/fileread.js';
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { base32Encode } from '../src/codec/base32.js';
@@ -16,7 +16,7 @@ const cfg = await loadConfig({ cfg: cfgPath, needSelf: true });
 const dec = await decryptPacket({
   self: cfg.self!,
   lookup: (id) => cfg.neighbours.get(base32Encode(id)),
-  input: createReadStream(pktPath, { highWaterMark: 1 << 20 }),
+  input: readReused(pktPath),
   what: pktPath,
 });
 const { plain, body } = await openPlain(dec.plaintext, pktPath);

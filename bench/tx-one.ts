@@ -2,7 +2,7 @@
  * Bench driver: queue one file packet with the library, as `nncp-file SRC
  * NODE:DST` would. Usage: node dist/bench/tx-one.js CFG SRC NODE DST
  */
-import { createReadStream } from 'node:fs';
+import { readReused } from '../src/stream/fileread.js';
 import { loadConfig } from '../src/config/load.js';
 import { PktType } from '../src/packet/header.js';
 import { Spool } from '../src/spool/spool.js';
@@ -17,7 +17,7 @@ const r = await txPacket(
     to: cfg.byName.get(node)!,
     plain: { type: PktType.File, nice: 224, path: new TextEncoder().encode(dst) },
     nice: 224,
-    payload: createReadStream(src, { highWaterMark: 1 << 20 }),
+    payload: readReused(src),
   },
 );
 process.stdout.write(`${r.pktId}\n`);

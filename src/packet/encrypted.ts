@@ -17,6 +17,7 @@ import { AuthError, PacketError } from '../errors.js';
 import { blake3DeriveKey, blake3Sum256, Blake3Xof } from '../crypto/blake3.js';
 import { ed25519Sign, ed25519Verify, x25519, x25519Keypair } from '../crypto/ecc.js';
 import { BlockReader } from '../stream/blockreader.js';
+import { reclaim } from '../stream/reclaim.js';
 import {
   decodeEncHeader,
   decodePlainHeader,
@@ -103,6 +104,7 @@ function seal(key: Buffer, counter: number, ad: Uint8Array, pt: Uint8Array): [Bu
   c.setAAD(ad, { plaintextLength: pt.length });
   const body = c.update(pt);
   c.final();
+  reclaim(body.length);
   return [body, c.getAuthTag()];
 }
 
@@ -113,6 +115,7 @@ function open(key: Buffer, counter: number, ad: Uint8Array, ct: Uint8Array): Buf
   d.setAAD(ad, { plaintextLength: ct.length - TAG_SIZE });
   d.setAuthTag(ct.subarray(ct.length - TAG_SIZE));
   const body = d.update(ct.subarray(0, ct.length - TAG_SIZE));
+  reclaim(body.length);
   try {
     d.final();
   } catch {

@@ -1,0 +1,73 @@
+/**
+ * Progress bars on stderr for long transfers, drawn like the reference's:
+ *   2026-11-23T18:06:33Z Tx dst.txt 486 B/486 B 100% (1003 KiB/sec)
+ * redrawn in place at most a few times a second, finished with a newline.
+ * Disabled (every call a no-op) unless the context says to draw.
+ */
+import { iBytes } from './log/log.js';
+
+export interface ProgressOptions {
+  enabled: boolean;
+  /** What is moving, e.g. "Tx dst.txt". */
+  label: string;
+  /** Expected total bytes, when known. */
+  total?: number;
+  /** Bytes already there (resumed transfers). */
+  initial?: number;
+  out?: { write(s: string): unknown };
+}
+
+const REDRAW_MS = 250;
+
+export class Progress {
+  private done = 0;
+  private readonly started = Date.now();
+  private lastDraw = 0;
+  private finished = false;
+  private drawn = false;
+  private readonly out: { write(s: string): unknown };
+
+  constructor(private readonly opts: ProgressOptions) {
+    this.done = opts.initial ?? 0;
+    this.out = opts.out ?? process.stderr;
+  }
+
+  /** Count `n` more bytes. */
+  add(n: number): void {
+    if (!this.opts.enabled) return;
+    this.done += n;
+    const now = Date.now();
+    if (now - this.lastDraw >= REDRAW_MS) {
+      this.lastDraw = now;
+      this.draw();
+    }
+  }
+
+  /** Draw the final state and end the line. */
+  finish(): void {
+    if (!this.opts.enabled || this.finished) return;
+    this.finished = true;
+    this.draw();
+  }
+
+  /** Wrap a byte stream so that what flows through is counted. */
+  async *track(src: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    for await (const c of src) {
+      this.add(c.length);
+      yield c;
+    }
+    this.finish();
+  }
+
+  private draw(): void {
+    const secs = Math.max((Date.now() - this.started) / 1000, 0.001);
+    const rate = iBytes(Math.round((this.done - (this.opts.initial ?? 0)) / secs));
+    const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const total = this.opts.total;
+    const amount = total !== undefined && total > 0 ? `${iBytes(this.done)}/${iBytes(total)} ${Math.floor((this.done * 100) / total)}%` : iBytes(this.done);
+    // Move up over our previous line and clear it, so the bar redraws in place.
+    const up = this.drawn ? '\x1b[1A\x1b[2K' : '';
+    this.drawn = true;
+    this.out.write(`${up}${when} ${this.opts.label} ${amount} (${rate}/sec)\n`);
+  }
+}
