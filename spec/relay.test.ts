@@ -47,7 +47,7 @@ for (const [ends, relay] of [
     ok(await run(relay, 'toss', ['-quiet', '-cfg', carol.cfgPath]), 'carol toss (relays)');
     await t.throwsAsync(readFile(path.join(carol.incoming, 'relayed.bin')), undefined, 'the relay must not deliver it itself');
     ok(await run(relay, 'xfer', ['-quiet', '-cfg', carol.cfgPath, '-mkdir', '-tx', stick]), 'carol xfer -tx');
-    ok(await run(ends, 'xfer', ['-cfg', bob.cfgPath, '-rx', stick]), 'bob xfer -rx');
+    ok(await run(ends, 'xfer', ['-quiet', '-cfg', bob.cfgPath, '-rx', stick]), 'bob xfer -rx');
     ok(await run(ends, 'toss', ['-quiet', '-cfg', bob.cfgPath]), 'bob toss');
     t.true((await readFile(path.join(bob.incoming, 'relayed.bin'))).equals(data));
   });

@@ -1,0 +1,35 @@
+/** `pigeon check` (nncp-check): verify queued packets against their names; settle .nock files. */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CommandModule } from 'yargs';
+import { check } from '../src/admin/check.js';
+import { makeContext, node } from '../src/context.js';
+import { PigeonError } from '../src/errors.js';
+import { commonFlags, type CommonArgs, run } from './common.js';
+
+interface Args extends CommonArgs {
+  node?: string;
+  nock?: boolean;
+  cycle?: number;
+}
+
+export const checkCommand: CommandModule<object, Args> = {
+  command: 'check',
+  describe: 'Verify Rx/Tx packets checksum',
+  builder: (y) =>
+    commonFlags(y)
+      .option('node', { type: 'string', describe: 'Process only that node' })
+      .option('nock', { type: 'boolean', describe: 'Process .nock files' })
+      .option('cycle', { type: 'number', default: 0, describe: 'Repeat check after N seconds in infinite loop' }),
+  handler: (argv) =>
+    run('check', async () => {
+      const cycle = argv.cycle ?? 0;
+      if (!Number.isInteger(cycle) || cycle < 0) throw new PigeonError('EUSAGE', `-cycle ${argv.cycle}: not a whole number of seconds`);
+      const ctx = await makeContext(argv);
+      const only = argv.node ? node(ctx, argv.node) : undefined;
+      for (;;) {
+        const res = await check(ctx, { node: only, nock: argv.nock });
+        if (cycle === 0) return res.ok ? 0 : 1;
+        await sleep(cycle * 1000);
+      }
+    }),
+};

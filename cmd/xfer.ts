@@ -1,0 +1,50 @@
+/** `pigeon xfer` (nncp-xfer): carry packets through a directory (USB stick, shared folder). */
+import type { CommandModule } from 'yargs';
+import { makeContext, node } from '../src/context.js';
+import { PigeonError } from '../src/errors.js';
+import { parseNice } from '../src/nice.js';
+import { xfer } from '../src/xfer/xfer.js';
+import { commonFlags, type CommonArgs, run } from './common.js';
+
+interface Args extends CommonArgs {
+  dir?: string[];
+  node?: string;
+  nice?: string;
+  rx?: boolean;
+  tx?: boolean;
+  mkdir?: boolean;
+  keep?: boolean;
+}
+
+export const xferCommand: CommandModule<object, Args> = {
+  command: 'xfer [dir..]',
+  describe: 'Copy inbound and outbound packets to/from a directory (DIR/RECIPIENT/SENDER/PACKET)',
+  builder: (y) =>
+    commonFlags(y)
+      .positional('dir', { type: 'string', array: true, describe: 'DIR: the medium\'s root directory' })
+      .option('node', { type: 'string', describe: 'Process only that node' })
+      .option('nice', { type: 'string', default: 'MAX', describe: 'Minimal required niceness' })
+      .option('rx', { type: 'boolean', describe: 'Only receive packets' })
+      .option('tx', { type: 'boolean', describe: 'Only transfer packets' })
+      .option('mkdir', { type: 'boolean', describe: 'Create necessary outbound directories' })
+      .option('keep', { type: 'boolean', describe: 'Do not delete transferred packets' }),
+  handler: (argv) =>
+    run('xfer', async () => {
+      const args = argv.dir ?? [];
+      if (args.length !== 1) throw new PigeonError('EUSAGE', 'usage: pigeon xfer [options] DIR (exactly one directory)');
+      const nice = parseNice(argv.nice ?? 'MAX', '-nice');
+      if (argv.rx && argv.tx) throw new PigeonError('EUSAGE', '-rx and -tx can not be set simultaneously');
+      const ctx = await makeContext({ ...argv, needSelf: true });
+      const only = argv.node ? node(ctx, argv.node) : undefined;
+      const res = await xfer(ctx, {
+        dir: String(args[0]),
+        node: only,
+        nice,
+        mkdir: argv.mkdir,
+        keep: argv.keep,
+        rxOnly: argv.rx,
+        txOnly: argv.tx,
+      });
+      return res.ok ? 0 : 1;
+    }),
+};

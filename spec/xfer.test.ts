@@ -1,0 +1,384 @@
+/**
+ * pigeon xfer on its own: the medium's layout, -mkdir/-keep/-node/-nice,
+ * what -rx refuses to import (partial, garbage, foreign, tampered files),
+ * seen/ packets, atomic appearance. Against the reference: xfer-interop.test.ts.
+ *
+ * Packets here are a real 172-byte encrypted header (sender, recipient,
+ * niceness) followed by random bytes, named by their MTH: xfer never
+ * decrypts, it checks names, headers and hashes.
+ */
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { base32Decode, base32Encode } from '../src/codec/base32.js';
+import { loadConfig } from '../src/config/load.js';
+import type { Context } from '../src/context.js';
+import { generateNodeKeys } from '../src/crypto/keys.js';
+import { MTH, mthOfFile } from '../src/crypto/mth.js';
+import { Logger, parseLog } from '../src/log/log.js';
+import { encodeEncHeader, ENC_HEADER_SIZE } from '../src/packet/header.js';
+import { Spool } from '../src/spool/spool.js';
+import { xferRx, xferTx } from '../src/xfer/xfer.js';
+import { runPigeon, saveNode, tmpDir, type TestNode } from './helpers/nncp.js';
+
+/** A fake packet from `from` to `to`: header + body; returns its id and bytes. */
+function fakePacket(from: TestNode, to: TestNode, nice: number, bodyLen = 1000): { id: string; data: Buffer } {
+  const hdr = encodeEncHeader({
+    nice,
+    sender: base32Decode(from.idB32)!,
+    recipient: base32Decode(to.idB32)!,
+    exchPub: randomBytes(32),
+    signature: randomBytes(64),
+  });
+  const data = Buffer.concat([hdr, randomBytes(bodyLen)]);
+  return { id: base32Encode(new MTH().update(data).digest()), data };
+}
+
+/** Queue a fake packet in `from`'s tx queue for `to` (with its hdr/ file). */
+function queue(from: TestNode, to: TestNode, nice: number, bodyLen = 1000): { id: string; data: Buffer } {
+  const pkt = fakePacket(from, to, nice, bodyLen);
+  const dir = path.join(from.spool, to.idB32, 'tx');
+  fs.mkdirSync(path.join(dir, 'hdr'), { recursive: true });
+  fs.writeFileSync(path.join(dir, pkt.id), pkt.data);
+  fs.writeFileSync(path.join(dir, 'hdr', pkt.id), pkt.data.subarray(0, ENC_HEADER_SIZE));
+  return pkt;
+}
+
+/** Put bytes on the medium as DIR/recipient/sender/name. */
+function onMedium(dir: string, to: string, from: string, name: string, data: Uint8Array): string {
+  const d = path.join(dir, to, from);
+  fs.mkdirSync(d, { recursive: true });
+  fs.writeFileSync(path.join(d, name), data);
+  return path.join(d, name);
+}
+
+function files(root: string): string[] {
+  if (!fs.existsSync(root)) return [];
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out.push(path.relative(root, p));
+    }
+  };
+  walk(root);
+  return out.sort();
+}
+
+function logRecords(node: TestNode) {
+  return fs.existsSync(node.log) ? parseLog(fs.readFileSync(node.log, 'utf8')) : [];
+}
+
+const b32 = (b: Uint8Array): string => base32Encode(b);
+
+/** Nodes that know each other, made in-process (xfer needs ids and a valid configuration, no crypto). */
+async function nodes(t: any): Promise<{ dir: string; a: TestNode; b: TestNode; c: TestNode }> {
+  const dir = await tmpDir(t);
+  const names = ['alice', 'bob', 'carol'];
+  const made: Record<string, TestNode> = {};
+  for (const name of names) {
+    const k = generateNodeKeys();
+    const d = path.join(dir, name);
+    made[name] = {
+      name, generator: 'pigeon', dir: d, cfgPath: path.join(d, 'cfg.hjson'), spool: path.join(d, 'spool'), log: path.join(d, 'log'),
+      incoming: path.join(d, 'in'), freqDir: path.join(d, 'pub'), keys: k, idB32: k.idB32, raw: {},
+    };
+    fs.mkdirSync(made[name].spool, { recursive: true });
+  }
+  const pub = (n: TestNode) => ({ id: n.idB32, exchpub: b32(n.keys.exchPub), signpub: b32(n.keys.signPub), noisepub: b32(n.keys.noisePub) });
+  for (const name of names) {
+    const n = made[name];
+    const k = n.keys;
+    const neigh: Record<string, unknown> = { self: pub(n) };
+    for (const o of names) if (o !== name) neigh[o] = pub(made[o]);
+    n.raw = {
+      spool: n.spool, log: n.log,
+      self: { id: k.idB32, exchpub: b32(k.exchPub), exchprv: b32(k.exchPrv), signpub: b32(k.signPub), signprv: b32(k.signPrv), noisepub: b32(k.noisePub), noiseprv: b32(k.noisePrv) },
+      neigh,
+    };
+    await saveNode(n);
+  }
+  return { dir, a: made.alice, b: made.bob, c: made.carol };
+}
+
+/** An in-process context for a node; what would go to stderr is collected. */
+async function contextOf(node: TestNode): Promise<{ ctx: Context; stderr: () => string }> {
+  const cfg = await loadConfig({ cfg: node.cfgPath, needSelf: true, env: {} });
+  let text = '';
+  const log = new Logger({ path: cfg.log, stderr: { write: (s: string) => (text += s) } });
+  const spool = new Spool({ root: cfg.spool, noHdr: cfg.noHdr, umask: cfg.umask, noSync: true });
+  return { ctx: { cfg, spool, log, quiet: false, debug: false, progress: false }, stderr: () => text };
+}
+
+const px = (node: TestNode, ...args: string[]) => runPigeon(['xfer', '-cfg', node.cfgPath, '-noprogress', ...args]);
+
+test('-tx: nothing without the neighbour directory; -mkdir makes DIR/RECIPIENT/SENDER/PACKET and empties tx/', async (t) => {
+  const { dir, a, b, c } = await nodes(t);
+  const p1 = queue(a, b, 224);
+  const p2 = queue(a, b, 96, 300_000);
+  const p3 = queue(a, c, 160);
+  const medium = path.join(dir, 'stick');
+  fs.mkdirSync(medium);
+  const { ctx } = await contextOf(a);
+
+  let r = await xferTx(ctx, { dir: medium });
+  t.true(r.ok);
+  t.deepEqual(files(medium), [], 'without -mkdir, no neighbour directory means nothing is written');
+  t.true(fs.existsSync(path.join(a.spool, b.idB32, 'tx', p1.id)));
+
+  r = await xferTx(ctx, { dir: medium, mkdir: true });
+  t.true(r.ok);
+  t.deepEqual(r.packets.sort(), [p1.id, p2.id, p3.id].sort());
+  t.deepEqual(files(medium), [
+    path.join(b.idB32, a.idB32, p1.id),
+    path.join(b.idB32, a.idB32, p2.id),
+    path.join(c.idB32, a.idB32, p3.id),
+  ].sort());
+  t.true(fs.statSync(path.join(medium, a.idB32, a.idB32)).isDirectory(), 'the self neighbour gets its directories too, as with nncp-xfer');
+  for (const [to, p] of [[b, p1], [b, p2], [c, p3]] as const) {
+    const onStick = path.join(medium, to.idB32, a.idB32, p.id);
+    t.true(fs.readFileSync(onStick).equals(p.data));
+    t.is(base32Encode(await mthOfFile(onStick)), p.id);
+    t.false(fs.existsSync(path.join(a.spool, to.idB32, 'tx', p.id)), 'sent packet left tx/');
+    t.false(fs.existsSync(path.join(a.spool, to.idB32, 'tx', 'hdr', p.id)), 'and its hdr/ file');
+  }
+  t.false(files(medium).some((f) => path.basename(f).startsWith('nncp')), 'no temporary file left on the medium');
+  const recs = logRecords(a).filter((x) => x.who === 'xfer-tx');
+  t.is(recs.length, 3);
+  const rec = recs.find((x) => x.fields.get('Pkt') === p2.id)!;
+  t.deepEqual([...rec.fields.keys()], ['When', 'Who', 'XX', 'Node', 'Pkt', 'Size', 'Msg']);
+  t.is(rec.fields.get('XX'), 'tx');
+  t.is(rec.fields.get('Node'), b.idB32);
+  t.is(rec.fields.get('Size'), String(p2.data.length));
+  // 300172 bytes = 293.1 KiB, printed without decimals from 10 up.
+  t.is(rec.fields.get('Msg'), `Packet transfer, sent to bob: ${p2.id} (293 KiB)`);
+});
+
+test('-tx -keep -node -nice: only that node and niceness; tx/ keeps them; a packet already on the medium is left alone', async (t) => {
+  const { dir, a, b, c } = await nodes(t);
+  const bulk = queue(a, b, 224);
+  const prio = queue(a, b, 96);
+  const other = queue(a, c, 96);
+  const medium = path.join(dir, 'stick');
+  fs.mkdirSync(medium);
+  const { ctx } = await contextOf(a);
+  const r = await xferTx(ctx, { dir: medium, mkdir: true, keep: true, node: ctx.cfg.byName.get('bob'), nice: 96 });
+  t.true(r.ok);
+  t.deepEqual(files(medium), [path.join(b.idB32, a.idB32, prio.id)]);
+  for (const [to, p] of [[b, bulk], [b, prio], [c, other]] as const) t.true(fs.existsSync(path.join(a.spool, to.idB32, 'tx', p.id)));
+  t.false(fs.existsSync(path.join(medium, c.idB32)), 'other nodes untouched, even with -mkdir');
+
+  // Same name already there (whatever it holds): not overwritten, and the packet stays queued.
+  fs.writeFileSync(path.join(medium, b.idB32, a.idB32, bulk.id), 'placeholder');
+  const r2 = await xferTx(ctx, { dir: medium, node: ctx.cfg.byName.get('bob') });
+  t.true(r2.ok);
+  t.deepEqual(r2.packets, []);
+  t.is(fs.readFileSync(path.join(medium, b.idB32, a.idB32, bulk.id), 'utf8'), 'placeholder');
+  t.true(fs.existsSync(path.join(a.spool, b.idB32, 'tx', bulk.id)));
+  t.true(fs.existsSync(path.join(a.spool, b.idB32, 'tx', prio.id)), 'already on the medium (from the -keep run): stays queued, as with nncp-xfer');
+});
+
+test('-tx into a missing DIR with -mkdir fails for each node and says so (DIR itself is never created)', async (t) => {
+  const { dir, a, b } = await nodes(t);
+  queue(a, b, 224);
+  const { ctx, stderr } = await contextOf(a);
+  const r = await xferTx(ctx, { dir: path.join(dir, 'no-such-stick'), mkdir: true });
+  t.false(r.ok);
+  t.false(fs.existsSync(path.join(dir, 'no-such-stick')));
+  t.regex(stderr(), /ERROR Packet transfer, sent to bob: directory .*no-such-stick/);
+  t.truthy(logRecords(a).find((x) => x.who === 'xfer-tx-mkdir'));
+});
+
+test('-rx imports packets into rx/ with hdr/ files, removes them from the medium; -keep leaves them', async (t) => {
+  const { dir, a, b } = await nodes(t);
+  const medium = path.join(dir, 'stick');
+  const p1 = fakePacket(a, b, 224);
+  const p2 = fakePacket(a, b, 96, 200_000);
+  const f1 = onMedium(medium, b.idB32, a.idB32, p1.id, p1.data);
+  const f2 = onMedium(medium, b.idB32, a.idB32, p2.id, p2.data);
+  const { ctx } = await contextOf(b);
+
+  let r = await xferRx(ctx, { dir: medium, keep: true });
+  t.true(r.ok);
+  t.deepEqual(r.packets.sort(), [p1.id, p2.id].sort());
+  for (const p of [p1, p2]) {
+    t.true(fs.readFileSync(path.join(b.spool, a.idB32, 'rx', p.id)).equals(p.data));
+    t.true(fs.readFileSync(path.join(b.spool, a.idB32, 'rx', 'hdr', p.id)).equals(p.data.subarray(0, ENC_HEADER_SIZE)));
+  }
+  t.true(fs.existsSync(f1) && fs.existsSync(f2), '-keep');
+  t.deepEqual(fs.readdirSync(path.join(b.spool, 'tmp')), []);
+  const rec = logRecords(b).find((x) => x.who === 'xfer-rx' && x.fields.get('File') === f2)!;
+  t.truthy(rec);
+  t.deepEqual([...rec.fields.keys()], ['When', 'Who', 'XX', 'Dir', 'Node', 'File', 'Size', 'Msg']);
+  t.is(rec.fields.get('Dir'), path.join(medium, b.idB32));
+  t.is(rec.fields.get('Node'), a.idB32);
+  // 200172 bytes = 195.48 KiB -> 195.5 -> "%.0f" rounds half to even: 196.
+  t.is(rec.fields.get('Msg'), `Packet transfer, received from alice: ${f2} (196 KiB)`);
+
+  fs.rmSync(path.join(b.spool, a.idB32), { recursive: true });
+  r = await xferRx(ctx, { dir: medium });
+  t.true(r.ok);
+  t.false(fs.existsSync(f1) || fs.existsSync(f2), 'imported packets leave the medium');
+  t.true(fs.existsSync(path.join(b.spool, a.idB32, 'rx', p1.id)));
+});
+
+test('-rx -node and -nice leave other senders and nicer packets on the medium', async (t) => {
+  const { dir, a, b, c } = await nodes(t);
+  const medium = path.join(dir, 'stick');
+  const fromA = fakePacket(a, b, 96);
+  const bulkA = fakePacket(a, b, 224);
+  const fromC = fakePacket(c, b, 96);
+  const fa = onMedium(medium, b.idB32, a.idB32, fromA.id, fromA.data);
+  const fb = onMedium(medium, b.idB32, a.idB32, bulkA.id, bulkA.data);
+  const fc = onMedium(medium, b.idB32, c.idB32, fromC.id, fromC.data);
+  const { ctx } = await contextOf(b);
+  const r = await xferRx(ctx, { dir: medium, node: ctx.cfg.byName.get('alice'), nice: 160 });
+  t.true(r.ok);
+  t.false(fs.existsSync(fa));
+  t.true(fs.existsSync(fb) && fs.existsSync(fc));
+  t.deepEqual(files(b.spool).filter((f) => !f.includes('hdr') && !f.startsWith('tmp')), [path.join(a.idB32, 'rx', fromA.id)]);
+});
+
+test('-rx never imports partial, garbage, tampered or foreign files; says so; exit 1 for the refused ones', async (t) => {
+  const { dir, a, b, c } = await nodes(t);
+  const medium = path.join(dir, 'stick');
+  const good = fakePacket(a, b, 224);
+  const truncated = fakePacket(a, b, 224, 300_000);
+  const flipped = fakePacket(a, b, 224, 5000);
+  const forCarol = fakePacket(a, c, 224);
+  const relayed = fakePacket(a, b, 224);
+  const flippedData = Buffer.from(flipped.data);
+  flippedData[3000] ^= 0x10;
+  const randomName = base32Encode(randomBytes(32));
+  const shortName = base32Encode(randomBytes(32));
+  const unknownSender = base32Encode(randomBytes(32));
+  const stray = {
+    good: onMedium(medium, b.idB32, a.idB32, good.id, good.data),
+    truncated: onMedium(medium, b.idB32, a.idB32, truncated.id, truncated.data.subarray(0, 200_000)),
+    flipped: onMedium(medium, b.idB32, a.idB32, flipped.id, flippedData),
+    random: onMedium(medium, b.idB32, a.idB32, randomName, randomBytes(5000)),
+    short: onMedium(medium, b.idB32, a.idB32, shortName, randomBytes(100)),
+    part: onMedium(medium, b.idB32, a.idB32, good.id + '.part', good.data.subarray(0, 500)),
+    tmp: onMedium(medium, b.idB32, a.idB32, 'nncpxfer18eabfa32c5c5954', good.data),
+    forCarol: onMedium(medium, b.idB32, a.idB32, forCarol.id, forCarol.data),
+    // From alice but forwarded by carol: a relay's directory holds packets signed by their origin.
+    relayed: onMedium(medium, b.idB32, c.idB32, relayed.id, relayed.data),
+    unknown: onMedium(medium, b.idB32, unknownSender, relayed.id, relayed.data),
+  };
+  const before = new Map(Object.entries(stray).map(([k, p]) => [k, fs.readFileSync(p)]));
+
+  const r = await px(b, '-rx', medium);
+  t.is(r.code, 1, 'checksum mismatches and foreign packets make the exit code 1');
+  // Only the good and the relayed packets entered the spool; nothing is left in tmp/.
+  const inSpool = files(b.spool).filter((f) => !f.startsWith('tmp'));
+  t.deepEqual(
+    inSpool,
+    [
+      path.join(a.idB32, 'rx', good.id),
+      path.join(a.idB32, 'rx', 'hdr', good.id),
+      path.join(c.idB32, 'rx', relayed.id),
+      path.join(c.idB32, 'rx', 'hdr', relayed.id),
+    ].sort(),
+  );
+  t.deepEqual(fs.readdirSync(path.join(b.spool, 'tmp')), []);
+  // Everything else is still on the medium, untouched.
+  for (const [k, p] of Object.entries(stray)) {
+    if (k === 'good' || k === 'relayed') {
+      t.false(fs.existsSync(p));
+      continue;
+    }
+    t.true(fs.readFileSync(p).equals(before.get(k)!), `${k} left as it was`);
+  }
+  // And each one was reported.
+  for (const k of ['truncated', 'flipped', 'random', 'short', 'part', 'tmp', 'forCarol'] as const) {
+    t.true(r.stderr.includes(stray[k]), `${k} is named on stderr:\n${r.stderr}`);
+  }
+  t.regex(r.stderr, new RegExp(`ERROR .*${truncated.id}.*: checksum mismatch`));
+  t.regex(r.stderr, new RegExp(`ERROR .*${flipped.id}.*: checksum mismatch`));
+  t.regex(r.stderr, /addressed to carol, not to us/);
+  t.true(r.stderr.includes(`received from ${unknownSender}: unknown`), r.stderr);
+  t.false(r.stderr.includes('    at '), 'no stack trace');
+  const mismatch = logRecords(b).filter((x) => x.who === 'xfer-rx' && x.fields.get('Err') === 'checksum mismatch');
+  t.deepEqual(mismatch.map((x) => x.fields.get('File')).sort(), [stray.truncated, stray.flipped].sort());
+});
+
+test('-rx skips packets already seen, and removes them from the medium unless -keep', async (t) => {
+  const { dir, a, b } = await nodes(t);
+  const medium = path.join(dir, 'stick');
+  const p = fakePacket(a, b, 224);
+  const f = onMedium(medium, b.idB32, a.idB32, p.id, p.data);
+  const { ctx, stderr } = await contextOf(b);
+  await ctx.spool.markSeen(a.idB32, p.id);
+  let r = await xferRx(ctx, { dir: medium, keep: true });
+  t.true(r.ok);
+  t.deepEqual(r.packets, []);
+  t.true(fs.existsSync(f));
+  t.false(fs.existsSync(path.join(b.spool, a.idB32, 'rx', p.id)));
+  t.regex(stderr(), /packet already seen/);
+  t.truthy(logRecords(b).find((x) => x.who === 'xfer-rx-seen'));
+  r = await xferRx(ctx, { dir: medium });
+  t.true(r.ok);
+  t.false(fs.existsSync(f));
+  t.false(fs.existsSync(path.join(b.spool, a.idB32, 'rx', p.id)));
+});
+
+test('-rx without DIR/<our id> does nothing and succeeds', async (t) => {
+  const { dir, b } = await nodes(t);
+  const { ctx } = await contextOf(b);
+  const r = await xferRx(ctx, { dir });
+  t.true(r.ok);
+  t.deepEqual(r.packets, []);
+});
+
+test('CLI: -rx and -tx together are refused; DIR is required', async (t) => {
+  const { dir, a } = await nodes(t);
+  const r = await px(a, '-rx', '-tx', dir);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /-rx and -tx can not be set simultaneously/);
+  t.is(r.stderr.trim().split('\n').length, 1);
+  const r2 = await px(a, '-rx');
+  t.not(r2.code, 0);
+  t.regex(r2.stderr, /DIR/);
+});
+
+test('a packet appears on the medium (and in rx/) only complete, under its final name', async (t) => {
+  const { dir, a, b } = await nodes(t);
+  const big = queue(a, b, 224, 24 << 20);
+  const medium = path.join(dir, 'stick');
+  const dst = path.join(medium, b.idB32, a.idB32);
+  fs.mkdirSync(dst, { recursive: true });
+  const watch = async (d: string, name: string, size: number, run: Promise<{ code: number; stderr: string }>) => {
+    let done = false;
+    const result = run.finally(() => (done = true));
+    let seenPartial = false;
+    let sawTmp = false;
+    while (!done) {
+      for (const e of fs.existsSync(d) ? fs.readdirSync(d) : []) {
+        if (e !== name) {
+          if (e.startsWith('nncp')) sawTmp = true;
+          continue;
+        }
+        try {
+          if (fs.statSync(path.join(d, e)).size !== size) seenPartial = true;
+        } catch {
+          // removed meanwhile
+        }
+      }
+      await new Promise((res) => setTimeout(res, 2));
+    }
+    return { r: await result, seenPartial, sawTmp };
+  };
+  const tx = await watch(dst, big.id, big.data.length, px(a, '-tx', '-keep', medium));
+  t.is(tx.r.code, 0, tx.r.stderr);
+  t.false(tx.seenPartial, 'never a partial file under the packet name on the medium');
+  t.is(fs.statSync(path.join(dst, big.id)).size, big.data.length);
+  t.log(`temporary file seen on the medium while copying: ${tx.sawTmp}`);
+
+  const rxDir = path.join(b.spool, a.idB32, 'rx');
+  const rx = await watch(rxDir, big.id, big.data.length, px(b, '-rx', medium));
+  t.is(rx.r.code, 0, rx.r.stderr);
+  t.false(rx.seenPartial, 'never a partial file under the packet name in rx/');
+  t.true(fs.readFileSync(path.join(rxDir, big.id)).equals(big.data));
+});

@@ -1,0 +1,149 @@
+/**
+ * `pigeon check` (nncp-check): recompute the MTH of queued packets and
+ * compare it with their names.
+ *
+ * Without -nock, every packet of rx/ and tx/ is checked; a mismatch is a
+ * logged "checking" error and the packet is left where it is (as the
+ * reference leaves it). Unlike the reference, which stops checking a node's
+ * tx/ once its rx/ had a bad packet, both queues are always checked so that
+ * every bad packet is reported.
+ *
+ * With -nock, the .nock files of rx/ (received online without checking) are
+ * settled: a good one is renamed to its packet name (directory fsynced) and
+ * gets its hdr/ file; a bad one stays as it is and is reported on stderr as
+ * "<path> checksum mismatch".
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { base32Encode } from '../codec/base32.js';
+import type { Neighbour } from '../config/types.js';
+import type { Context } from '../context.js';
+import { mthOfFile } from '../crypto/mth.js';
+import { errorLine } from '../errors.js';
+import { Progress } from '../progress.js';
+import { fsyncDir } from '../spool/atomic.js';
+import { NOCK_SUFFIX } from '../spool/spool.js';
+import { listQueue, type QueueEntry } from './stat.js';
+
+/** The reference's short form of a packet name in progress lines. */
+export function shortName(name: string): string {
+  return name.length >= 52 ? `${name.slice(0, 16)}..${name.slice(-16)}` : name;
+}
+
+/** MTH of a file as Base32, drawing a "check" progress line when enabled. */
+async function mthName(ctx: Context, p: string, size: number, label: string): Promise<string> {
+  const bar = new Progress({ enabled: ctx.progress, label: `check ${shortName(label)}`, total: size });
+  let last = 0;
+  const digest = await mthOfFile(p, {
+    onProgress: (_phase, done) => {
+      bar.add(done - last);
+      last = done;
+    },
+  });
+  bar.finish();
+  return base32Encode(digest);
+}
+
+/** Check one packet in rx/ or tx/; true when it is good. Failures are logged. */
+async function checkOne(ctx: Context, node: Neighbour, xx: 'rx' | 'tx', e: QueueEntry): Promise<boolean> {
+  const fields = [
+    ['XX', xx],
+    ['Node', node.idB32],
+    ['Pkt', e.id],
+    ['FullSize', e.size],
+  ] as const;
+  const msg = `Checking: ${node.idB32}/${xx}/${e.id}`;
+  try {
+    const got = await mthName(ctx, e.path, e.size, e.id);
+    if (got === e.id) return true;
+    ctx.log.error('checking', fields, 'bad', msg);
+  } catch (err) {
+    ctx.log.error('checking', fields, errorLine(err), msg);
+  }
+  return false;
+}
+
+export interface NoCKResult {
+  ok: boolean;
+  /** Why it is not settled (ok false). */
+  reason?: string;
+}
+
+/**
+ * Settle one rx/<id>.nock file: verify, rename to rx/<id>, fsync the
+ * directory, write hdr/<id>. A bad file is left in place.
+ */
+export async function checkNoCK(ctx: Context, nodeIdB32: string, e: QueueEntry): Promise<NoCKResult> {
+  let got: string;
+  try {
+    got = await mthName(ctx, e.path, e.size, e.id);
+  } catch (err) {
+    return { ok: false, reason: errorLine(err) };
+  }
+  if (got !== e.id) return { ok: false, reason: 'checksum mismatch' };
+  const dst = ctx.spool.packetPath(nodeIdB32, 'rx', e.id);
+  try {
+    await fsp.rename(e.path, dst);
+    await fsyncDir(path.dirname(dst), ctx.spool.noSync);
+  } catch (err) {
+    return { ok: false, reason: errorLine(err) };
+  }
+  if (!ctx.spool.noHdr && e.headerRaw) {
+    await ctx.spool.writeHdr(nodeIdB32, 'rx', e.id, e.headerRaw).catch((err) => {
+      ctx.log.error('hdr-write', [['Path', dst]], errorLine(err), `Header writing: ${dst}`);
+    });
+  }
+  return { ok: true };
+}
+
+export interface CheckOptions {
+  /** Only this neighbour. */
+  node?: Neighbour;
+  /** Settle .nock files instead of checking complete packets. */
+  nock?: boolean;
+  /** Where "<path> checksum mismatch" lines go (default stderr). */
+  report?: (line: string) => void;
+}
+
+export interface CheckResult {
+  /** Every checked file was good. */
+  ok: boolean;
+  checked: number;
+  /** Paths of bad packets (or .nock files). */
+  bad: string[];
+  /** Packet ids whose .nock file was settled. */
+  settled: string[];
+}
+
+/** One pass over the spool. */
+export async function check(ctx: Context, opts: CheckOptions = {}): Promise<CheckResult> {
+  const report = opts.report ?? ((l: string) => process.stderr.write(l + '\n'));
+  const res: CheckResult = { ok: true, checked: 0, bad: [], settled: [] };
+  for (const node of ctx.cfg.neighbours.values()) {
+    if (opts.node && node.idB32 !== opts.node.idB32) continue;
+    if (opts.nock) {
+      for (const e of await listQueue(ctx, node.idB32, 'nock')) {
+        res.checked++;
+        const r = await checkNoCK(ctx, node.idB32, e);
+        if (r.ok) {
+          res.settled.push(e.id);
+          continue;
+        }
+        res.ok = false;
+        const p = ctx.spool.packetPath(node.idB32, 'rx', e.id) + NOCK_SUFFIX;
+        res.bad.push(p);
+        report(`${p} ${r.reason}`);
+      }
+      continue;
+    }
+    for (const xx of ['rx', 'tx'] as const) {
+      for (const e of await listQueue(ctx, node.idB32, xx)) {
+        res.checked++;
+        if (await checkOne(ctx, node, xx, e)) continue;
+        res.ok = false;
+        res.bad.push(e.path);
+      }
+    }
+  }
+  return res;
+}
