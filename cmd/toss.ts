@@ -1,0 +1,83 @@
+/** pigeon toss: process inbound packets (nncp-toss). */
+import type { CommandModule } from 'yargs';
+import { makeContext, node } from '../src/context.js';
+import { PigeonError } from '../src/errors.js';
+import { parseNice } from '../src/nice.js';
+import { tossAll, tossCycle, type TossOptions } from '../src/toss/toss.js';
+import { pigeonVersion } from '../src/tx/file.js';
+import { commonFlags, CommonArgs, run } from './common.js';
+
+interface Args extends CommonArgs {
+  node?: string;
+  nice: string;
+  dryrun?: boolean;
+  seen?: boolean;
+  cycle: number;
+  nofile?: boolean;
+  nofreq?: boolean;
+  noexec?: boolean;
+  notrns?: boolean;
+  noarea?: boolean;
+  noack?: boolean;
+  version?: boolean;
+  warranty?: boolean;
+}
+
+export const tossCommand: CommandModule<object, Args> = {
+  command: 'toss',
+  describe: 'Process inbound packets',
+  builder: (y) =>
+    commonFlags(y)
+      .option('node', { type: 'string', describe: 'Process only that node' })
+      .option('nice', { type: 'string', default: 'MAX', describe: 'Minimal required niceness' })
+      .option('dryrun', { type: 'boolean', describe: 'Do not actually write any tossed data' })
+      .option('seen', { type: 'boolean', describe: 'Create seen/ files' })
+      .option('cycle', { type: 'number', default: 0, describe: 'Repeat tossing after N seconds in infinite loop' })
+      .option('nofile', { type: 'boolean', describe: 'Do not process "file" packets' })
+      .option('nofreq', { type: 'boolean', describe: 'Do not process "freq" packets' })
+      .option('noexec', { type: 'boolean', describe: 'Do not process "exec" packets' })
+      .option('notrns', { type: 'boolean', describe: 'Do not process "transitional" packets' })
+      .option('noarea', { type: 'boolean', describe: 'Do not process "area" packets' })
+      .option('noack', { type: 'boolean', describe: 'Do not process "ack" packets' })
+      .option('version', { type: 'boolean', describe: 'Print version information' })
+      .option('warranty', { type: 'boolean', describe: 'Print warranty information' }),
+  handler: (argv) =>
+    run('toss', async () => {
+      if (argv.warranty) {
+        process.stdout.write('This program comes with ABSOLUTELY NO WARRANTY, to the extent permitted by law (see LICENSE).\n');
+        return 0;
+      }
+      if (argv.version) {
+        process.stdout.write(`${pigeonVersion()}\n`);
+        return 0;
+      }
+      const nice = parseNice(argv.nice, '-nice');
+      const cycle = argv.cycle;
+      if (!Number.isInteger(cycle) || cycle < 0) throw new PigeonError('EUSAGE', `-cycle ${cycle}: expected a whole number of seconds`);
+      const ctx = await makeContext({ ...argv, needSelf: true });
+      const opts: TossOptions = {
+        node: argv.node ? node(ctx, argv.node) : undefined,
+        nice,
+        dryRun: argv.dryrun,
+        doSeen: argv.seen,
+        noFile: argv.nofile,
+        noFreq: argv.nofreq,
+        noExec: argv.noexec,
+        noTrns: argv.notrns,
+        noArea: argv.noarea,
+        noAck: argv.noack,
+      };
+      // A first SIGINT/SIGTERM stops after cleaning up the packet in progress (it stays queued), a second exits at once.
+      const stop = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (stop.signal.aborted) process.exit(sig === 'SIGINT' ? 130 : 143);
+        stop.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      opts.signal = stop.signal;
+      if (cycle === 0) return (await tossAll(ctx, opts)).ok ? 0 : 1;
+      await tossCycle(ctx, opts, cycle);
+      return 0;
+    }),
+};

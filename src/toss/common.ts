@@ -1,0 +1,260 @@
+/**
+ * What the per-type handlers of `toss` share: the description of the packet
+ * being tossed, the failure type they throw (logged once, by the tosser),
+ * the reference's log vocabulary, and small stream helpers.
+ *
+ * A handler receives the packet's plain header and its body as a stream.
+ * The body is decrypted lazily and throws at the point a block fails
+ * authentication or the packet turns out to be truncated, so a handler
+ * commits nothing (file renamed, exec trusted, packet queued) before its
+ * iteration of the body has ENDED without error.
+ */
+import { base32Encode } from '../codec/base32.js';
+import type { FreqConfig } from '../config/types.js';
+import type { Context } from '../context.js';
+import { open } from 'node:fs/promises';
+import { errorLine, PacketError } from '../errors.js';
+import { iBytes, type LogFields, type LogValue } from '../log/log.js';
+import { decodePlainHeader, PLAIN_HEADER_SIZE, type PlainHeader } from '../packet/header.js';
+
+export interface TossOptions {
+  /** Only this neighbour's queue (default: every neighbour, self included). */
+  node?: { idB32: string };
+  /** Only packets with niceness <= nice (default 255). */
+  nice?: number;
+  /** Decrypt and check everything, deliver nothing, remove nothing. */
+  dryRun?: boolean;
+  /** Create rx/seen/<PKT> markers for tossed packets. */
+  doSeen?: boolean;
+  noFile?: boolean;
+  noFreq?: boolean;
+  noExec?: boolean;
+  noTrns?: boolean;
+  noArea?: boolean;
+  noAck?: boolean;
+  /** Stop between packets (and abort the one in progress) when signalled. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Whom a packet comes from, as far as delivery is concerned: a neighbour,
+ * or, for the payload of a multicast area message, the area itself (its
+ * incoming and exec allowlist, no freq), as the reference does.
+ */
+export interface Origin {
+  name: string;
+  id: Uint8Array;
+  idB32: string;
+  exec: Map<string, string[]>;
+  incoming?: string;
+  freq: FreqConfig;
+  /** True for an area: replies (freq) and acks make no sense for it. */
+  isArea?: boolean;
+}
+
+/** One packet being tossed. */
+export interface Tossing {
+  ctx: Context;
+  opts: TossOptions;
+  origin: Origin;
+  /** Packet id (or "area/AREA/MSG" for an area's payload), for messages. */
+  pktName: string;
+  /** Niceness of the encrypted header. */
+  nice: number;
+  /** Payload size estimated from the packet size, as the reference logs it. */
+  size: number;
+  /** Log fields common to every record about this packet: Node, Pkt, Nice, Size (and area ones). */
+  fields: LogFields;
+  plain: PlainHeader;
+  body: AsyncGenerator<Uint8Array>;
+  /** The queued packet, absent for an area's payload (nothing to remove). */
+  job?: { path: string; nodeIdB32: string; id: string };
+}
+
+/** What a handler did. 'repeat': read the packet again from its start (area echo). */
+export type Outcome = 'done' | 'skipped' | 'repeat';
+
+/**
+ * A refusal or failure of one packet: logged once as an error record with
+ * the reference's Who and fields; the packet stays queued.
+ */
+export class TossFailure extends Error {
+  constructor(
+    readonly who: string,
+    readonly fields: LogFields,
+    readonly err: unknown,
+    readonly human: string,
+  ) {
+    super(`${human}: ${typeof err === 'string' ? err : errorLine(err)}`);
+    this.name = 'TossFailure';
+  }
+}
+
+/** Thrown when the toss was asked to stop (signal). */
+export class TossAborted extends Error {
+  constructor() {
+    super('interrupted');
+    this.name = 'TossAborted';
+  }
+}
+
+export function checkAbort(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new TossAborted();
+}
+
+export function withFields(base: LogFields, ...more: [string, LogValue][]): LogFields {
+  return [...base, ...more];
+}
+
+/** "Tossing alice/PKT (6 B)" — the prefix of most of the reference's toss messages. */
+export function tossingPrefix(t: Tossing, kind?: string): string {
+  return `Tossing ${kind ? kind + ' ' : ''}${t.origin.name}/${t.pktName} (${iBytes(t.size)})`;
+}
+
+// Sizes the reference subtracts: encrypted header, plain header, SIZE structure, tag per block.
+const ENC_OVERHEAD = 172;
+const PLAIN_OVERHEAD = 276;
+const SIZE_OVERHEAD = 16;
+const TAG = 16;
+const CT_BLOCK = 128 * 1024 + TAG;
+
+/**
+ * The payload size the reference logs for a packet of `pktSize` bytes:
+ * the packet less its headers and tags (padding included, as there).
+ */
+export function pktSizeWithoutEnc(pktSize: number): number {
+  let s = pktSize - ENC_OVERHEAD - PLAIN_OVERHEAD - SIZE_OVERHEAD;
+  const blocks = Math.floor(s / CT_BLOCK);
+  if (s % CT_BLOCK !== 0) s -= TAG;
+  s -= blocks * TAG;
+  return Math.max(0, s);
+}
+
+/** A packet id shortened like the reference's progress labels: 16 chars ".." 16 chars. */
+export function shortPkt(name: string): string {
+  return name.length > 34 ? `${name.slice(0, 16)}..${name.slice(-16)}` : name;
+}
+
+/** The path field of a plain header, as text (invalid UTF-8 replaced: for messages only). */
+export function pathText(plain: PlainHeader): string {
+  return new TextDecoder().decode(plain.path);
+}
+
+/** The first 32 bytes of a path field (zero-padded, as the fixed-size field is), e.g. a node id. */
+export function path32(plain: PlainHeader): Uint8Array {
+  const out = new Uint8Array(32);
+  out.set(plain.path.subarray(0, 32));
+  return out;
+}
+
+export function path32B32(plain: PlainHeader): string {
+  return base32Encode(path32(plain));
+}
+
+/** Read the body to its end (verifying every block), discarding it. */
+export async function drain(body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<void> {
+  for await (const _ of body) checkAbort(signal);
+}
+
+/**
+ * Split `n` bytes off the front of a stream. Returns them (fewer when the
+ * stream is shorter) and the rest of the stream.
+ */
+export async function takeHead(src: AsyncIterable<Uint8Array>, n: number): Promise<{ head: Uint8Array; rest: AsyncGenerator<Uint8Array> }> {
+  const it = src[Symbol.asyncIterator]();
+  const head = new Uint8Array(n);
+  let have = 0;
+  let leftover: Uint8Array | null = null;
+  let ended = false;
+  while (have < n) {
+    const r = await it.next();
+    if (r.done) {
+      ended = true;
+      break;
+    }
+    const take = Math.min(n - have, r.value.length);
+    head.set(r.value.subarray(0, take), have);
+    have += take;
+    if (take < r.value.length) leftover = r.value.subarray(take);
+  }
+  // Later chunks pass through as they come: no copy beyond the head.
+  async function* rest(): AsyncGenerator<Uint8Array> {
+    try {
+      if (leftover) yield leftover;
+      if (ended) return;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        yield r.value;
+      }
+    } finally {
+      await it.return?.();
+    }
+  }
+  return { head: head.subarray(0, have), rest: rest() };
+}
+
+/** `head` followed by the chunks of `rest`. */
+export async function* prepend(head: Uint8Array, rest: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  if (head.length > 0) yield head;
+  yield* rest;
+}
+
+/** Is `p` the directory `root` or inside it? Both absolute and free of symlinks. */
+export function isInside(p: string, root: string): boolean {
+  if (root === '/') return p.startsWith('/');
+  return p === root || p.startsWith(root + '/');
+}
+
+export function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException)?.code;
+}
+
+/**
+ * Read a file in `size` chunks, the next read already under way while the
+ * consumer works on the current chunk (two buffers, reused: a chunk is
+ * valid until the next one is asked for, as with readReused).
+ */
+export async function* readAhead(file: string, size = 1 << 20): AsyncGenerator<Uint8Array> {
+  const fh = await open(file, 'r');
+  const bufs = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+  let which = 0;
+  let pos = 0;
+  let pending: ReturnType<typeof fh.read> | null = fh.read(bufs[0], 0, size, pos);
+  try {
+    for (;;) {
+      const { bytesRead } = await pending!;
+      pending = null;
+      if (bytesRead === 0) return;
+      pos += bytesRead;
+      const current = bufs[which];
+      which ^= 1;
+      // The consumer gave the other buffer back by asking for this chunk: refill it meanwhile.
+      pending = fh.read(bufs[which], 0, size, pos);
+      yield current.subarray(0, bytesRead);
+    }
+  } finally {
+    if (pending) await pending.catch(() => {});
+    await fh.close();
+  }
+}
+
+/**
+ * Split decrypted plaintext into its plain header and the payload, passing
+ * the payload's chunks through as they come (no copy). A plaintext too
+ * short for a header is read to its end first, so that an integrity fault
+ * is what gets reported.
+ */
+export async function splitPlain(plaintext: AsyncIterable<Uint8Array>, what: string): Promise<{ plain: PlainHeader; body: AsyncGenerator<Uint8Array> }> {
+  const { head, rest } = await takeHead(plaintext, PLAIN_HEADER_SIZE);
+  if (head.length < PLAIN_HEADER_SIZE) {
+    await drain(rest);
+    throw new PacketError(`${what}: decrypted payload of ${head.length} bytes is shorter than a plain packet header`);
+  }
+  try {
+    return { plain: decodePlainHeader(head, what), body: rest };
+  } catch (err) {
+    await rest.return(undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * exec and exec-fat packets: run a handle from the sender's `exec`
+ * allowlist with the packet's arguments appended, the body on its stdin
+ * (zstd-decompressed on the fly for `exec`, as is for `exec-fat`).
+ *
+ * As in the reference, the handle's environment holds exactly NNCP_SELF,
+ * NNCP_SENDER and NNCP_NICE (the plain header's niceness, i.e. the sender's
+ * -replynice), its stdout and stderr are collected together and logged
+ * (as Output) only when it fails, and a handle named without a slash is
+ * looked up in our own $PATH.
+ *
+ * The body is written to the handle with backpressure (a slow reader slows
+ * the decryption, nothing piles up in memory). If the packet turns out to
+ * be corrupt or truncated, the handle is killed and the packet stays. A
+ * handle that exits 0 without reading all of its stdin succeeds only once
+ * the rest of the packet has been read and verified.
+ */
+import { spawn } from 'node:child_process';
+import { accessSync, constants as FS } from 'node:fs';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import zstd from 'zstd-napi/binding.js';
+import { errorLine, PacketError } from '../errors.js';
+import { iBytes } from '../log/log.js';
+import { PktType } from '../packet/header.js';
+import { reclaim } from '../stream/reclaim.js';
+import { checkAbort, drain, TossAborted, TossFailure, tossingPrefix, withFields, type Outcome, type Tossing } from './common.js';
+
+/** Size of each piece of decompressed output. */
+const OUT_SIZE = zstd.dStreamOutSize();
+
+/** How much of a failing handle's output goes into the log. */
+export const OUTPUT_LIMIT = 64 * 1024;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Handle and arguments of an exec path: NUL-separated, handle first. */
+export function splitExecPath(raw: Uint8Array): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 0; i <= raw.length; i++) {
+    if (i === raw.length || raw[i] === 0) {
+      parts.push(utf8.decode(raw.subarray(start, i)));
+      start = i + 1;
+    }
+  }
+  return parts;
+}
+
+export async function tossExec(t: Tossing): Promise<Outcome> {
+  const { ctx, opts, origin, plain } = t;
+  let parts: string[];
+  let badText = false;
+  try {
+    parts = splitExecPath(plain.path);
+  } catch {
+    parts = new TextDecoder().decode(plain.path).split('\0');
+    badText = true;
+  }
+  const [handle, ...args] = parts;
+  const dst = parts.join(' ');
+  const fields = withFields(t.fields, ['Type', 'exec'], ['Dst', dst]);
+  const prefix = `${tossingPrefix(t, 'exec')}: ${dst}`;
+  const cmdline = origin.exec.get(handle);
+  if (!cmdline || cmdline.length === 0) throw new TossFailure('rx-no-handle', fields, 'No handle found', prefix);
+  if (badText) throw new TossFailure('rx-handle', fields, 'handle arguments are not valid UTF-8', `${prefix}: handling`);
+
+  if (opts.dryRun) {
+    try {
+      await drain(t.body, opts.signal);
+    } catch (err) {
+      throw new TossFailure('rx-handle', fields, err, `${prefix}: handling`);
+    }
+  } else {
+    const stdin = plain.type === PktType.Exec ? zstdDecompress(t.body) : t.body;
+    const env = {
+      NNCP_SELF: ctx.cfg.self!.idB32,
+      NNCP_SENDER: origin.idB32,
+      NNCP_NICE: String(plain.nice),
+    };
+    const r = await runHandle([...cmdline, ...args], env, stdin, opts.signal);
+    if (r.error !== undefined) {
+      throw new TossFailure('rx-handle', withFields(fields, ['Output', outputLines(r.output)]), r.error, `${prefix}: handling`);
+    }
+  }
+  ctx.log.info('rx', fields, `Got exec from ${origin.name} to ${dst} (${iBytes(t.size)})`);
+  return 'done';
+}
+
+/** The output as the reference logs it: newlines trimmed at both ends, one entry per line. */
+function outputLines(out: Buffer): string[] {
+  return out.toString('utf8').replace(/^\n+|\n+$/g, '').split('\n');
+}
+
+export interface HandleResult {
+  /** Undefined on success; else the reason, worded like Go's exec errors ("exit status 3"). */
+  error?: unknown;
+  /** Combined stdout and stderr (at most OUTPUT_LIMIT bytes); empty when the handle never ran. */
+  output: Buffer;
+}
+
+/** Go's LookPath: a name without a slash is searched in our $PATH. */
+function lookPath(file: string): string | null {
+  if (file.includes('/')) return file;
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const p = path.join(dir === '' ? '.' : dir, file);
+    try {
+      accessSync(p, FS.X_OK);
+      return p;
+    } catch {
+      // next
+    }
+  }
+  return null;
+}
+
+const SIGNAL_TEXT: Record<string, string> = {
+  SIGKILL: 'killed',
+  SIGTERM: 'terminated',
+  SIGINT: 'interrupt',
+  SIGHUP: 'hangup',
+  SIGPIPE: 'broken pipe',
+  SIGSEGV: 'segmentation fault',
+  SIGABRT: 'aborted',
+  SIGBUS: 'bus error',
+  SIGFPE: 'floating point exception',
+  SIGQUIT: 'quit',
+};
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  ENOEXEC: 'exec format error',
+  ENOTDIR: 'not a directory',
+  E2BIG: 'argument list too long',
+};
+
+/**
+ * Run argv with exactly `env`, feed `stdin` with backpressure, collect the
+ * combined output. A failure of `stdin` (corrupt packet) kills the child.
+ */
+export async function runHandle(argv: string[], env: NodeJS.ProcessEnv, stdin: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<HandleResult> {
+  const file = lookPath(argv[0]);
+  if (file === null) return { error: `exec: "${argv[0]}": executable file not found in $PATH`, output: Buffer.alloc(0) };
+  const child = spawn(file, argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'], argv0: argv[0] });
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  const collect = (b: Buffer) => {
+    if (kept >= OUTPUT_LIMIT) return;
+    const part = b.length > OUTPUT_LIMIT - kept ? b.subarray(0, OUTPUT_LIMIT - kept) : b;
+    chunks.push(part);
+    kept += part.length;
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  let spawnError: NodeJS.ErrnoException | null = null;
+  const finished = new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((resolve) => {
+    child.once('error', (err) => {
+      spawnError = err as NodeJS.ErrnoException;
+      if (child.pid === undefined) resolve({ code: null, sig: null });
+    });
+    child.once('close', (code, sig) => resolve({ code, sig }));
+  });
+  const input = child.stdin!;
+  let inputGone = false;
+  input.on('error', () => (inputGone = true)); // EPIPE: the handle stopped reading
+  input.on('close', () => (inputGone = true));
+
+  // Asked to stop: the handle goes (a handle that does not read would otherwise hold us forever).
+  const onAbort = () => child.kill('SIGKILL');
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let feedError: unknown;
+  try {
+    for await (const chunk of stdin) {
+      checkAbort(signal);
+      if (inputGone || spawnError) continue; // keep reading: the rest must still verify
+      // Wait until the kernel has the chunk: the source may then reuse its buffer, and a
+      // handle that reads slowly holds the decryption back instead of filling our memory.
+      await written(input, chunk);
+    }
+    if (!inputGone) input.end();
+  } catch (err) {
+    feedError = err;
+    child.kill('SIGKILL');
+    input.destroy();
+  }
+  const { code, sig } = await finished;
+  signal?.removeEventListener('abort', onAbort);
+  if (signal?.aborted && feedError === undefined) feedError = new TossAborted();
+  const output = Buffer.concat(chunks);
+  if (spawnError !== null && child.pid === undefined) {
+    const e = spawnError as NodeJS.ErrnoException;
+    return { error: `fork/exec ${file}: ${ERRNO_TEXT[e.code ?? ''] ?? errorLine(e)}`, output };
+  }
+  if (feedError !== undefined) return { error: feedError, output };
+  if (sig) return { error: `signal: ${SIGNAL_TEXT[sig] ?? sig}`, output };
+  if (code !== 0) return { error: `exit status ${code}`, output };
+  return { output };
+}
+
+/** Write `chunk` and resolve once it has been handed to the kernel (or the pipe is gone). */
+function written(w: Writable, chunk: Uint8Array): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      w.off('close', done);
+      resolve();
+    };
+    w.on('close', done);
+    w.write(chunk, done);
+  });
+}
+
+/**
+ * Streaming zstd decompression of an async byte stream, pulled: the next
+ * piece of output is only produced when the consumer asks for it, so a
+ * small input that expands enormously (a GiB of zeros compresses to a few
+ * KiB) never piles up in memory. Every piece is a view of one reused
+ * buffer, valid until the next one is asked for. A truncated frame at the
+ * end is an error, as is data that is not zstd.
+ */
+export async function* zstdDecompress(src: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const dctx = new zstd.DCtx();
+  const out = Buffer.allocUnsafe(OUT_SIZE);
+  let inFrame = false;
+  for await (const chunk of src) {
+    reclaim(chunk.length); // the input dies here: collect twice as often as the decryptor alone would
+    let input = chunk;
+    for (;;) {
+      let produced: number;
+      let consumed: number;
+      let ret: number;
+      try {
+        [ret, produced, consumed] = dctx.decompressStream(out, input);
+      } catch (err) {
+        throw new PacketError(`exec body is not valid zstd data: ${errorLine(err)}`);
+      }
+      input = input.subarray(consumed);
+      inFrame = ret !== 0;
+      if (produced > 0) yield out.subarray(0, produced);
+      if (input.length === 0 && (produced < out.length || ret === 0)) break;
+    }
+  }
+  if (inFrame) throw new PacketError('exec body ends in the middle of a zstd frame');
+}

@@ -1,0 +1,284 @@
+/**
+ * Tossing: processing the packets that arrived in our rx queues (manual:
+ * nncp-toss). For each neighbour (or the one asked for), under its "toss"
+ * lock, packets are taken most urgent first; each is decrypted as a stream,
+ * its sender authenticated, and its payload handed to the handler of its
+ * type (file, freq, exec, trns, area, ack). A packet handled successfully is
+ * removed with its hdr/ file (after an rx/seen/ marker with doSeen); one
+ * that is refused or fails is logged with the reference's Who and fields
+ * and stays queued; the rest of the queue is processed either way.
+ *
+ * As the reference does, our own outbound queue to ourselves (where
+ * messages to areas wait, addressed to self) is tossed too, for area and
+ * ack packets only.
+ *
+ * Beyond the reference: a packet that already has an rx/seen/ marker is a
+ * duplicate of one tossed before and is removed without being delivered
+ * again; a failure to take a lock counts as a failure.
+ */
+import { nodeById } from '../config/types.js';
+import type { Context } from '../context.js';
+import { ConfigError, PigeonError } from '../errors.js';
+import { iBytes, type LogFields } from '../log/log.js';
+import { formatNice } from '../nice.js';
+import { decryptPacket } from '../packet/encrypted.js';
+import { PKT_TYPE_NAMES, PktType } from '../packet/header.js';
+import type { Job, Queue } from '../spool/spool.js';
+import { tossAck } from './ack.js';
+import { tossArea } from './area.js';
+import { checkAbort, pktSizeWithoutEnc, readAhead, splitPlain, TossAborted, TossFailure, withFields, type Outcome, type TossOptions, type Tossing } from './common.js';
+import { tossExec } from './exec.js';
+import { tossFile } from './file.js';
+import { tossFreq } from './freq.js';
+import { tossTrns } from './trns.js';
+
+export type { TossOptions } from './common.js';
+
+export interface TossResult {
+  /** False when any packet failed or was refused, or a queue could not be locked. */
+  ok: boolean;
+  /** Packets delivered (or, in a dry run, found deliverable) and removed. */
+  tossed: number;
+  /** Packets refused or failed (they stay queued). */
+  failed: number;
+}
+
+/** What became of one packet. */
+export type PacketResult = 'done' | 'skipped' | 'failed';
+
+/** Toss the rx queue of every neighbour (or opts.node), and our area/ack queue to ourselves. */
+export async function tossAll(ctx: Context, opts: TossOptions = {}): Promise<TossResult> {
+  const self = ctx.cfg.self;
+  if (!self) throw new ConfigError(`${ctx.cfg.path}: no self section with private keys: cannot toss`);
+  const total: TossResult = { ok: true, tossed: 0, failed: 0 };
+  const ids = opts.node ? [opts.node.idB32] : [...ctx.cfg.neighbours.keys()];
+  for (const id of ids) {
+    if (opts.signal?.aborted) break;
+    add(total, await tossQueue(ctx, id, 'rx', opts));
+    if (id === self.idB32) {
+      add(total, await tossQueue(ctx, id, 'tx', { ...opts, doSeen: false, noFile: true, noFreq: true, noExec: true, noTrns: true }));
+    }
+  }
+  return total;
+}
+
+function add(total: TossResult, r: TossResult): void {
+  total.ok &&= r.ok;
+  total.tossed += r.tossed;
+  total.failed += r.failed;
+}
+
+/**
+ * Toss again every `seconds` until `opts.signal` fires (as -cycle does).
+ * Returns whether the last round went without failures.
+ */
+export async function tossCycle(ctx: Context, opts: TossOptions, seconds: number): Promise<boolean> {
+  let last = true;
+  while (!opts.signal?.aborted) {
+    last = (await tossAll(ctx, opts)).ok;
+    await sleep(seconds * 1000, opts.signal);
+  }
+  return last;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Toss one queue of one node under its "toss" lock. */
+export async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossOptions = {}): Promise<TossResult> {
+  const result: TossResult = { ok: true, tossed: 0, failed: 0 };
+  let lock;
+  try {
+    lock = await ctx.spool.lock(nodeIdB32, 'toss');
+  } catch (err) {
+    const p = ctx.spool.lockPath(nodeIdB32, 'toss');
+    const why = err instanceof PigeonError && err.code === 'ELOCKED' ? 'resource temporarily unavailable: another toss (nncp or pigeon) is running' : err;
+    ctx.log.error('lockdir-flock', [['Path', p]], why, `Locking directory: locking ${p}`);
+    result.ok = false;
+    return result;
+  }
+  try {
+    const maxNice = opts.nice ?? 255;
+    const { jobs, skipped } = await ctx.spool.scan(nodeIdB32, xx);
+    for (const s of skipped) {
+      ctx.log.error('job', [['XX', xx], ['Name', s.name]], s.reason, `Job ${xx}/${s.name}`);
+      result.ok = false;
+      result.failed++;
+    }
+    for (const job of jobs) {
+      if (opts.signal?.aborted) break;
+      if (job.nice > maxNice) {
+        ctx.log.debug('rx-too-nice', baseFields(job), `Tossing ${senderName(ctx, job)}/${job.id}: too nice: ${formatNice(job.nice)}`);
+        continue;
+      }
+      const r = await tossPacket(ctx, job, { ...opts, queue: xx, queueNode: nodeIdB32 });
+      if (r === 'done') result.tossed++;
+      if (r === 'failed') {
+        result.failed++;
+        result.ok = false;
+      }
+    }
+  } finally {
+    lock.release();
+  }
+  return result;
+}
+
+function baseFields(job: Job): LogFields {
+  return [
+    ['Node', job.sender],
+    ['Pkt', job.id],
+    ['Nice', job.nice],
+  ];
+}
+
+function senderName(ctx: Context, job: Job): string {
+  return ctx.cfg.neighbours.get(job.sender)?.name ?? job.sender;
+}
+
+export interface PacketOptions extends TossOptions {
+  /** The queue the packet is in (default rx) and whose directory it is in (default its sender's). */
+  queue?: Queue;
+  queueNode?: string;
+}
+
+/**
+ * Toss one queued packet. Failures are logged (never thrown, except for a
+ * configuration without private keys); the packet then stays queued.
+ */
+export async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {}): Promise<PacketResult> {
+  const self = ctx.cfg.self;
+  if (!self) throw new ConfigError(`${ctx.cfg.path}: no self section with private keys: cannot toss`);
+  const queue = opts.queue ?? 'rx';
+  const queueNode = opts.queueNode ?? job.sender;
+  const name = senderName(ctx, job);
+  const fields0 = baseFields(job);
+
+  if (queue === 'rx' && (await ctx.spool.isSeen(queueNode, job.id))) {
+    if (!opts.dryRun) {
+      try {
+        await ctx.spool.remove(job);
+      } catch (err) {
+        ctx.log.error('rx-remove', fields0, err, `Tossing ${name}/${job.id}: already seen: removing`);
+        return 'failed';
+      }
+    }
+    ctx.log.info('rx-seen', fields0, `Tossing ${name}/${job.id}: already seen${opts.dryRun ? '' : ', removed as a duplicate'}`);
+    return 'done';
+  }
+
+  const sender = ctx.cfg.neighbours.get(job.sender);
+  if (!sender) {
+    ctx.log.error('rx-open', fields0, 'unknown node', `Tossing ${name}/${job.id}`);
+    return 'failed';
+  }
+  const size = pktSizeWithoutEnc(job.size);
+  for (;;) {
+    const input = readAhead(job.path);
+    try {
+      let t: Tossing;
+      try {
+        const dec = await decryptPacket({ self, lookup: (id) => nodeById(ctx.cfg, id), input, what: `packet ${job.id}` });
+        const { plain, body } = await splitPlain(dec.plaintext, `packet ${job.id}`);
+        const fields = withFields(fields0, ['Size', size]);
+        t = { ctx, opts, origin: sender, pktName: job.id, nice: job.nice, size, fields, plain, body, job: { path: job.path, nodeIdB32: queueNode, id: job.id } };
+      } catch (err) {
+        ctx.log.error('rx-unmarshal', fields0, err, `Tossing ${name}/${job.id}: unmarshal`);
+        return 'failed';
+      }
+      ctx.log.debug('rx', t.fields, `Tossing ${name}/${job.id} (${iBytes(size)})`);
+      let outcome: Outcome;
+      try {
+        outcome = await dispatch(t);
+      } catch (err) {
+        logFailure(ctx, t, err);
+        return 'failed';
+      }
+      if (outcome === 'repeat') continue;
+      if (outcome === 'skipped') return 'skipped';
+      return (await finish(ctx, t, job, opts)) ? 'done' : 'failed';
+    } finally {
+      await input.return(undefined);
+    }
+  }
+}
+
+/** After a successful handling: the seen/ marker (-seen), then remove the packet and its hdr/. */
+async function finish(ctx: Context, t: Tossing, job: Job, opts: PacketOptions): Promise<boolean> {
+  if (opts.dryRun) return true;
+  const prefix = `Tossing ${t.origin.name}/${job.id} (${iBytes(t.size)})`;
+  if (opts.doSeen && t.plain.type !== PktType.Area) {
+    try {
+      await ctx.spool.markSeen(t.job!.nodeIdB32, job.id);
+    } catch (err) {
+      ctx.log.error('rx-dirsync', t.fields, err, `${prefix}: marking seen`);
+      return false;
+    }
+  }
+  try {
+    await ctx.spool.remove(job);
+  } catch (err) {
+    ctx.log.error('rx-remove', t.fields, err, `${prefix}: removing`);
+    return false;
+  }
+  return true;
+}
+
+function logFailure(ctx: Context, t: Tossing, err: unknown): void {
+  if (err instanceof TossFailure) {
+    ctx.log.error(err.who, err.fields, err.err, err.human);
+  } else if (err instanceof TossAborted) {
+    ctx.log.error('rx', t.fields, 'interrupted', `Tossing ${t.origin.name}/${t.pktName}`);
+  } else {
+    ctx.log.error('rx', t.fields, err, `Tossing ${PKT_TYPE_NAMES[t.plain.type]} ${t.origin.name}/${t.pktName} (${iBytes(t.size)})`);
+  }
+}
+
+/** Hand a decrypted packet to the handler of its type, unless that type is switched off. */
+export async function dispatch(t: Tossing): Promise<Outcome> {
+  const o = t.opts;
+  checkAbort(o.signal);
+  switch (t.plain.type) {
+    case PktType.File:
+      return o.noFile ? skip(t) : tossFile(t);
+    case PktType.Freq:
+      return o.noFreq ? skip(t) : tossFreq(t);
+    case PktType.Exec:
+    case PktType.ExecFat:
+      return o.noExec ? skip(t) : tossExec(t);
+    case PktType.Trns:
+      return o.noTrns ? skip(t) : tossTrns(t);
+    case PktType.Area:
+      return o.noArea ? skip(t) : tossArea(t, deliverFromArea);
+    case PktType.Ack:
+      return o.noAck ? skip(t) : tossAck(t);
+    default:
+      throw new TossFailure('rx-type-unknown', t.fields, 'unknown type', `Tossing ${t.origin.name}/${t.pktName} (${iBytes(t.size)})`);
+  }
+}
+
+async function skip(t: Tossing): Promise<Outcome> {
+  await t.body.return(undefined);
+  return 'skipped';
+}
+
+/** The payload of an area message: files and execs only (relaying and acks make no sense from an area). */
+async function deliverFromArea(inner: Tossing): Promise<Outcome> {
+  const type = inner.plain.type;
+  if (type === PktType.Trns || type === PktType.Area || type === PktType.Ack) {
+    await inner.body.return(undefined);
+    const what = PKT_TYPE_NAMES[type];
+    throw new TossFailure('rx-area', withFields(inner.fields, ['Type', what]), `${what} packets are not accepted from an area`, `Tossing ${inner.origin.name}/${inner.pktName} (${iBytes(inner.size)})`);
+  }
+  return dispatch(inner);
+}
