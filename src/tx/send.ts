@@ -30,6 +30,8 @@ export interface TxRequest {
   maxSize?: number;
   /** Relays to use instead of the neighbour's configured `via` (first hop first). */
   via?: Uint8Array[];
+  /** Layers inside the payload already (1 for an area message), counted when padding to minSize. */
+  innerLayers?: number;
 }
 
 export interface TxResult {
@@ -70,7 +72,7 @@ export async function txPacket(ctx: TxContext, req: TxRequest): Promise<TxResult
     plain: req.plain,
     payload: req.payload,
     minSize: req.minSize,
-    wrappers: hops.length,
+    wrappers: hops.length + (req.innerLayers ?? 0),
     maxSize: req.maxSize,
   });
   let layer = inner;

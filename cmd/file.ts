@@ -1,0 +1,81 @@
+/** pigeon file: send a file, stdin or a directory to a neighbour (nncp-file). */
+import type { CommandModule } from 'yargs';
+import { makeContext, node } from '../src/context.js';
+import { PigeonError } from '../src/errors.js';
+import { DEFAULT_NICE_FILE, formatNice, parseNice } from '../src/nice.js';
+import type { AreaConfig } from '../src/config/types.js';
+import { findArea, selfNeighbour } from '../src/tx/area.js';
+import { parseVia, txFile } from '../src/tx/file.js';
+import { commonFlags, CommonArgs, run } from './common.js';
+
+interface Args extends CommonArgs {
+  src: string;
+  target: string;
+  nice: string;
+  minsize: number;
+  maxsize: number;
+  chunked: number;
+  via?: string;
+}
+
+/** A KiB flag: negative means "take the default". */
+export function kibFlag(name: string, v: number, allowDefault: boolean): number {
+  if (!Number.isInteger(v) || (v < 0 && !(allowDefault && v === -1))) {
+    throw new PigeonError('EUSAGE', `-${name} ${v}: expected a whole number of KiB${allowDefault ? ' (or -1 for the default)' : ''}`);
+  }
+  return v;
+}
+
+/** yargs turns a lone "-" positional into "": recover it from the raw arguments. */
+function srcArg(v: unknown): string {
+  const s = String(v ?? '');
+  if (s === '' && process.argv.slice(2).includes('-')) return '-';
+  return s;
+}
+
+export const fileCommand: CommandModule<object, Args> = {
+  command: 'file <src> <target>',
+  describe: 'Send a file (SRC, "-" for stdin, or a directory as a pax archive) to NODE:[DST] or area:AREA:[DST]',
+  builder: (y) =>
+    commonFlags(y)
+      .positional('src', { type: 'string', demandOption: true, describe: 'File, directory, or "-" for stdin' })
+      .positional('target', { type: 'string', demandOption: true, describe: 'NODE:[DST] or area:AREA:[DST]' })
+      .option('nice', { type: 'string', default: formatNice(DEFAULT_NICE_FILE), describe: 'Outbound packet niceness' })
+      .option('minsize', { type: 'number', default: -1, describe: 'Minimal required resulting packet size, in KiB (-1: the node\'s freq.minsize)' })
+      .option('maxsize', { type: 'number', default: 0, describe: 'Maximal allowable resulting packets size, in KiB (0: no limit)' })
+      .option('chunked', { type: 'number', default: -1, describe: 'Split file on specified size chunks, in KiB (-1: the node\'s freq.chunked, 0: whole)' })
+      .option('via', { type: 'string', nargs: 1, describe: 'Override Via path to destination node ("-": direct)' })
+      .epilogue('-minsize/-chunked take NODE\'s freq.minsize/freq.chunked by default; 0 turns them off.'),
+  handler: (argv) =>
+    run('file', async () => {
+      const nice = parseNice(argv.nice, '-nice');
+      const minKiB = kibFlag('minsize', argv.minsize, true);
+      const maxKiB = kibFlag('maxsize', argv.maxsize, false);
+      const chunkKiB = kibFlag('chunked', argv.chunked, true);
+      const target = String(argv.target);
+      const colon = target.indexOf(':');
+      if (colon < 0) throw new PigeonError('EUSAGE', `${target}: expected NODE:[DST] (a colon after the node name)`);
+      const nodeName = target.slice(0, colon);
+      let dst = target.slice(colon + 1);
+      const ctx = await makeContext({ ...argv, needSelf: true });
+      let area: AreaConfig | undefined;
+      if (nodeName === 'area') {
+        const c2 = dst.indexOf(':');
+        if (c2 < 0) throw new PigeonError('EUSAGE', `${target}: expected area:AREA:[DST]`);
+        area = findArea(ctx, dst.slice(0, c2));
+        dst = dst.slice(c2 + 1);
+      }
+      const to = area ? selfNeighbour(ctx) : node(ctx, nodeName);
+      await txFile(ctx, {
+        to,
+        area,
+        src: srcArg(argv.src),
+        dst,
+        nice,
+        minSize: minKiB < 0 ? to.freq.minSize ?? 0 : minKiB * 1024,
+        maxSize: maxKiB > 0 ? maxKiB * 1024 : undefined,
+        chunked: chunkKiB < 0 ? to.freq.chunked ?? 0 : chunkKiB * 1024,
+        via: parseVia(ctx, argv.via),
+      });
+    }),
+};

@@ -1,0 +1,53 @@
+/** pigeon freq: ask a neighbour for a file from its freq.path (nncp-freq). */
+import type { CommandModule } from 'yargs';
+import path from 'node:path';
+import { makeContext, node } from '../src/context.js';
+import { PigeonError } from '../src/errors.js';
+import { DEFAULT_NICE_FILE, DEFAULT_NICE_FREQ, formatNice, parseNice } from '../src/nice.js';
+import { parseVia } from '../src/tx/file.js';
+import { txFreq } from '../src/tx/freq.js';
+import { kibFlag } from './file.js';
+import { commonFlags, CommonArgs, run } from './common.js';
+
+interface Args extends CommonArgs {
+  target: string;
+  dst?: string;
+  nice: string;
+  replynice: string;
+  minsize: number;
+  via?: string;
+}
+
+export const freqCommand: CommandModule<object, Args> = {
+  command: 'freq <target> [dst]',
+  describe: 'Request NODE:SRC from a neighbour\'s freq.path, to arrive as DST (default: SRC\'s last element)',
+  builder: (y) =>
+    commonFlags(y)
+      .positional('target', { type: 'string', demandOption: true, describe: 'NODE:SRC' })
+      .positional('dst', { type: 'string', describe: 'Name in our incoming directory' })
+      .option('nice', { type: 'string', default: formatNice(DEFAULT_NICE_FREQ), describe: 'Outbound packet niceness' })
+      .option('replynice', { type: 'string', default: formatNice(DEFAULT_NICE_FILE), describe: 'Reply file packet niceness' })
+      .option('minsize', { type: 'number', default: 0, describe: 'Minimal required resulting packet size, in KiB' })
+      .option('via', { type: 'string', nargs: 1, describe: 'Override Via path to destination node ("-": direct)' }),
+  handler: (argv) =>
+    run('freq', async () => {
+      const nice = parseNice(argv.nice, '-nice');
+      const replyNice = parseNice(argv.replynice, '-replynice');
+      const minKiB = kibFlag('minsize', argv.minsize, false);
+      const target = String(argv.target);
+      const colon = target.indexOf(':');
+      if (colon < 0) throw new PigeonError('EUSAGE', `${target}: expected NODE:SRC (a colon after the node name)`);
+      const src = target.slice(colon + 1);
+      const ctx = await makeContext({ ...argv, needSelf: true });
+      const to = node(ctx, target.slice(0, colon));
+      await txFreq(ctx, {
+        to,
+        src,
+        dst: argv.dst !== undefined ? String(argv.dst) : path.posix.basename(src),
+        nice,
+        replyNice,
+        minSize: minKiB * 1024,
+        via: parseVia(ctx, argv.via),
+      });
+    }),
+};

@@ -1,0 +1,42 @@
+/** pigeon trns: wrap an existing encrypted packet in transit packets (nncp-trns). */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { CommandModule } from 'yargs';
+import { makeContext, node } from '../src/context.js';
+import { PigeonError } from '../src/errors.js';
+import { DEFAULT_NICE_FILE, formatNice, parseNice } from '../src/nice.js';
+import { parseVia } from '../src/tx/file.js';
+import { txTrns } from '../src/tx/trns.js';
+import { commonFlags, CommonArgs, run } from './common.js';
+
+interface Args extends CommonArgs {
+  pkt: string;
+  nice: string;
+  via?: string;
+}
+
+export const trnsCommand: CommandModule<object, Args> = {
+  command: 'trns <pkt>',
+  describe: 'Transit an existing encrypted packet (NODE:PKT in the spool\'s tx queue, or /path/to/PKT) -via NODEx[,...]',
+  builder: (y) =>
+    commonFlags(y)
+      .positional('pkt', { type: 'string', demandOption: true, describe: 'NODE:PKT or a path' })
+      .option('nice', { type: 'string', default: formatNice(DEFAULT_NICE_FILE), describe: 'Outbound packet niceness' })
+      .option('via', { type: 'string', nargs: 1, describe: 'Relays, first hop first (default: the recipient\'s via)' }),
+  handler: (argv) =>
+    run('trns', async () => {
+      const nice = parseNice(argv.nice, '-nice');
+      const ctx = await makeContext({ ...argv, needSelf: true });
+      const arg = String(argv.pkt);
+      let pktPath: string;
+      if (await stat(arg).then(() => true, () => false)) {
+        pktPath = arg;
+      } else {
+        const parts = arg.split(':');
+        if (parts.length !== 2) throw new PigeonError('EUSAGE', `${arg}: neither an existing file nor NODE:PKT`);
+        const n = node(ctx, parts[0]);
+        pktPath = path.join(ctx.spool.queueDir(n.idB32, 'tx'), path.basename(parts[1]));
+      }
+      await txTrns(ctx, { pktPath, via: parseVia(ctx, argv.via), nice });
+    }),
+};

@@ -1,0 +1,211 @@
+/**
+ * Reassembling chunked files (manual: nncp-reass). For FILE.nncp.meta, every
+ * FILE.nncp.chunkN must exist with the size the meta implies and the MTH it
+ * lists. The whole file is written to a temporary file beside the meta file
+ * while each chunk is hashed, and renamed into place (FILE, or FILE.0,
+ * FILE.1, … when FILE exists) only when every checksum matched; the chunks
+ * and the meta file are removed only after that, unless `keep`. With
+ * `stdout` the chunks are verified first, then copied out.
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { Context } from '../context.js';
+import { MTH, mthOfFile } from '../crypto/mth.js';
+import { iBytes } from '../log/log.js';
+import { describeForeignMagic, MAGIC_CHUNKED_META, OLD_MAGICS, sameBytes } from '../packet/magic.js';
+import { Progress } from '../progress.js';
+import { TmpFile } from '../spool/atomic.js';
+import { copyChunks, readReused } from '../stream/fileread.js';
+import { chunkName, ChunkedMeta, decodeMeta, expectedChunkSize, META_SUFFIX } from './meta.js';
+
+export interface ReassOptions {
+  /** Leave the chunks and the meta file in place. */
+  keep?: boolean;
+  /** Only check that every chunk is there and intact. */
+  dryRun?: boolean;
+  /** Write the file here instead of beside the meta file. */
+  stdout?: NodeJS.WritableStream;
+  /** Print the meta file's contents (to `print`) instead of reassembling. */
+  dump?: boolean;
+  print?: (text: string) => void;
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString('hex');
+}
+
+/** The text nncp-reass -dump prints. */
+export function dumpMeta(mainName: string, m: ChunkedMeta): string {
+  let s = `Original filename: ${mainName}\n`;
+  s += `File size: ${iBytes(m.fileSize)} (${m.fileSize} bytes)\n`;
+  s += `Chunk size: ${iBytes(m.chunkSize)} (${m.chunkSize} bytes)\n`;
+  s += `Number of chunks: ${m.checksums.length}\n`;
+  s += 'Checksums:\n';
+  m.checksums.forEach((c, i) => (s += `\t${i}: ${hex(c)}\n`));
+  return s;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fsp.lstat(p);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+function write(out: NodeJS.WritableStream, chunk: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    out.write(chunk, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+/** Reassemble the file described by `metaPath`. Returns false when something was wrong (all logged). */
+export async function reassemble(ctx: Context, metaPath: string, o: ReassOptions = {}): Promise<boolean> {
+  const les = [['Path', metaPath]] as const;
+  const logMsg = `Reassembling chunked file "${metaPath}"`;
+  let meta: ChunkedMeta;
+  try {
+    const raw = await fsp.readFile(metaPath);
+    const magic = raw.subarray(0, 8);
+    if (raw.length >= 8 && !sameBytes(magic, MAGIC_CHUNKED_META.bytes) && OLD_MAGICS.some((m) => sameBytes(m.bytes, magic))) {
+      ctx.log.error('reass', les, describeForeignMagic(magic), logMsg);
+      return false;
+    }
+    meta = decodeMeta(raw, metaPath);
+  } catch (err) {
+    ctx.log.error('reass-bad-meta', les, err, `${logMsg}: bad meta`);
+    return false;
+  }
+  const metaName = path.basename(metaPath);
+  if (!metaName.endsWith(META_SUFFIX) || metaName === META_SUFFIX) {
+    ctx.log.error('reass', les, `invalid filename suffix: a meta file's name ends with ${META_SUFFIX}`, logMsg);
+    return false;
+  }
+  const mainName = metaName.slice(0, -META_SUFFIX.length);
+  if (o.dump) {
+    (o.print ?? ((s) => process.stdout.write(s)))(dumpMeta(mainName, meta));
+    return true;
+  }
+  const mainDir = path.dirname(metaPath);
+  const chunks = meta.checksums.map((_, i) => path.join(mainDir, chunkName(mainName, i)));
+
+  let allThere = true;
+  for (let i = 0; i < chunks.length; i++) {
+    const lesChunk = [...les, ['Chunk', i]] as const;
+    let size: number;
+    try {
+      const st = await fsp.stat(chunks[i]);
+      size = st.isFile() ? st.size : -1;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      ctx.log.info('reass-chunk-miss', lesChunk, `${logMsg}: chunk ${i} missing`);
+      allThere = false;
+      continue;
+    }
+    const want = expectedChunkSize(meta, i);
+    if (size !== want) {
+      ctx.log.error('reass-chunk', lesChunk, `invalid size: ${size < 0 ? 'not a regular file' : `${size} bytes, the meta file says ${want}`}`, `${logMsg}: chunk ${i}`);
+      allThere = false;
+    }
+  }
+  if (!allThere) return false;
+
+  const badChecksum = (i: number) => ctx.log.error('reass-chunk', [...les, ['Chunk', i]], 'checksum is bad', `${logMsg}: chunk ${i}`);
+
+  if (o.dryRun || o.stdout) {
+    let good = true;
+    for (let i = 0; i < chunks.length; i++) {
+      const sum = await mthOfFile(chunks[i]);
+      if (!sameBytes(sum, meta.checksums[i])) {
+        badChecksum(i);
+        good = false;
+      }
+    }
+    if (!good) return false;
+    if (o.dryRun) {
+      ctx.log.info('reass', [['path', metaPath]], logMsg);
+      return true;
+    }
+    for (const c of chunks) {
+      const progress = new Progress({ enabled: ctx.progress, label: `reass ${path.basename(c)}`, total: (await fsp.stat(c)).size });
+      for await (const b of progress.track(readReused(c))) await write(o.stdout!, b);
+    }
+    const removed = await removeParts(ctx, metaPath, chunks, o.keep, logMsg);
+    logDone(ctx, metaPath, logMsg);
+    return removed;
+  }
+
+  // Write and hash in one pass; commit only when every chunk matched.
+  const tmp = await TmpFile.create(mainDir, { noSync: ctx.spool.noSync });
+  ctx.log.debug('reass-tmp-created', [['path', metaPath], ['Tmp', tmp.path]], `${logMsg}: temporary ${tmp.path} created`);
+  let good = true;
+  try {
+    for (let i = 0; i < chunks.length; i++) {
+      const mth = new MTH();
+      const progress = new Progress({ enabled: ctx.progress, label: `reass ${path.basename(chunks[i])}`, total: expectedChunkSize(meta, i) });
+      for await (const b of progress.track(copyChunks(readReused(chunks[i])))) {
+        mth.update(b);
+        await tmp.write(b);
+      }
+      if (!sameBytes(mth.digest(), meta.checksums[i])) {
+        badChecksum(i);
+        good = false;
+      }
+    }
+    if (tmp.size !== meta.fileSize) {
+      ctx.log.error('reass', les, `chunks changed while being read: ${tmp.size} bytes, the meta file says ${meta.fileSize}`, logMsg);
+      good = false;
+    }
+    if (!good) {
+      await tmp.abort();
+      return false;
+    }
+    let dst = path.join(mainDir, mainName);
+    for (let n = 0; await exists(dst); n++) dst = `${path.join(mainDir, mainName)}.${n}`;
+    await tmp.commit(dst);
+  } catch (err) {
+    await tmp.abort();
+    throw err;
+  }
+  ctx.log.debug('reass-written', [['path', metaPath], ['Tmp', tmp.path]], `${logMsg}: written`);
+  const removed = await removeParts(ctx, metaPath, chunks, o.keep, logMsg);
+  logDone(ctx, metaPath, logMsg);
+  return removed;
+}
+
+async function removeParts(ctx: Context, metaPath: string, chunks: string[], keep: boolean | undefined, logMsg: string): Promise<boolean> {
+  if (keep) return true;
+  let ok = true;
+  for (let i = 0; i < chunks.length; i++) {
+    try {
+      await fsp.unlink(chunks[i]);
+    } catch (err) {
+      ctx.log.error('reass-chunk', [['Path', metaPath], ['Chunk', i]], err, `${logMsg}: chunk ${i}`);
+      ok = false;
+    }
+  }
+  try {
+    await fsp.unlink(metaPath);
+  } catch (err) {
+    ctx.log.error('reass-removing', [['Path', metaPath]], err, `${logMsg}: removing`);
+    ok = false;
+  }
+  return ok;
+}
+
+function logDone(ctx: Context, metaPath: string, logMsg: string): void {
+  ctx.log.info('reass', [['Path', metaPath]], `${logMsg}: done`);
+}
+
+/** The *.nncp.meta files directly inside `dir`, sorted; an unreadable dir is logged and yields none. */
+export async function findMetas(ctx: Context, dir: string): Promise<string[] | null> {
+  try {
+    const names = await fsp.readdir(dir);
+    return names.filter((n) => n.endsWith(META_SUFFIX)).sort().map((n) => path.join(dir, n));
+  } catch (err) {
+    ctx.log.error('reass', [['Path', dir]], err, `Finding .meta in ${dir}`);
+    return null;
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Receipt acknowledgements (manual: nncp-ack): an ACK packet's plain path is
+ * the raw 32-byte id of the packet received, with no payload. ackRx() makes
+ * one for every packet waiting in a node's rx queue (except ACKs themselves)
+ * and reports each new packet as "NODE/PKT", the line the reference writes
+ * to file descriptor 4.
+ */
+import { open } from 'node:fs/promises';
+import { base32Decode } from '../codec/base32.js';
+import type { Neighbour } from '../config/types.js';
+import { nodeById } from '../config/types.js';
+import type { Context } from '../context.js';
+import { ConfigError, PigeonError } from '../errors.js';
+import { decryptPacket, openPlain } from '../packet/encrypted.js';
+import { PktType } from '../packet/header.js';
+import type { Job } from '../spool/spool.js';
+import { readReused } from '../stream/fileread.js';
+import { logTxFailure } from './file.js';
+import { txPacket, TxResult } from './send.js';
+
+export interface TxAckOptions {
+  to: Neighbour;
+  /** Base32 id of the packet being acknowledged. */
+  pktId: string;
+  nice: number;
+  minSize?: number;
+  via?: Uint8Array[];
+}
+
+function ackFields(o: TxAckOptions, newPkt: string) {
+  return [
+    ['Type', 'ack'],
+    ['Node', o.to.idB32],
+    ['Nice', o.nice],
+    ['Pkt', o.pktId],
+    ['NewPkt', newPkt],
+  ] as const;
+}
+
+/** Queue an ACK of packet `pktId` for `to`. */
+export async function txAck(ctx: Context, o: TxAckOptions): Promise<TxResult> {
+  const raw = base32Decode(o.pktId);
+  if (raw === null || raw.length !== 32) {
+    throw new PigeonError('EUSAGE', `packet id ${JSON.stringify(o.pktId)} is not a packet id: expected 52 Base32 characters (a 32-byte MTH)`);
+  }
+  const msg = `ACK to ${o.to.name} of ${o.pktId} is sent`;
+  try {
+    const res = await txPacket(ctx, {
+      to: o.to,
+      plain: { type: PktType.Ack, nice: o.nice, path: raw },
+      nice: o.nice,
+      payload: (async function* () {})(),
+      minSize: o.minSize,
+      via: o.via,
+    });
+    ctx.log.info('tx', ackFields(o, res.pktId), msg);
+    return res;
+  } catch (err) {
+    logTxFailure(ctx, ackFields(o, ''), err, msg);
+    throw err;
+  }
+}
+
+/** The line the reference writes to fd 4 for a new ACK packet: "NODEID/PKTID". */
+export function ackLine(node: Neighbour, pktId: string): string {
+  return `${node.idB32}/${pktId}`;
+}
+
+/** The plain packet type inside an rx packet, reading (and authenticating) only its first block. */
+async function plainType(ctx: Context, job: Job): Promise<PktType> {
+  const self = ctx.cfg.self;
+  if (!self) throw new ConfigError(`${ctx.cfg.path}: no self section with private keys: cannot read packets`);
+  const fh = await open(job.path, 'r');
+  try {
+    const dec = await decryptPacket({
+      self,
+      lookup: (id) => nodeById(ctx.cfg, id),
+      input: readReused(fh, { chunk: 256 * 1024 }),
+      what: job.path,
+    });
+    const { plain } = await openPlain(dec.plaintext, job.path);
+    return plain.type;
+  } finally {
+    await fh.close();
+  }
+}
+
+export interface AckRxOptions {
+  nodes: Neighbour[];
+  nice: number;
+  minSize?: number;
+  /** Relays for the ACK packets (the reference ignores -via here, so callers normally leave it out). */
+  via?: Uint8Array[];
+  /** Called with "NODEID/PKTID" for every ACK packet queued. */
+  onCreated?: (line: string) => void;
+}
+
+/**
+ * ACK every packet in the rx queues of `nodes`. Returns false when some
+ * packet could not be read (logged; the others are still acknowledged).
+ */
+export async function ackRx(ctx: Context, o: AckRxOptions): Promise<boolean> {
+  let ok = true;
+  for (const node of o.nodes) {
+    const { jobs, skipped } = await ctx.spool.scan(node.idB32, 'rx');
+    for (const s of skipped) {
+      ok = false;
+      ctx.log.error('ack-read-read', [['Node', node.idB32], ['Pkt', s.name]], s.reason, `ACKing ${node.name}/${s.name}: reading ${s.path}`);
+    }
+    for (const job of jobs) {
+      const sender = nodeById(ctx.cfg, job.header.sender);
+      const senderName = sender?.name ?? job.sender;
+      const les = [['Node', job.sender], ['Pkt', job.id]] as const;
+      const msg = `ACKing ${senderName}/${job.id}`;
+      if (!sender) {
+        ok = false;
+        ctx.log.error('ack-read', les, 'unknown node', msg);
+        continue;
+      }
+      let type: PktType;
+      try {
+        type = await plainType(ctx, job);
+      } catch (err) {
+        ok = false;
+        ctx.log.error('ack-read-unmarshal', les, err, `${msg}: unmarshal`);
+        continue;
+      }
+      if (type === PktType.Ack) {
+        ctx.log.info('ack-read-if-ack', les, `${msg}: it is ACK, skipping`);
+        continue;
+      }
+      const res = await txAck(ctx, { to: node, pktId: job.id, nice: o.nice, minSize: o.minSize, via: o.via });
+      o.onCreated?.(ackLine(node, res.pktId));
+    }
+  }
+  return ok;
+}

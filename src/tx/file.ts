@@ -1,0 +1,489 @@
+/**
+ * Sending files (manual: nncp-file): a regular file, stdin ("-", size
+ * unknown, streamed without a temporary copy of the plaintext) or a
+ * directory (a PAX archive made on the fly), as one packet or, with
+ * `chunked`, as chunk packets DST.nncp.chunkN followed by the meta file
+ * DST.nncp.meta; to a neighbour or to a multicast area. Each queued packet
+ * gets a "tx" log record as the reference writes it.
+ */
+import { fstatSync, read, readFileSync, promises as fsp } from 'node:fs';
+import { Socket, type SocketConstructorOpts } from 'node:net';
+import path from 'node:path';
+import type { AreaConfig, Neighbour } from '../config/types.js';
+import type { Context } from '../context.js';
+import { chunkName, encodeMeta, META_SUFFIX } from '../chunked/meta.js';
+import { MTH } from '../crypto/mth.js';
+import { errorLine, PigeonError } from '../errors.js';
+import { formatLogRecord, iBytes, LogFields } from '../log/log.js';
+import { encryptedSize, padSizeFor } from '../packet/encrypted.js';
+import { MAX_PATH_SIZE, PLAIN_HEADER_SIZE, PktType } from '../packet/header.js';
+import { Progress } from '../progress.js';
+import { BlockReader, once } from '../stream/blockreader.js';
+import { readReused } from '../stream/fileread.js';
+import { reclaim } from '../stream/reclaim.js';
+import { txArea } from './area.js';
+import { routeHops, txPacket, TxResult } from './send.js';
+import { dirTar } from './tar.js';
+
+export interface TxFileOptions {
+  to: Neighbour;
+  /** Path of a file or directory, or "-" for stdin. */
+  src: string;
+  /** Destination path in the recipient's incoming directory; "" = basename of src (+ ".tar" for a directory). */
+  dst: string;
+  nice: number;
+  /** Pad each packet to at least this many bytes. */
+  minSize?: number;
+  /** Refuse packets bigger than this many bytes. */
+  maxSize?: number;
+  /** Chunk size in bytes; 0/undefined sends the whole file as one packet. */
+  chunked?: number;
+  /** Relays overriding the neighbour's configured via (first hop first); [] = direct. */
+  via?: Uint8Array[];
+  /** What "-" reads (default: standard input, streamed in constant memory). */
+  input?: AsyncIterable<Uint8Array>;
+  /** Send to this multicast area instead (then `to` is our own node, see selfNeighbour). */
+  area?: AreaConfig;
+}
+
+const utf8 = new TextEncoder();
+
+let versionText: string | undefined;
+
+/** "pigeon X.Y.Z", from the package manifest. */
+export function pigeonVersion(): string {
+  if (versionText === undefined) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+      versionText = `pigeon ${pkg.version ?? 'unknown'}`;
+    } catch {
+      versionText = 'pigeon';
+    }
+  }
+  return versionText;
+}
+
+/**
+ * Clean a destination path as the reference does (filepath.Clean) and check
+ * it stays inside the recipient's incoming directory: relative, no "..".
+ * `what` names the argument in errors.
+ */
+export function cleanRelPath(p: string, what: string, within = 'the incoming directory'): string {
+  if (p === '') throw new PigeonError('EUSAGE', `${what} is empty: give a file name`);
+  if (p.includes('\0')) throw new PigeonError('EUSAGE', `${what} ${JSON.stringify(p)} contains a NUL byte`);
+  const clean = path.posix.normalize(p).replace(/(.)\/+$/, '$1');
+  if (path.posix.isAbsolute(clean)) throw new PigeonError('EUSAGE', `${what} ${p}: absolute paths are refused; give a path relative to ${within}`);
+  if (clean === '.' || clean === '..' || clean.startsWith('../')) {
+    throw new PigeonError('EUSAGE', `${what} ${p}: leads outside ${within}; use a relative path without ".."`);
+  }
+  if (utf8.encode(clean).length > MAX_PATH_SIZE) {
+    throw new PigeonError('EUSAGE', `${what} ${p}: ${utf8.encode(clean).length} bytes long; a packet's path holds at most ${MAX_PATH_SIZE}`);
+  }
+  return clean;
+}
+
+interface Source {
+  stream: AsyncIterable<Uint8Array>;
+  /** Bytes, or 0 when unknown (stdin). */
+  size: number;
+  archived: boolean;
+  /** Release the file descriptor (whether or not the stream was read to the end). */
+  close(): Promise<void>;
+}
+
+/**
+ * Read a stream (stdin) with up to `limit` bytes of read-ahead, so that the
+ * writer on the other side of a pipe keeps going while we encrypt; the
+ * stream is paused past the limit, so memory stays bounded.
+ */
+export async function* readAhead(stream: NodeJS.ReadableStream, limit = 4 << 20): AsyncGenerator<Uint8Array> {
+  const queue: Uint8Array[] = [];
+  let queued = 0;
+  let ended = false;
+  let failure: unknown = null;
+  let wake: (() => void) | null = null;
+  const signal = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const onData = (c: Buffer | string) => {
+    const b = typeof c === 'string' ? Buffer.from(c) : c;
+    queue.push(b);
+    queued += b.length;
+    if (queued >= limit) stream.pause();
+    signal();
+  };
+  const onEnd = () => {
+    ended = true;
+    signal();
+  };
+  const onError = (e: unknown) => {
+    failure = e;
+    signal();
+  };
+  stream.on('data', onData);
+  stream.once('end', onEnd);
+  stream.once('error', onError);
+  try {
+    for (;;) {
+      const c = queue.shift();
+      if (c !== undefined) {
+        queued -= c.length;
+        if (queued < limit / 2 && stream.isPaused()) stream.resume();
+        reclaim(c.length);
+        yield c;
+        continue;
+      }
+      if (failure) throw failure;
+      if (ended) return;
+      await new Promise<void>((r) => (wake = r));
+    }
+  } finally {
+    stream.off('data', onData);
+    stream.off('end', onEnd);
+    stream.off('error', onError);
+    stream.pause();
+  }
+}
+
+/** Bytes per read from stdin (two such buffers alternate). */
+const STDIN_CHUNK = 256 * 1024;
+
+function readFd(fd: number, buf: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => read(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/**
+ * A file, tty or other descriptor read with fs.read into two alternating
+ * buffers: the next read is under way while the consumer works on the
+ * current chunk, and nothing is allocated per chunk. Where the descriptor
+ * turns out to be non-blocking (EAGAIN), the rest is read through
+ * process.stdin.
+ */
+async function* readFdChunks(fd: number): AsyncGenerator<Uint8Array> {
+  const bufs = [Buffer.allocUnsafe(STDIN_CHUNK), Buffer.allocUnsafe(STDIN_CHUNK)];
+  let i = 0;
+  let pending: Promise<number> = readFd(fd, bufs[0]);
+  try {
+    for (;;) {
+      let n: number;
+      try {
+        n = await pending;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || fd !== 0) throw err;
+        pending = Promise.resolve(0);
+        yield* readAhead(process.stdin);
+        return;
+      }
+      if (n === 0) return;
+      const cur = bufs[i];
+      i ^= 1;
+      pending = readFd(fd, bufs[i]);
+      reclaim(n);
+      yield cur.subarray(0, n);
+    }
+  } finally {
+    pending.catch(() => {});
+  }
+}
+
+/** What one read from a pipe or socket can deliver (the onread buffer). */
+const PIPE_READ = 64 * 1024;
+
+/**
+ * A pipe or socket read by the event loop (no thread-pool round trip per
+ * 64 KiB read) into a few reused STDIN_CHUNK slots: reading pauses while
+ * every slot is full, so memory stays constant however fast the writer is.
+ */
+async function* readPipeChunks(fd: number, slots = 4): AsyncGenerator<Uint8Array> {
+  const free: Buffer[] = Array.from({ length: slots }, () => Buffer.allocUnsafe(STDIN_CHUNK));
+  const ready: [Buffer, number][] = [];
+  let cur: Buffer | null = null;
+  let fill = 0;
+  let ended = false;
+  let paused = false;
+  let failure: unknown = null;
+  let wake: (() => void) | null = null;
+  const signal = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const room = () => (cur ? STDIN_CHUNK - fill : 0) + free.length * STDIN_CHUNK;
+  // `onread` (read into our buffer, no allocation per read) is accepted by
+  // the Socket constructor, though @types/node only declares it for connect().
+  const sock = new Socket({
+    fd,
+    readable: true,
+    writable: false,
+    onread: {
+      buffer: Buffer.allocUnsafe(PIPE_READ),
+      callback(n: number, buf: Uint8Array): boolean {
+        let off = 0;
+        while (off < n) {
+          if (!cur) {
+            cur = free.pop()!;
+            fill = 0;
+          }
+          const take = Math.min(n - off, STDIN_CHUNK - fill);
+          cur.set(buf.subarray(off, off + take), fill);
+          fill += take;
+          off += take;
+          if (fill === STDIN_CHUNK) {
+            ready.push([cur, fill]);
+            cur = null;
+          }
+        }
+        signal();
+        // Stop reading until the consumer frees a slot when the next read might not fit.
+        if (room() < PIPE_READ) {
+          paused = true;
+          return false;
+        }
+        return true;
+      },
+    },
+  } as SocketConstructorOpts);
+  sock.on('end', () => {
+    if (cur && fill > 0) ready.push([cur, fill]);
+    cur = null;
+    ended = true;
+    signal();
+  });
+  sock.on('error', (err) => {
+    failure = err;
+    signal();
+  });
+  let lent: Buffer | null = null;
+  try {
+    for (;;) {
+      if (lent) {
+        free.push(lent);
+        lent = null;
+        if (paused && room() >= PIPE_READ) {
+          paused = false;
+          sock.resume();
+        }
+      }
+      const r = ready.shift();
+      if (r) {
+        lent = r[0];
+        yield r[0].subarray(0, r[1]);
+        continue;
+      }
+      if (failure) throw failure;
+      if (ended) return;
+      await new Promise<void>((res) => (wake = res));
+    }
+  } finally {
+    sock.destroy();
+  }
+}
+
+/**
+ * Standard input as a stream of chunks in constant memory, each valid until
+ * the next one is asked for (the encryptor and the compressor consume them
+ * synchronously): pipes and sockets through the event loop, anything else
+ * (files, terminals) with fs.read.
+ */
+export async function* readStdin(): AsyncGenerator<Uint8Array> {
+  let st;
+  try {
+    st = fstatSync(0);
+  } catch (err) {
+    throw new PigeonError('EIO', `stdin: ${errorLine(err)}`, { cause: err });
+  }
+  if (st.isFIFO() || st.isSocket()) yield* readPipeChunks(0);
+  else yield* readFdChunks(0);
+}
+
+type SourceKind = 'stdin' | 'file' | 'dir';
+
+/** What SRC is, checked before anything is opened or queued. */
+async function sourceKind(src: string): Promise<SourceKind> {
+  if (src === '-') return 'stdin';
+  let st;
+  try {
+    st = await fsp.stat(src);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new PigeonError('ENOTFOUND', `${src}: no such file or directory`, { cause: err });
+    if (code === 'EACCES') throw new PigeonError('EIO', `${src}: permission denied`, { cause: err });
+    throw err;
+  }
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  throw new PigeonError('EUSAGE', `${src}: unsupported file type: only regular files, directories and "-" (stdin) can be sent`);
+}
+
+async function openSource(src: string, kind: SourceKind, input?: AsyncIterable<Uint8Array>): Promise<Source> {
+  if (kind === 'stdin') return { stream: input ?? readStdin(), size: 0, archived: false, close: async () => {} };
+  if (kind === 'dir') {
+    const tar = await dirTar(src, `Autogenerated by ${pigeonVersion()}`);
+    return { stream: tar.stream, size: tar.size, archived: true, close: async () => void (await tar.stream.return(undefined)) };
+  }
+  const fh = await fsp.open(src, 'r').catch((err) => {
+    throw new PigeonError('EIO', `${src}: cannot open: ${(err as NodeJS.ErrnoException).code ?? err}`, { cause: err });
+  });
+  const st = await fh.stat();
+  return { stream: readReused(fh, { start: 0 }), size: st.size, archived: false, close: () => fh.close() };
+}
+
+/**
+ * Record a failed send in the log file as the reference does ("tx" with
+ * Err). The error itself is thrown on and printed once by the command, so
+ * the record is not echoed on stderr as well.
+ */
+export function logTxFailure(ctx: Context, fields: LogFields, err: unknown, human: string): void {
+  ctx.log.append(formatLogRecord('tx', fields, human, { err }));
+}
+
+/** Packet size the reference expects for `dataSize` bytes after the plain header. */
+export function expectedPacketSize(dataSize: number, minSize: number, wrappers: number): number {
+  return encryptedSize(dataSize, padSizeFor(dataSize + PLAIN_HEADER_SIZE, minSize, wrappers));
+}
+
+/** Refuse up front what cannot fit: -maxsize, and the free space of the spool's filesystem. */
+async function checkSize(ctx: Context, what: string, expected: number, maxSize: number | undefined): Promise<void> {
+  if (maxSize !== undefined && maxSize > 0 && expected > maxSize) {
+    throw new PigeonError('EUSAGE', `${what}: the packet would be ${expected} bytes, more than the ${maxSize} bytes -maxsize allows`);
+  }
+  try {
+    const fs = await fsp.statfs(ctx.spool.root);
+    const free = fs.bavail * fs.bsize;
+    if (free <= expected) {
+      throw new PigeonError('EIO', `${what}: spool ${ctx.spool.root} has ${iBytes(free)} free, not enough for a ${iBytes(expected)} packet`);
+    }
+  } catch (err) {
+    if (err instanceof PigeonError) throw err;
+    // No spool yet or no statfs: let the write itself find out.
+  }
+}
+
+function fileFields(to: Neighbour, nice: number, src: string, dst: string, size: number, pkt: string) {
+  return [
+    ['Type', 'file'],
+    ['Node', to.idB32],
+    ['Nice', nice],
+    ['Src', src],
+    ['Dst', dst],
+    ['Size', size],
+    ['Pkt', pkt],
+  ] as const;
+}
+
+/** Queue one file packet and log it; `logSize` is what the record's Size says (the reference's choice). */
+async function sendLogged(
+  ctx: Context,
+  opts: TxFileOptions,
+  dst: string,
+  payload: AsyncIterable<Uint8Array>,
+  total: number | undefined,
+  logSize?: number,
+  expectedSize?: number,
+): Promise<TxResult> {
+  const progress = new Progress({ enabled: ctx.progress, label: `Tx ${dst}`, total });
+  try {
+    const plain = { type: PktType.File, nice: opts.nice, path: utf8.encode(dst) };
+    const common = { plain, nice: opts.nice, payload: progress.track(payload), minSize: opts.minSize, maxSize: opts.maxSize };
+    const res = opts.area
+      ? await txArea(ctx, { ...common, area: opts.area, expectedSize })
+      : await txPacket(ctx, { ...common, to: opts.to, via: opts.via });
+    const size = logSize ?? res.payloadSize;
+    ctx.log.info('tx', fileFields(opts.to, opts.nice, opts.src, dst, size, res.pktId), `File ${opts.src} (${iBytes(size)}) is sent to ${opts.to.name}:${dst}`);
+    return res;
+  } catch (err) {
+    progress.finish();
+    logTxFailure(ctx, fileFields(opts.to, opts.nice, opts.src, dst, 0, ''), err, `File ${opts.src} (${iBytes(0)}) is sent to ${opts.to.name}:${dst}`);
+    throw err;
+  }
+}
+
+/** Bytes `reader` yields next, at most `limit`, fed to `mth` on the way. */
+async function* take(reader: BlockReader, limit: number, mth: MTH, count: { n: number }): AsyncGenerator<Uint8Array> {
+  let left = limit;
+  while (left > 0) {
+    const b = await reader.read(Math.min(left, 1 << 20));
+    if (b.length === 0) return;
+    left -= b.length;
+    count.n += b.length;
+    mth.update(b);
+    yield b;
+  }
+}
+
+/** Send a file, stdin or directory to a neighbour. Nothing stays queued if it fails. */
+export async function txFile(ctx: Context, opts: TxFileOptions): Promise<void> {
+  let dst = opts.dst;
+  if (dst === '') {
+    if (opts.src === '-') throw new PigeonError('EUSAGE', 'reading stdin ("-"): give the destination file name as NODE:DST');
+    dst = path.basename(path.resolve(opts.src));
+  }
+  const layers = wrappers(ctx, opts);
+  const kind = await sourceKind(opts.src);
+  if (kind === 'dir' && opts.dst === '') dst += '.tar';
+  dst = cleanRelPath(dst, 'destination');
+  const minSize = opts.minSize ?? 0;
+  const chunkSize = opts.chunked ?? 0;
+  const source = await openSource(opts.src, kind, opts.input);
+  try {
+    if (chunkSize <= 0 || (source.size > 0 && source.size <= chunkSize)) {
+      const expected = source.size > 0 ? expectedPacketSize(source.size, minSize, layers) : 0;
+      if (expected > 0) await checkSize(ctx, opts.src, expected, opts.maxSize);
+      await sendLogged(ctx, opts, dst, source.stream, source.size || undefined, undefined, expected);
+      return;
+    }
+    cleanRelPath(dst + META_SUFFIX, 'destination');
+    const biggest = source.size > 0 ? Math.min(source.size, chunkSize) : chunkSize;
+    await checkSize(ctx, opts.src, expectedPacketSize(biggest, minSize, layers), opts.maxSize);
+    await sendChunked(ctx, opts, dst, source, chunkSize);
+  } finally {
+    await source.close().catch(() => {});
+  }
+}
+
+function wrappers(ctx: Context, opts: TxFileOptions): number {
+  return routeHops(ctx.cfg, opts.to, opts.via).length + (opts.area ? 1 : 0);
+}
+
+async function sendChunked(ctx: Context, opts: TxFileOptions, dst: string, source: Source, chunkSize: number): Promise<void> {
+  const reader = new BlockReader(source.stream);
+  const queued: TxResult[] = [];
+  try {
+    const checksums: Uint8Array[] = [];
+    let fileSize = 0;
+    for (let n = 0; ; n++) {
+      const mth = new MTH();
+      const count = { n: 0 };
+      const name = chunkName(dst, n);
+      cleanRelPath(name, 'destination');
+      const res = await sendLogged(ctx, opts, name, take(reader, chunkSize, mth, count), chunkSize);
+      queued.push(res);
+      checksums.push(mth.digest());
+      fileSize += count.n;
+      if (count.n < chunkSize || (await reader.atEnd())) break;
+    }
+    const meta = encodeMeta({ fileSize, chunkSize, checksums });
+    queued.push(await sendLogged(ctx, opts, dst + META_SUFFIX, once(meta), meta.length, meta.length, expectedPacketSize(meta.length, opts.minSize ?? 0, wrappers(ctx, opts))));
+  } catch (err) {
+    // Chunks without their meta file are useless to the recipient: take them back.
+    for (const r of queued) await ctx.spool.removePacket(r.hop.idB32, 'tx', r.pktId).catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * The -via flag as the reference reads it: "" keeps the neighbour's
+ * configured route (undefined), "-" sends directly ([]), otherwise a comma
+ * list of neighbour names or ids, first hop first.
+ */
+export function parseVia(ctx: Pick<Context, 'cfg'>, text: string | undefined): Uint8Array[] | undefined {
+  if (text === undefined || text === '') return undefined;
+  if (text === '-') return [];
+  return text.split(',').map((name) => {
+    const n = ctx.cfg.byName.get(name) ?? ctx.cfg.neighbours.get(name);
+    if (!n) throw new PigeonError('EUSAGE', `-via ${text}: unknown node ${JSON.stringify(name)}: not in neigh of ${ctx.cfg.path}`);
+    return n.id;
+  });
+}

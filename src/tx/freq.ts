@@ -1,0 +1,59 @@
+/**
+ * File requests (manual: nncp-freq): the plain header's path is the file
+ * wanted from the remote's freq.path, its niceness the one the reply file
+ * should travel with; the payload is the name the file should get in our
+ * incoming directory.
+ */
+import type { Neighbour } from '../config/types.js';
+import type { Context } from '../context.js';
+import { PktType } from '../packet/header.js';
+import { once } from '../stream/blockreader.js';
+import { cleanRelPath, logTxFailure } from './file.js';
+import { txPacket, TxResult } from './send.js';
+
+export interface TxFreqOptions {
+  to: Neighbour;
+  /** Path relative to the remote's freq.path. */
+  src: string;
+  /** Name for the reply in our incoming directory. */
+  dst: string;
+  nice: number;
+  replyNice: number;
+  minSize?: number;
+  via?: Uint8Array[];
+}
+
+const utf8 = new TextEncoder();
+
+function freqFields(o: TxFreqOptions, src: string, dst: string, pkt: string) {
+  return [
+    ['Type', 'freq'],
+    ['Node', o.to.idB32],
+    ['Nice', o.nice],
+    ['ReplyNice', o.replyNice],
+    ['Src', src],
+    ['Dst', dst],
+    ['Pkt', pkt],
+  ] as const;
+}
+
+export async function txFreq(ctx: Context, o: TxFreqOptions): Promise<TxResult> {
+  const dst = cleanRelPath(o.dst, 'destination');
+  const src = cleanRelPath(o.src, 'source', "the remote's freq.path");
+  const msg = `File request from ${o.to.name}:${src} to ${dst} is sent`;
+  try {
+    const res = await txPacket(ctx, {
+      to: o.to,
+      plain: { type: PktType.Freq, nice: o.replyNice, path: utf8.encode(src) },
+      nice: o.nice,
+      payload: once(utf8.encode(dst)),
+      minSize: o.minSize,
+      via: o.via,
+    });
+    ctx.log.info('tx', freqFields(o, src, dst, res.pktId), msg);
+    return res;
+  } catch (err) {
+    logTxFailure(ctx, freqFields(o, src, dst, ''), err, msg);
+    throw err;
+  }
+}
