@@ -1,16 +1,41 @@
-/** Every subcommand, in the order `pigeon --help` lists them. */
+/**
+ * Every subcommand, in the order `pigeon --help` lists them. Modules load
+ * lazily: a run of `pigeon toss` imports only the toss command (start-up
+ * time matters for cron jobs, scripts and tests); `--help` loads them all.
+ * To add a command: one line here, `name` equal to the module's command word.
+ */
 import type { CommandModule } from 'yargs';
-import { pktCommand } from './pkt.js';
-import { hashCommand } from './hash.js';
-import { logCommand } from './log.js';
-import { cfgnewCommand } from './cfgnew.js';
-import { cfgminCommand } from './cfgmin.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [
-  pktCommand,
-  hashCommand,
-  logCommand,
-  cfgnewCommand,
-  cfgminCommand,
+type AnyCommand = CommandModule<any, any>;
+
+export interface CommandEntry {
+  name: string;
+  load: () => Promise<AnyCommand>;
+}
+
+export const commands: CommandEntry[] = [
+  { name: 'file', load: async () => (await import('./file.js')).fileCommand },
+  { name: 'exec', load: async () => (await import('./exec.js')).execCommand },
+  { name: 'freq', load: async () => (await import('./freq.js')).freqCommand },
+  { name: 'trns', load: async () => (await import('./trns.js')).trnsCommand },
+  { name: 'ack', load: async () => (await import('./ack.js')).ackCommand },
+  { name: 'toss', load: async () => (await import('./toss.js')).tossCommand },
+  { name: 'xfer', load: async () => (await import('./xfer.js')).xferCommand },
+  { name: 'reass', load: async () => (await import('./reass.js')).reassCommand },
+  { name: 'rm', load: async () => (await import('./rm.js')).rmCommand },
+  { name: 'stat', load: async () => (await import('./stat.js')).statCommand },
+  { name: 'check', load: async () => (await import('./check.js')).checkCommand },
+  { name: 'log', load: async () => (await import('./log.js')).logCommand },
+  { name: 'pkt', load: async () => (await import('./pkt.js')).pktCommand },
+  { name: 'hash', load: async () => (await import('./hash.js')).hashCommand },
+  { name: 'cfgnew', load: async () => (await import('./cfgnew.js')).cfgnewCommand },
+  { name: 'cfgmin', load: async () => (await import('./cfgmin.js')).cfgminCommand },
 ];
+
+/** The modules to register for this argv: just the named command when there is one, else all. */
+export async function loadCommands(argv: readonly string[]): Promise<AnyCommand[]> {
+  const first = argv.find((a) => !a.startsWith('-'));
+  const one = commands.find((c) => c.name === first);
+  return Promise.all((one ? [one] : commands).map((c) => c.load()));
+}

@@ -6,7 +6,7 @@
  * DST.nncp.meta; to a neighbour or to a multicast area. Each queued packet
  * gets a "tx" log record as the reference writes it.
  */
-import { fstatSync, read, readFileSync, promises as fsp } from 'node:fs';
+import { fstatSync, read, promises as fsp } from 'node:fs';
 import { Socket, type SocketConstructorOpts } from 'node:net';
 import path from 'node:path';
 import type { AreaConfig, Neighbour } from '../config/types.js';
@@ -48,20 +48,8 @@ export interface TxFileOptions {
 
 const utf8 = new TextEncoder();
 
-let versionText: string | undefined;
-
-/** "pigeon X.Y.Z", from the package manifest. */
-export function pigeonVersion(): string {
-  if (versionText === undefined) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-      versionText = `pigeon ${pkg.version ?? 'unknown'}`;
-    } catch {
-      versionText = 'pigeon';
-    }
-  }
-  return versionText;
-}
+export { pigeonVersion } from '../version.js';
+import { pigeonVersion } from '../version.js';
 
 /**
  * Clean a destination path as the reference does (filepath.Clean) and check
