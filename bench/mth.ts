@@ -15,6 +15,7 @@ import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PIGEON_JS = path.resolve(here, '../cmd/pigeon.js');
@@ -50,12 +51,6 @@ function which(name: string): string | null {
     }
   }
   return null;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 interface RunOut { ms: number; stdout: string; rssKiB: number | null }

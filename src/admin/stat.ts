@@ -23,7 +23,7 @@ import { iBytes } from '../log/log.js';
 import { formatNice } from '../nice.js';
 import { ENC_HEADER_SIZE } from '../packet/header.js';
 import { MAGIC_ENC, OLD_MAGICS, sameBytes } from '../packet/magic.js';
-import { HDR_DIR, NOCK_SUFFIX, PART_SUFFIX, PKT_ID_LEN } from '../spool/spool.js';
+import { HDR_DIR, NOCK_SUFFIX, PART_SUFFIX, PKT_ID_LEN, readHead } from '../spool/spool.js';
 
 export type QueueKind = 'rx' | 'tx' | 'nock' | 'part';
 
@@ -58,23 +58,6 @@ function idOf(name: string, kind: QueueKind): string | null {
   }
   if (id.length !== PKT_ID_LEN || base32Decode(id) === null) return null;
   return id;
-}
-
-/** Up to `n` bytes from the start of a file. */
-async function readHead(p: string, n: number): Promise<Uint8Array> {
-  const fh = await fsp.open(p, C.O_RDONLY);
-  try {
-    const buf = new Uint8Array(n);
-    let off = 0;
-    while (off < n) {
-      const { bytesRead } = await fh.read(buf, off, n - off, off);
-      if (bytesRead === 0) break;
-      off += bytesRead;
-    }
-    return buf.subarray(0, off);
-  } finally {
-    await fh.close();
-  }
 }
 
 /** What a header's first bytes say: usable, unreadable (skip silently), or foreign (report). */

@@ -87,7 +87,7 @@ function isMissing(err: unknown): boolean {
 }
 
 /** Read up to `n` bytes from the start of a file. */
-async function readHead(p: string, n: number): Promise<Uint8Array> {
+export async function readHead(p: string, n: number): Promise<Uint8Array> {
   const fh = await fsp.open(p, C.O_RDONLY);
   try {
     const buf = new Uint8Array(n);
