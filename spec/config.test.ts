@@ -138,7 +138,7 @@ const badCases: BadCase[] = [
   },
   { title: 'exec argument not a string', mutate: (r) => (r.neigh.bob.exec = { sh: ['/bin/sh', 1] }), message: 'neigh.bob.exec.sh[1]: expected a string, got the number 1', nncpRefuses: true },
   { title: 'call without cron', mutate: (r) => (r.neigh.bob.calls = [{ nice: 'P' }]), message: 'neigh.bob.calls[0].cron: missing', nncpRefuses: true },
-  { title: 'call with bad cron', mutate: (r) => (r.neigh.bob.calls = [{ cron: 'foo' }]), message: 'neigh.bob.calls[0].cron: "foo" is not a cron expression (like "*/5 * * * *" or "@hourly")', nncpRefuses: true },
+  { title: 'call with bad cron', mutate: (r) => (r.neigh.bob.calls = [{ cron: 'foo' }]), message: 'neigh.bob.calls[0].cron: cron expression "foo": 1 field(s), expected 5 (minute hour day-of-month month day-of-week), 6 (… year), 7 (second …) or @hourly, @daily, @weekly, @monthly, @yearly', nncpRefuses: true },
   {
     title: 'call nice as a number',
     mutate: (r) => (r.neigh.bob.calls = [{ cron: '* * * * *', nice: 5 }]),

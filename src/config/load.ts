@@ -19,6 +19,7 @@ import { base32Decode, base32Encode, base32Len } from '../codec/base32.js';
 import { ed25519Public, x25519Public } from '../crypto/ecc.js';
 import { areaIdFromPub, nodeIdFromSignPub } from '../crypto/keys.js';
 import { tryParseNice } from '../nice.js';
+import { parseCron } from '../cron/cronexpr.js';
 import { ConfigError, errorLine } from '../errors.js';
 import type {
   AreaConfig,
@@ -309,20 +310,6 @@ export function cleanPath(p: string): string {
   return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
 }
 
-const CRON_SHORTHANDS = ['@annually', '@yearly', '@monthly', '@weekly', '@daily', '@hourly'];
-
-/**
- * Shallow check of a cron expression as NNCP's cronexpr takes it: a
- * shorthand, or 5 to 7 fields of digits, names and * / , - ? L W #. The
- * scheduler parses it for real.
- */
-export function cronLooksValid(expr: string): boolean {
-  const t = expr.trim();
-  if (t.startsWith('@')) return CRON_SHORTHANDS.includes(t.toLowerCase());
-  const fields = t.split(/\s+/);
-  return fields.length >= 5 && fields.length <= 7 && fields.every((f) => /^[0-9A-Za-z*/,?#-]+$/.test(f));
-}
-
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
@@ -503,7 +490,11 @@ function readNeighbour(c: Checker, name: string, o: Raw, p: KeyPath, defDeadline
       const co = c.obj(v, cp);
       c.keys(co, cp, CALL_KEYS);
       const cron = c.str(co, 'cron', cp);
-      if (!cronLooksValid(cron)) c.fail([...cp, 'cron'], `${JSON.stringify(cron)} is not a cron expression (like "*/5 * * * *" or "@hourly")`);
+      try {
+        parseCron(cron);
+      } catch (err) {
+        c.fail([...cp, 'cron'], errorLine(err));
+      }
       if (typeof co.nice === 'number') c.fail([...cp, 'nice'], `expected a string, like "PRIORITY+10" or "${co.nice}" in quotes, got the number ${co.nice}`);
       const niceStr = c.optStr(co, 'nice', cp);
       let nice = DEFAULT_CALL_NICE;

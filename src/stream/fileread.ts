@@ -1,9 +1,11 @@
 /**
- * Reading a file (or stdin) as a stream of chunks with one reused buffer:
- * constant memory and no allocation per chunk. Each yielded chunk is a view
- * that is overwritten by the next read, so the consumer must be done with it
- * (copied it, or processed it synchronously, as the encryptor does) before
- * asking for the next one. Consumers that keep chunks need copyChunks().
+ * Reading a file (or stdin) as a stream of chunks with two reused buffers:
+ * constant memory, no allocation per chunk, and the next read already under
+ * way while the consumer works on the current chunk. A yielded chunk stays
+ * valid only until the consumer asks for the next one (that buffer is then
+ * read into again), so the consumer must be done with it by then (copied it,
+ * or processed it synchronously, as the encryptor does). Consumers that keep
+ * chunks need copyChunks().
  */
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -13,16 +15,25 @@ export const READ_CHUNK = 1 << 20;
 export async function* readReused(source: string | FileHandle, opts: { chunk?: number; start?: number } = {}): AsyncGenerator<Uint8Array> {
   const fh = typeof source === 'string' ? await open(source, 'r') : source;
   const size = opts.chunk ?? READ_CHUNK;
-  const buf = Buffer.allocUnsafe(size);
+  const bufs = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
   let pos: number | null = opts.start ?? (typeof source === 'string' ? 0 : null);
+  const readInto = (buf: Buffer) => fh.read(buf, 0, size, pos).then((r) => r.bytesRead);
+  let which = 0;
+  let pending = readInto(bufs[which]);
   try {
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, size, pos);
-      if (bytesRead === 0) return;
-      if (pos !== null) pos += bytesRead;
-      yield buf.subarray(0, bytesRead);
+      const n = await pending;
+      if (n === 0) return;
+      if (pos !== null) pos += n;
+      const current = bufs[which];
+      which ^= 1;
+      // Start the next read into the other buffer before handing this one out.
+      pending = readInto(bufs[which]);
+      yield current.subarray(0, n);
     }
   } finally {
+    // An abandoned read-ahead must not surface later as an unhandled rejection.
+    await pending.catch(() => 0);
     if (typeof source === 'string') await fh.close();
   }
 }
