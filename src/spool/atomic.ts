@@ -80,7 +80,7 @@ export interface TmpFileOptions {
 }
 
 /** Bytes gathered before one writev(2), and writes allowed in flight at once. */
-const BATCH_BYTES = 1 << 20;
+const BATCH_BYTES = 512 << 10;
 const MAX_IN_FLIGHT = 2;
 
 /**
