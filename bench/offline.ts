@@ -1,0 +1,115 @@
+/**
+ * Side-by-side CLI benchmarks of the offline commands against the reference,
+ * on the same 1 GiB payload in one run:
+ *   file SRC NODE:DST     nncp-file  vs pigeon file
+ *   xfer -rx DIR          nncp-xfer  vs pigeon xfer   (a stick holding the packet)
+ *   toss                  nncp-toss  vs pigeon toss   (the packet in rx/)
+ *   exec NODE cat < SRC   peak RSS of pigeon exec, and of pigeon toss running the handle
+ * Usage: node dist/bench/offline.js [SIZE_MIB=1024] [RUNS=3] [--sync]
+ */
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeNodes } from '../spec/helpers/nncp.js';
+import { report, Sample, timeCmd } from './lib.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const PIGEON = path.resolve(here, '../cmd/pigeon.js');
+
+async function makeRandomFile(p: string, mib: number): Promise<void> {
+  const fh = await open(p, 'w');
+  const chunk = randomBytes(1 << 20);
+  for (let i = 0; i < mib; i++) {
+    chunk.writeUInt32LE(i, 0);
+    await fh.write(chunk);
+  }
+  await fh.close();
+}
+
+const files = async (d: string) => (await readdir(d, { withFileTypes: true }).catch(() => [])).filter((e) => e.isFile()).map((e) => e.name);
+
+export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: boolean }): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pigeon-bench-'));
+  try {
+    const { alice, bob } = await makeNodes(dir, ['alice', 'bob'], { generator: 'nncp', exec: { sink: ['/bin/sh', '-c', 'cat > /dev/null'] } });
+    const src = path.join(dir, 'payload');
+    await makeRandomFile(src, opts.sizeMiB);
+    const env = opts.sync ? {} : { NNCPNOSYNC: '1' };
+    const node = process.execPath;
+    const pigeon = (args: string[]) => timeCmd(node, [PIGEON, ...args], env);
+    const nncp = (cmd: string, args: string[]) => timeCmd(`nncp-${cmd}`, args, env);
+    const aliceTx = path.join(alice.spool, bob.idB32, 'tx');
+    const bobRx = path.join(bob.spool, alice.idB32, 'rx');
+    const stick = path.join(dir, 'stick');
+    const stickPkts = path.join(stick, bob.idB32, alice.idB32);
+    const results: Record<string, Record<string, Sample[]>> = {
+      file: { 'nncp-file': [], 'pigeon file': [] },
+      'xfer -rx': { 'nncp-xfer -rx': [], 'pigeon xfer -rx': [] },
+      toss: { 'nncp-toss': [], 'pigeon toss': [] },
+      exec: { 'nncp-exec': [], 'pigeon exec': [], 'nncp-toss (exec)': [], 'pigeon toss (exec)': [] },
+    };
+    // One reference-made packet, kept aside, for the receiving side.
+    await nncp('file', ['-quiet', '-cfg', alice.cfgPath, src, 'bob:out']);
+    const [pktId] = await files(aliceTx);
+    const packet = path.join(dir, 'packet');
+    await copyFile(path.join(aliceTx, pktId), packet);
+    const clean = async () => {
+      await rm(path.join(alice.spool, bob.idB32), { recursive: true, force: true });
+      await rm(path.join(bob.spool, alice.idB32), { recursive: true, force: true });
+      await rm(stick, { recursive: true, force: true });
+      await rm(bob.incoming, { recursive: true, force: true });
+      await mkdir(bob.incoming, { recursive: true });
+    };
+    for (let i = 0; i < opts.runs; i++) {
+      await clean();
+      results.file['nncp-file'].push(await nncp('file', ['-quiet', '-cfg', alice.cfgPath, src, 'bob:out']));
+      await clean();
+      results.file['pigeon file'].push(await pigeon(['file', '-quiet', '-cfg', alice.cfgPath, src, 'bob:out']));
+      for (const [name, run] of [
+        ['nncp-xfer -rx', () => nncp('xfer', ['-quiet', '-cfg', bob.cfgPath, '-rx', stick])],
+        ['pigeon xfer -rx', () => pigeon(['xfer', '-quiet', '-cfg', bob.cfgPath, '-rx', stick])],
+      ] as const) {
+        await clean();
+        await mkdir(stickPkts, { recursive: true });
+        await copyFile(packet, path.join(stickPkts, pktId));
+        results['xfer -rx'][name].push(await run());
+      }
+      for (const [name, run] of [
+        ['nncp-toss', () => nncp('toss', ['-quiet', '-cfg', bob.cfgPath])],
+        ['pigeon toss', () => pigeon(['toss', '-quiet', '-cfg', bob.cfgPath])],
+      ] as const) {
+        await clean();
+        await mkdir(bobRx, { recursive: true });
+        await copyFile(packet, path.join(bobRx, pktId));
+        results.toss[name].push(await run());
+      }
+      for (const impl of ['nncp', 'pigeon'] as const) {
+        await clean();
+        const args = ['-quiet', '-cfg', alice.cfgPath, 'bob', 'sink'];
+        const sh = impl === 'nncp' ? `nncp-exec ${args.join(' ')} < ${src}` : `${node} ${PIGEON} exec ${args.join(' ')} < ${src}`;
+        results.exec[`${impl}-exec`.replace('pigeon-exec', 'pigeon exec')].push(await timeCmd('/bin/sh', ['-c', sh], env));
+        await mkdir(bobRx, { recursive: true });
+        for (const id of await files(aliceTx)) await copyFile(path.join(aliceTx, id), path.join(bobRx, id));
+        results.exec[impl === 'nncp' ? 'nncp-toss (exec)' : 'pigeon toss (exec)'].push(
+          impl === 'nncp' ? await nncp('toss', ['-quiet', '-cfg', bob.cfgPath]) : await pigeon(['toss', '-quiet', '-cfg', bob.cfgPath]),
+        );
+      }
+    }
+    const tag = `${opts.sizeMiB} MiB, ${opts.runs} runs${opts.sync ? '' : ', NNCPNOSYNC=1'}`;
+    return [
+      report(`file, ${tag}`, results.file, 'nncp-file'),
+      report(`xfer -rx, ${tag}`, results['xfer -rx'], 'nncp-xfer -rx'),
+      report(`toss of a file packet, ${tag}`, results.toss, 'nncp-toss'),
+      report(`exec from stdin and its toss (peak RSS is the point), ${tag}`, results.exec, 'nncp-exec'),
+    ].join('\n');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+  console.log(await benchOffline({ sizeMiB: Number(args[0] ?? 1024), runs: Number(args[1] ?? 3), sync: process.argv.includes('--sync') }));
+}
