@@ -1,0 +1,181 @@
+/**
+ * Side-by-side: one online session moving SIZE MiB each way over loopback,
+ * pigeon call ↔ pigeon daemon against nncp-call ↔ nncp-daemon, on the same
+ * packets (made once by nncp-file, restored before every run).
+ *
+ * Reported per implementation: the transfer time (from starting the caller
+ * until both packets sit complete in the receivers' rx/ and both tx/ queues
+ * are empty), the caller's wall time (which adds the idle onlinedeadline of
+ * 1 s), and the peak RSS of caller and daemon, medians of RUNS runs.
+ *
+ * Usage: node dist/bench/sp.js [SIZE_MIB=1024] [RUNS=3] [--nosync]
+ * Run it on a quiet machine: both ends share its cores.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { cp, mkdtemp, open, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeNodes, type TestNode } from '../spec/helpers/nncp.js';
+import { median } from './lib.js';
+
+const PIGEON_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cmd/pigeon.js');
+
+async function makeRandomFile(p: string, mib: number): Promise<void> {
+  const fh = await open(p, 'w');
+  const chunk = randomBytes(1 << 20);
+  for (let i = 0; i < mib; i++) {
+    chunk.writeUInt32LE(i, 0);
+    await fh.write(chunk);
+  }
+  await fh.close();
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+    c.on('error', reject);
+    c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}`))));
+  });
+}
+
+interface Timed {
+  child: ChildProcess;
+  /** Seconds and peak RSS (KiB) once it exits. */
+  done: Promise<{ seconds: number; rssKiB: number }>;
+}
+
+/** Start a command under /usr/bin/time. */
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Timed {
+  const child = spawn('/usr/bin/time', ['-f', '%e %M', cmd, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+  const done = new Promise<{ seconds: number; rssKiB: number }>((resolve, reject) => {
+    child.on('close', () => {
+      const m = /([\d.]+) (\d+)\s*$/.exec(err.trim());
+      if (!m) return reject(new Error(`${cmd}: no timing (${err.trim()})`));
+      resolve({ seconds: Number(m[1]), rssKiB: Number(m[2]) });
+    });
+  });
+  return { child, done };
+}
+
+/** The process /usr/bin/time started (to signal it without killing time itself). */
+function childOf(pid: number): number {
+  const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  if (kids.length === 0) throw new Error(`process ${pid} has no child`);
+  return Number(kids[0]);
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+async function listening(port: number): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+const ids = (dir: string): string[] => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => n.length === 52) : []);
+
+interface Row {
+  transfer: number[];
+  caller: number[];
+  callerRss: number[];
+  daemonRss: number[];
+}
+
+export async function benchSp(opts: { sizeMiB: number; runs: number; sync: boolean }): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pigeon-bench-sp-'));
+  try {
+    const { alice, bob } = await makeNodes(dir, ['alice', 'bob'], { generator: 'nncp' });
+    const env: NodeJS.ProcessEnv = opts.sync ? {} : { NNCPNOSYNC: '1' };
+    const src = path.join(dir, 'payload');
+    await makeRandomFile(src, opts.sizeMiB);
+    await run('nncp-file', ['-quiet', '-cfg', alice.cfgPath, src, 'bob:x'], env);
+    await run('nncp-file', ['-quiet', '-cfg', bob.cfgPath, src, 'alice:y'], env);
+    await rm(src);
+    const stash = path.join(dir, 'stash');
+    const q = (n: TestNode, o: TestNode, xx: string) => path.join(n.spool, o.idB32, xx);
+    await cp(q(alice, bob, 'tx'), path.join(stash, 'a'), { recursive: true });
+    await cp(q(bob, alice, 'tx'), path.join(stash, 'b'), { recursive: true });
+    const rows: Record<string, Row> = {};
+    for (let i = 0; i < opts.runs; i++) {
+      for (const impl of ['nncp', 'pigeon'] as const) {
+        for (const [n, o] of [[alice, bob], [bob, alice]] as const) {
+          await rm(path.join(n.spool, o.idB32), { recursive: true, force: true });
+          await rm(n.log, { force: true });
+        }
+        await cp(path.join(stash, 'a'), q(alice, bob, 'tx'), { recursive: true });
+        await cp(path.join(stash, 'b'), q(bob, alice, 'tx'), { recursive: true });
+        const port = await freePort();
+        const [dcmd, dargs] = impl === 'nncp' ? ['nncp-daemon', [] as string[]] : [process.execPath, [PIGEON_JS, 'daemon']];
+        const [ccmd, cargs] = impl === 'nncp' ? ['nncp-call', [] as string[]] : [process.execPath, [PIGEON_JS, 'call']];
+        const daemon = timed(dcmd, [...dargs, '-quiet', '-cfg', bob.cfgPath, '-bind', `127.0.0.1:${port}`], env);
+        await listening(port);
+        const t0 = Date.now();
+        const caller = timed(ccmd, [...cargs, '-quiet', '-cfg', alice.cfgPath, '-onlinedeadline', '1', 'bob', `127.0.0.1:${port}`], env);
+        let transfer = NaN;
+        const finished = () => ids(q(alice, bob, 'tx')).length === 0 && ids(q(bob, alice, 'tx')).length === 0 && ids(q(alice, bob, 'rx')).length === 1 && ids(q(bob, alice, 'rx')).length === 1;
+        const poll = (async () => {
+          while (caller.child.exitCode === null) {
+            if (finished()) {
+              transfer = (Date.now() - t0) / 1000;
+              return;
+            }
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          if (finished()) transfer = (Date.now() - t0) / 1000;
+        })();
+        const c = await caller.done;
+        await poll;
+        process.kill(childOf(daemon.child.pid!), 'SIGTERM');
+        const d = await daemon.done;
+        const row = (rows[impl] ??= { transfer: [], caller: [], callerRss: [], daemonRss: [] });
+        row.transfer.push(transfer);
+        row.caller.push(c.seconds);
+        row.callerRss.push(c.rssKiB);
+        row.daemonRss.push(d.rssKiB);
+        process.stderr.write(`run ${i + 1} ${impl}: transfer ${transfer.toFixed(2)} s, caller ${c.seconds.toFixed(2)} s, RSS caller ${(c.rssKiB / 1024).toFixed(0)} MB daemon ${(d.rssKiB / 1024).toFixed(0)} MB\n`);
+      }
+    }
+    const base = median(rows.nncp.transfer);
+    const out = [
+      `## Online session, ${opts.sizeMiB} MiB each way over loopback (${opts.runs} runs, ${opts.sync ? 'fsync on' : 'NNCPNOSYNC=1'})`,
+      '| both ends | median transfer s | ratio | runs (s) | median caller wall s | peak RSS caller MB | peak RSS daemon MB |',
+      '|---|---|---|---|---|---|---|',
+    ];
+    for (const [impl, r] of Object.entries(rows)) {
+      const med = median(r.transfer);
+      out.push(
+        `| ${impl} | ${med.toFixed(2)} | ${(med / base).toFixed(2)} | ${r.transfer.map((x) => x.toFixed(2)).join(' ')} | ${median(r.caller).toFixed(2)} | ${(Math.max(...r.callerRss) / 1024).toFixed(0)} | ${(Math.max(...r.daemonRss) / 1024).toFixed(0)} |`,
+      );
+    }
+    return out.join('\n') + '\n';
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+  const sizeMiB = Number(args[0] ?? 1024);
+  const runs = Number(args[1] ?? 3);
+  const sync = !process.argv.includes('--nosync');
+  process.stdout.write(await benchSp({ sizeMiB, runs, sync }));
+}

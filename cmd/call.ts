@@ -1,0 +1,143 @@
+/** `pigeon call` (nncp-call): call a neighbour and sync spools with its daemon. */
+import type { CommandModule } from 'yargs';
+import { makeContext } from '../src/context.js';
+import { findNode } from '../src/config/types.js';
+import { PigeonError } from '../src/errors.js';
+import { parseNice } from '../src/nice.js';
+import { callNode, UCSPI_TCP_CLIENT } from '../src/sp/call.js';
+import type { TossOptions } from '../src/toss/toss.js';
+import { commonFlags, type CommonArgs, run } from './common.js';
+
+export interface AutoTossArgs {
+  autotoss?: boolean;
+  'autotoss-seen'?: boolean;
+  'autotoss-nofile'?: boolean;
+  'autotoss-nofreq'?: boolean;
+  'autotoss-noexec'?: boolean;
+  'autotoss-notrns'?: boolean;
+  'autotoss-noarea'?: boolean;
+  'autotoss-noack'?: boolean;
+}
+
+interface Args extends CommonArgs, AutoTossArgs {
+  node?: string;
+  forceaddr?: string;
+  nice: string;
+  rx?: boolean;
+  tx?: boolean;
+  list?: boolean;
+  pkts?: string;
+  rxrate: number;
+  txrate: number;
+  onlinedeadline: number;
+  maxonlinetime: number;
+  nock?: boolean;
+  ucspi?: boolean;
+  'mcd-wait': number;
+}
+
+/** Go's flag package keeps the last of repeated flags; yargs would make an array. */
+export function lastOf<T>(v: T | T[]): T {
+  return Array.isArray(v) ? v[v.length - 1] : v;
+}
+export const lastStr = (v: string | string[]): string => lastOf(v);
+export const lastNum = (v: number | number[]): number => lastOf(v);
+
+/** The reference's -autotoss* flags (nncp-call, nncp-daemon). */
+export function autoTossFlags<T>(y: import('yargs').Argv<T>): import('yargs').Argv<T> {
+  return y
+    .option('autotoss', { type: 'boolean', describe: 'Toss after call is finished' })
+    .option('autotoss-seen', { type: 'boolean', describe: 'Create seen/ files during tossing' })
+    .option('autotoss-nofile', { type: 'boolean', describe: 'Do not process "file" packets during tossing' })
+    .option('autotoss-nofreq', { type: 'boolean', describe: 'Do not process "freq" packets during tossing' })
+    .option('autotoss-noexec', { type: 'boolean', describe: 'Do not process "exec" packets during tossing' })
+    .option('autotoss-notrns', { type: 'boolean', describe: 'Do not process "trns" packets during tossing' })
+    .option('autotoss-noarea', { type: 'boolean', describe: 'Do not process "area" packets during tossing' })
+    .option('autotoss-noack', { type: 'boolean', describe: 'Do not process "ack" packets during tossing' });
+}
+
+/** TossOptions from the -autotoss* flags, or undefined without -autotoss. */
+export function autoTossOptions(a: AutoTossArgs): TossOptions | undefined {
+  if (!a.autotoss) return undefined;
+  return {
+    doSeen: a['autotoss-seen'],
+    noFile: a['autotoss-nofile'],
+    noFreq: a['autotoss-nofreq'],
+    noExec: a['autotoss-noexec'],
+    noTrns: a['autotoss-notrns'],
+    noArea: a['autotoss-noarea'],
+    noAck: a['autotoss-noack'],
+  };
+}
+
+function wholeNumber(v: number, flag: string): number {
+  if (!Number.isInteger(v) || v < 0) throw new PigeonError('EUSAGE', `-${flag} ${v}: expected a whole number`);
+  return v;
+}
+
+export const callCommand: CommandModule<object, Args> = {
+  command: 'call <node> [forceaddr]',
+  describe: 'Call a node\'s daemon and exchange packets (NODE[:ADDR] [FORCEADDR])',
+  builder: (y) =>
+    autoTossFlags(
+      commonFlags(y)
+        .positional('node', { type: 'string', describe: 'NODE[:ADDR]: a neighbour, optionally one of its addrs by name' })
+        .positional('forceaddr', { type: 'string', describe: 'Call this address (host:port, |command) instead of the configured ones' })
+        .option('nice', { type: 'string', coerce: lastStr, default: 'MAX', describe: 'Minimal required niceness' })
+        .option('rx', { type: 'boolean', describe: 'Only receive packets' })
+        .option('tx', { type: 'boolean', describe: 'Only transmit packets' })
+        .option('list', { type: 'boolean', describe: 'Only list remote packets' })
+        .option('pkts', { type: 'string', coerce: lastStr, describe: 'Recieve only that packets, comma separated' })
+        .option('rxrate', { type: 'number', default: 0, coerce: lastNum, describe: 'Maximal receive rate, pkts/sec' })
+        .option('txrate', { type: 'number', default: 0, coerce: lastNum, describe: 'Maximal transmit rate, pkts/sec' })
+        .option('onlinedeadline', { type: 'number', default: 0, coerce: lastNum, describe: 'Override onlinedeadline option' })
+        .option('maxonlinetime', { type: 'number', default: 0, coerce: lastNum, describe: 'Override maxonlinetime option' })
+        .option('nock', { type: 'boolean', describe: 'Do no checksum checking' })
+        .option('ucspi', { type: 'boolean', describe: 'Is it started as UCSPI-TCP client' })
+        .option('mcd-wait', { type: 'number', default: 0, coerce: lastNum, describe: 'Wait for MCD for specified number of seconds' }),
+    ),
+  handler: (argv) =>
+    run('call', async () => {
+      const nice = parseNice(argv.nice, '-nice');
+      if (argv.rx && argv.tx) throw new PigeonError('EUSAGE', '-rx and -tx can not be set simultaneously');
+      const rxRate = wholeNumber(argv.rxrate, 'rxrate');
+      const txRate = wholeNumber(argv.txrate, 'txrate');
+      const od = wholeNumber(argv.onlinedeadline, 'onlinedeadline');
+      const mot = wholeNumber(argv.maxonlinetime, 'maxonlinetime');
+      if (wholeNumber(argv['mcd-wait'], 'mcd-wait') > 0) {
+        throw new PigeonError('EUSAGE', '-mcd-wait: multicast discovery is not supported by pigeon; give the address (NODE:ADDR or FORCEADDR)');
+      }
+      const ctx = await makeContext({ ...argv, needSelf: true });
+      const spec = String(argv.node ?? '');
+      const colon = spec.indexOf(':');
+      const name = colon < 0 ? spec : spec.slice(0, colon);
+      const node = findNode(ctx.cfg, name);
+      if (!node.noisePub) throw new PigeonError('ECONFIG', `node ${node.name} has no noisepub in ${ctx.cfg.path}: it cannot be called online`);
+      let addr: string | undefined;
+      if (argv.ucspi) {
+        addr = UCSPI_TCP_CLIENT;
+      } else if (argv.forceaddr !== undefined) {
+        addr = String(argv.forceaddr);
+      } else if (colon >= 0) {
+        const key = spec.slice(colon + 1);
+        addr = node.addrs.get(key);
+        if (addr === undefined) throw new PigeonError('EUSAGE', `unknown ADDR ${key} of node ${node.name}: its addrs are ${[...node.addrs.keys()].join(', ') || 'none'}`);
+      }
+      const pkts = argv.pkts ? argv.pkts.split(',') : undefined;
+      const res = await callNode(ctx, {
+        node,
+        addr,
+        nice,
+        xx: argv.rx ? 'rx' : argv.tx ? 'tx' : undefined,
+        onlineDeadline: od !== 0 ? od : node.onlineDeadline,
+        maxOnlineTime: mot !== 0 ? mot : node.maxOnlineTime,
+        rxRate,
+        txRate,
+        noCK: argv.nock ?? false,
+        autoToss: autoTossOptions(argv),
+        listOnly: argv.list,
+        pkts,
+      });
+      return res.ok ? 0 : 1;
+    }),
+};

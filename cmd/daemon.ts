@@ -1,0 +1,67 @@
+/** `pigeon daemon` (nncp-daemon): answer calls from neighbours. */
+import type { CommandModule } from 'yargs';
+import { makeContext } from '../src/context.js';
+import { PigeonError } from '../src/errors.js';
+import { Logger } from '../src/log/log.js';
+import { parseNice } from '../src/nice.js';
+import { ucspiRemoteAddr } from '../src/sp/call.js';
+import { listenDaemon, serveStdio } from '../src/sp/daemon.js';
+import { autoTossFlags, autoTossOptions, lastNum, lastStr, type AutoTossArgs } from './call.js';
+import { commonFlags, type CommonArgs, run } from './common.js';
+
+interface Args extends CommonArgs, AutoTossArgs {
+  nice: string;
+  bind: string;
+  ucspi?: boolean;
+  inetd?: boolean;
+  yggdrasil?: string;
+  maxconn: number;
+  nock?: boolean;
+  'mcd-once'?: boolean;
+}
+
+export const daemonCommand: CommandModule<object, Args> = {
+  command: 'daemon',
+  describe: 'Answer calls: run the sync protocol with each neighbour that connects',
+  builder: (y) =>
+    autoTossFlags(
+      commonFlags(y)
+        .option('nice', { type: 'string', coerce: lastStr, default: 'MAX', describe: 'Minimal required niceness' })
+        .option('bind', { type: 'string', coerce: lastStr, default: '[::]:5400', describe: 'Address to bind to' })
+        .option('ucspi', { type: 'boolean', describe: 'Is it started as UCSPI-TCP server' })
+        .option('inetd', { type: 'boolean', describe: 'Obsolete, use -ucspi' })
+        .option('yggdrasil', { type: 'string', describe: 'Start Yggdrasil listener (not supported by pigeon)' })
+        .option('maxconn', { type: 'number', default: 128, coerce: lastNum, describe: 'Maximal number of simultaneous connections' })
+        .option('nock', { type: 'boolean', describe: 'Do no checksum checking' })
+        .option('mcd-once', { type: 'boolean', describe: 'Send MCDs once and quit' }),
+    ),
+  handler: (argv) =>
+    run('daemon', async () => {
+      const nice = parseNice(argv.nice, '-nice');
+      const ucspi = argv.ucspi || argv.inetd;
+      if (argv.yggdrasil) throw new PigeonError('EUSAGE', '-yggdrasil: Yggdrasil is not supported by pigeon; listen on TCP (-bind) or run under inetd/ssh (-ucspi)');
+      const ctx = await makeContext({ ...argv, needSelf: true });
+      const opts = { nice, noCK: argv.nock ?? false, autoToss: autoTossOptions(argv) };
+      if (ucspi) {
+        // As the reference closes stderr: nothing may be written to what may be the caller's socket.
+        ctx.log = new Logger({ path: ctx.cfg.log, quiet: true, debug: false, stderr: { write: () => true } });
+        await serveStdio(ctx, opts, ucspiRemoteAddr() || 'PIPE');
+        return 0;
+      }
+      if (argv['mcd-once']) {
+        if (ctx.cfg.mcdSend.size === 0) return 0; // nothing to announce, as the reference with no mcd-send
+        throw new PigeonError('EUSAGE', '-mcd-once: multicast discovery is not supported by pigeon');
+      }
+      if (argv.bind === '') {
+        throw new PigeonError('EUSAGE', '-bind "": nothing to listen on (pigeon has no Yggdrasil listener); give -bind HOST:PORT or -ucspi');
+      }
+      const d = await listenDaemon(ctx, { ...opts, bind: argv.bind, maxConn: argv.maxconn });
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await d.close();
+      return 0;
+    }),
+};
