@@ -1,5 +1,7 @@
 /** Timing helpers for side-by-side benchmarks: wall time and peak RSS of a child process. */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { open } from 'node:fs/promises';
 
 export interface Sample {
   seconds: number;
@@ -41,4 +43,15 @@ export function report(title: string, rows: Record<string, Sample[]>, baseline: 
     out.push(`| ${name} | ${med.toFixed(2)} | ${(med / base).toFixed(2)} | ${samples.map((s) => s.seconds.toFixed(2)).join(' ')} | ${rss.toFixed(0)} |`);
   }
   return out.join('\n') + '\n';
+}
+
+/** A file of `mib` MiB of random bytes (each MiB made distinct by its index). */
+export async function makeRandomFile(p: string, mib: number): Promise<void> {
+  const fh = await open(p, 'w');
+  const chunk = randomBytes(1 << 20);
+  for (let i = 0; i < mib; i++) {
+    chunk.writeUInt32LE(i, 0);
+    await fh.write(chunk);
+  }
+  await fh.close();
 }

@@ -3,25 +3,15 @@
  * library), and decrypt+verify+deliver of the same packet (nncp-toss vs
  * pigeon). Usage: node dist/bench/packet.js [SIZE_MIB=1024] [RUNS=3] [--sync]
  */
-import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNodes } from '../spec/helpers/nncp.js';
-import { report, Sample, timeCmd } from './lib.js';
+import { makeRandomFile, report, Sample, timeCmd } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-async function makeRandomFile(p: string, mib: number): Promise<void> {
-  const fh = await open(p, 'w');
-  const chunk = randomBytes(1 << 20);
-  for (let i = 0; i < mib; i++) {
-    chunk.writeUInt32LE(i, 0);
-    await fh.write(chunk);
-  }
-  await fh.close();
-}
 
 export async function benchPacket(opts: { sizeMiB: number; runs: number; sync: boolean }): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pigeon-bench-'));

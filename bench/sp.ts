@@ -12,27 +12,17 @@
  * Run it on a quiet machine: both ends share its cores.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { cp, mkdtemp, open, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNodes, type TestNode } from '../spec/helpers/nncp.js';
-import { median } from './lib.js';
+import { makeRandomFile, median } from './lib.js';
 
 const PIGEON_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cmd/pigeon.js');
 
-async function makeRandomFile(p: string, mib: number): Promise<void> {
-  const fh = await open(p, 'w');
-  const chunk = randomBytes(1 << 20);
-  for (let i = 0; i < mib; i++) {
-    chunk.writeUInt32LE(i, 0);
-    await fh.write(chunk);
-  }
-  await fh.close();
-}
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -41,7 +41,7 @@ import { decodeEncHeader, ENC_HEADER_SIZE } from '../packet/header.js';
 import { Progress } from '../progress.js';
 import { ensureDir, fsyncDir, syncDisabled } from '../spool/atomic.js';
 import type { SpoolLock } from '../spool/lock.js';
-import { isId, NOCK_SUFFIX, PART_SUFFIX } from '../spool/spool.js';
+import { isId, NOCK_SUFFIX, PART_SUFFIX, readHead } from '../spool/spool.js';
 import { decodeSpPackets, encodeSpPackets, groupPayloads, SP_FILE_OVERHEAD, SP_MAX_FILE_CHUNK, SP_MAX_PAYLOAD, SpType, type SpPacket } from './packets.js';
 
 /** What a session needs from the Noise layer (src/sp/handshake.ts's SpTransport). */
@@ -109,23 +109,6 @@ export interface SessionResult {
 }
 
 // ---- preparation (the responder does it between the caller's handshake message and its answer) ----
-
-/** First `n` bytes of a file (fewer when it is shorter). */
-async function head(p: string, n: number): Promise<Uint8Array> {
-  const fh = await fsp.open(p, 'r');
-  try {
-    const buf = new Uint8Array(n);
-    let off = 0;
-    while (off < n) {
-      const { bytesRead } = await fh.read(buf, off, n - off, off);
-      if (bytesRead === 0) break;
-      off += bytesRead;
-    }
-    return buf.subarray(0, off);
-  } finally {
-    await fh.close();
-  }
-}
 
 interface TxEntry {
   id: string;
@@ -279,7 +262,7 @@ async function* readChunks(fh: FileHandle, from: number, to: number): AsyncGener
 /** Write rx/hdr/<PKT> from the first bytes of a received packet. */
 async function writeHdrFrom(ctx: Context, node: Neighbour, pktPath: string, pktId: string): Promise<void> {
   try {
-    const raw = await head(pktPath, ENC_HEADER_SIZE);
+    const raw = await readHead(pktPath, ENC_HEADER_SIZE);
     decodeEncHeader(raw, `packet ${pktPath}`);
     await ctx.spool.writeHdr(node.idB32, 'rx', pktId, raw);
   } catch (err) {
@@ -554,7 +537,7 @@ export class SpSession {
       if (!isId(id)) continue;
       let nice: number;
       try {
-        nice = decodeEncHeader(await head(path.join(dir, name), ENC_HEADER_SIZE)).nice;
+        nice = decodeEncHeader(await readHead(path.join(dir, name), ENC_HEADER_SIZE)).nice;
       } catch {
         continue;
       }
