@@ -7,8 +7,10 @@
  * Against the reference: sp-interop.test.ts; faults: sp-faults.test.ts.
  */
 import test, { type ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { check } from '../src/admin/check.js';
 import { base32Encode } from '../src/codec/base32.js';
@@ -19,6 +21,8 @@ import { parseLog, type LogRecord } from '../src/log/log.js';
 import { PktType } from '../src/packet/header.js';
 import { callNode, type CallOptions } from '../src/sp/call.js';
 import { listenDaemon, type Daemon } from '../src/sp/daemon.js';
+import { spInitiate } from '../src/sp/handshake.js';
+import { encodeSpPackets } from '../src/sp/packets.js';
 import { tossAll, type TossOptions } from '../src/toss/toss.js';
 import { txPacket } from '../src/tx/send.js';
 import { PIGEON_JS, saveNode, tmpDir, type TestNode } from './helpers/nncp.js';
@@ -71,7 +75,8 @@ async function inProcessNodes(dir: string, names: string[], neighExtra: Record<s
 /** alice and bob, bob's daemon on a loopback port. */
 async function pair(t: ExecutionContext, daemonNice = 255, noCK = false, autoToss?: TossOptions): Promise<Pair & { c: TestNode }> {
   const dir = await tmpDir(t);
-  const nodes = await inProcessNodes(dir, ['alice', 'bob', 'carol'], { onlinedeadline: 2 });
+  // the daemon's sessions end when the caller hangs up; its own deadline only matters when a caller stalls
+  const nodes = await inProcessNodes(dir, ['alice', 'bob', 'carol'], { onlinedeadline: 10 });
   const a = nodes.alice;
   const b = nodes.bob;
   const actx = await ctxOf(a);
@@ -205,7 +210,7 @@ test('a .part resumes from its size and is checked in the background; a corrupt 
 
 test('packets queued while the session lives are announced and sent (both roles)', async (t) => {
   const p = await pair(t);
-  const pending = call(p, { onlineDeadline: 3 });
+  const pending = call(p, { onlineDeadline: 4 });
   await until(() => p.daemon.active() === 1 && who(p.a, 'call-started').length === 1);
   const late = await queueFile(p.actx, 'bob', 'late-from-alice.txt', 5000);
   const lateB = await queueFile(p.bctx, 'alice', 'late-from-bob.txt', 5000);
@@ -301,11 +306,20 @@ test('a second session with the same node is refused while one runs', async (t) 
   fs.mkdirSync(clone.spool);
   await saveNode(clone);
   const cctx = await ctxOf(clone);
-  const first = call(p, { onlineDeadline: 3 });
-  await until(() => p.daemon.active() === 1 && who(p.a, 'call-started').length === 1);
+  // the first session: alice's handshake, kept alive with HALTs for as long as the test needs
+  const sock = net.connect(p.daemon.address.port, '127.0.0.1');
+  sock.on('error', () => {});
+  await new Promise((resolve) => sock.once('connect', resolve));
+  const first = await spInitiate({ readable: sock, writable: sock }, p.actx.cfg.self!, findNode(p.actx.cfg, 'bob'), new Uint8Array(0));
+  const keepAlive = setInterval(() => void first.send(encodeSpPackets([{ t: 'halt' }])).catch(() => {}), 300);
+  t.teardown(() => clearInterval(keepAlive));
+  await until(() => p.daemon.active() === 1 && who(p.b, 'call-started').length === 1);
   const second = await callNode(cctx, { node: findNode(cctx.cfg, 'bob'), addr: p.addr, nice: 255, onlineDeadline: 1, maxOnlineTime: 0, rxRate: 0, txRate: 0, noCK: false });
   t.false(second.ok);
-  t.true((await first).ok);
+  t.is(p.daemon.active(), 1, 'the first session goes on');
+  clearInterval(keepAlive);
+  first.close();
+  await until(() => p.daemon.active() === 0);
   t.true(who(p.b, 'lockdir-flock').length >= 1);
   t.truthy(who(p.b, 'call-started').find((r) => r.fields.get('Msg') === 'Connected to alice'));
   t.is(who(clone, 'call-started')[0].fields.has('Err'), true);
@@ -348,4 +362,26 @@ test('|command address: the link is a child process (pigeon daemon -ucspi on its
   await until(() => who(p.b, 'call-finished').length === 1);
   t.is(who(p.b, 'call-started')[0].fields.get('Msg'), 'Connection with alice (PIPE)');
   t.is(who(p.a, 'call-started')[0].fields.get('Addr'), cmd);
+});
+
+test('-ucspi: the caller talks over descriptors 6/7, the daemon over stdin/stdout', async (t) => {
+  const p = await pair(t);
+  const fa = await queueFile(p.actx, 'bob', 'ucspi-up', 3000);
+  const fb = await queueFile(p.bctx, 'alice', 'ucspi-down', 3000);
+  const env = { ...process.env, PROTO: 'TCP', TCPREMOTEIP: '192.0.2.7', TCPREMOTEPORT: '4242' };
+  const d = spawn(process.execPath, [PIGEON_JS, 'daemon', '-ucspi', '-cfg', p.b.cfgPath], { stdio: ['pipe', 'pipe', 'ignore'], env });
+  t.teardown(() => void d.kill('SIGKILL'));
+  await new Promise((resolve) => d.once('spawn', resolve));
+  const c = spawn(process.execPath, [PIGEON_JS, 'call', '-ucspi', '-quiet', '-onlinedeadline', '1', '-cfg', p.a.cfgPath, 'bob'], {
+    stdio: ['ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', d.stdout!, d.stdin!],
+    env,
+  });
+  t.teardown(() => void c.kill('SIGKILL'));
+  const code = await new Promise<number | null>((resolve) => c.once('exit', resolve));
+  t.is(code, 0);
+  t.true(has(path.join(rxDir(p.b, p.a), fa.id)));
+  t.true(has(path.join(rxDir(p.a, p.b), fb.id)));
+  t.is(who(p.a, 'call-started')[0].fields.get('Addr'), '[192.0.2.7]:4242');
+  await until(() => who(p.b, 'call-finished').length === 1);
+  t.is(who(p.b, 'call-started')[0].fields.get('Msg'), 'Connection with alice ([192.0.2.7]:4242)');
 });

@@ -144,8 +144,9 @@ function ucspiClientLink(): Link {
       throw new PigeonError('EUSAGE', `-ucspi: no ${fd} file descriptor: run pigeon call -ucspi under a UCSPI-TCP client`);
     }
   }
-  const readable = fs.createReadStream('', { fd: 6, autoClose: true });
-  const writable = fs.createWriteStream('', { fd: 7, autoClose: true });
+  // net.Socket copes with the non-blocking pipes and sockets a UCSPI client hands over.
+  const readable = new net.Socket({ fd: 6, readable: true, writable: false });
+  const writable = new net.Socket({ fd: 7, readable: false, writable: true });
   readable.on('error', () => {});
   writable.on('error', () => {});
   return { readable, writable, close: () => { readable.destroy(); writable.destroy(); } };

@@ -14,7 +14,7 @@ import net from 'node:net';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { base32Encode } from '../codec/base32.js';
-import { PigeonError } from '../errors.js';
+import { errorLine, PigeonError } from '../errors.js';
 import { formatNice } from '../nice.js';
 import type { TossOptions } from '../toss/toss.js';
 import { finishedText, joinHostPort, socketLink, splitHostPort, startAutoToss, type Link } from './call.js';
@@ -87,8 +87,10 @@ async function serve(ctx: Context, link: Link, addr: string, opts: DaemonOptions
   };
   ctx.log.debug('sp-startR', startLes, waiting);
   let session: SpSession;
+  let answered = false;
   try {
     const tr = await spRespond(link, self, findByNoisePub, firstPayload);
+    answered = true;
     session = new SpSession(params!, prep!, tr);
     await session.start();
   } catch (err) {
@@ -98,6 +100,9 @@ async function serve(ctx: Context, link: Link, addr: string, opts: DaemonOptions
       ctx.log.error('sp-startR-unknown', [...startLes, ['Peer', peerId]], `unknown peer: ${peerId}`, waiting);
     } else if (!lockFailed && node === undefined) {
       ctx.log.error('sp-startR-read', startLes, err, waiting);
+    } else if (!lockFailed && !answered) {
+      const n = node as Neighbour;
+      ctx.log.error('sp-startR-write', [['Node', n.idB32], ['Nice', opts.nice]], err, `SP with ${n.name} (nice ${formatNice(opts.nice)}): writing`);
     }
     const who = node as Neighbour | undefined;
     ctx.log.info('call-started', [['Node', who?.idB32 ?? 'unknown']], `Connected to ${who?.name ?? 'unknown'}`);
@@ -162,9 +167,12 @@ export async function listenDaemon(ctx: Context, opts: ListenOptions): Promise<D
     start(sock);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EACCES' ? 'permission denied' : errorLine(err);
+      reject(new PigeonError('EIO', `can not listen on ${opts.bind}: ${why}; choose another -bind`, { cause: err }));
+    });
     server.listen({ host: host === '' ? undefined : host, port }, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });

@@ -22,7 +22,11 @@
  *   - PING after a minute without sending; the session ends when nothing but
  *     PINGs went either way for `onlinedeadline` seconds, after
  *     `maxonlinetime`, after two minutes of silence from the peer, or when
- *     a write stays blocked for NNCPDEADLINE (10) seconds.
+ *     a write stays blocked for NNCPDEADLINE (10) seconds. Unlike the
+ *     reference, time spent finishing a received packet (fsync, rename) or
+ *     checksumming one whose DONE the peer awaits is not idleness, so a
+ *     short onlinedeadline does not cut the DONE off (maxonlinetime still
+ *     applies).
  *
  * Log records use the reference's Who values and fields (sp-infos-tx,
  * sp-info, sp-file-done, sp-done, ...), so nncp-log shows them the same.
@@ -193,6 +197,8 @@ interface CheckTask {
   /** A hasher fed with the data from the resume offset on; null: hash the whole file. */
   mth: MTH | null;
   onGood: () => void;
+  /** Called when the check is over, good or bad. */
+  onEnd: () => void;
 }
 
 const checkTasks: CheckTask[] = [];
@@ -202,7 +208,13 @@ function enqueueCheck(t: CheckTask): void {
   checkTasks.push(t);
   if (checkRunner === null) {
     checkRunner = (async () => {
-      for (let task = checkTasks.shift(); task; task = checkTasks.shift()) await runCheck(task);
+      for (let task = checkTasks.shift(); task; task = checkTasks.shift()) {
+        try {
+          await runCheck(task);
+        } finally {
+          task.onEnd();
+        }
+      }
     })().finally(() => {
       checkRunner = null;
     });
@@ -320,7 +332,7 @@ export class SpSession {
   private readonly filePkt = new Uint8Array(SP_MAX_PAYLOAD);
 
   private dead = false;
-  private deadWaiters: Array<() => void> = [];
+  private readonly deadWaiters = new Set<() => void>();
   private workWaiter: (() => void) | null = null;
   private readonly started = Date.now();
   private rxLastSeen: number;
@@ -334,6 +346,8 @@ export class SpSession {
   private startedWorkers = false;
   private pollTicks = 0;
   private processing = false;
+  /** Background checks of this session still running (their DONE is owed to the peer). */
+  private checking = 0;
 
   constructor(
     private readonly p: SessionParams,
@@ -428,7 +442,7 @@ export class SpSession {
       // already closed
     }
     this.wake();
-    for (const w of this.deadWaiters.splice(0)) w();
+    for (const w of [...this.deadWaiters]) w();
   }
 
   private wake(): void {
@@ -443,10 +457,11 @@ export class SpSession {
       if (this.dead) return resolve();
       const done = (): void => {
         clearTimeout(timer);
+        this.deadWaiters.delete(done);
         resolve();
       };
       const timer = setTimeout(done, ms);
-      this.deadWaiters.push(done);
+      this.deadWaiters.add(done);
     });
   }
 
@@ -455,7 +470,8 @@ export class SpSession {
     const now = Date.now();
     const od = this.p.onlineDeadline * 1000;
     // Time spent on a payload (writing, fsyncing and renaming a finished packet) is not idleness.
-    if (!this.processing && now - this.rxLastNonPing >= od && now - this.txLastNonPing >= od) {
+    // Nor is a background check whose DONE the peer is waiting for.
+    if (!this.processing && this.checking === 0 && now - this.rxLastNonPing >= od && now - this.txLastNonPing >= od) {
       this.ctx.log.debug('sp-deadline', this.les(), `${this.spWith()}: online deadline reached`);
       return this.kill();
     }
@@ -542,8 +558,23 @@ export class SpSession {
         continue;
       }
       if (nice > this.p.nice) continue;
-      enqueueCheck({ ctx: this.ctx, node: this.node, pktId: id, mth: null, onGood: () => this.queueDone(idBytes(id)) });
+      this.check(id, null);
     }
+  }
+
+  /** Checksum rx/<id>.nock in the background; DONE to the peer when good. */
+  private check(id: string, mth: MTH | null): void {
+    this.checking++;
+    enqueueCheck({
+      ctx: this.ctx,
+      node: this.node,
+      pktId: id,
+      mth,
+      onGood: () => this.queueDone(idBytes(id)),
+      onEnd: () => {
+        this.checking--;
+      },
+    });
   }
 
   // ---- sending ----
@@ -922,7 +953,7 @@ export class SpSession {
     ctx.log.info('sp-file-downloaded', lesp, `${msg}: downloaded`);
     this.infosTheir.delete(id);
     if (!this.p.noCK) {
-      enqueueCheck({ ctx, node: this.node, pktId: id, mth: hasher?.mth ?? null, onGood: () => this.queueDone(hash) });
+      this.check(id, hasher?.mth ?? null);
     }
   }
 
