@@ -9,18 +9,11 @@ import type { CommandModule } from 'yargs';
 import { makeContext } from '../src/context.js';
 import { callNode } from '../src/sp/call.js';
 import { callerNodes, parseCalls, runCaller } from '../src/sp/caller.js';
+import type { AutoTossArgs } from './call.js';
 import { commonFlags, type CommonArgs, run } from './common.js';
 
-interface Args extends CommonArgs {
+interface Args extends CommonArgs, AutoTossArgs {
   nodes?: string[];
-  autotoss?: boolean;
-  'autotoss-seen'?: boolean;
-  'autotoss-nofile'?: boolean;
-  'autotoss-nofreq'?: boolean;
-  'autotoss-noexec'?: boolean;
-  'autotoss-notrns'?: boolean;
-  'autotoss-noarea'?: boolean;
-  'autotoss-noack'?: boolean;
 }
 
 export const callerCommand: CommandModule<object, Args> = {
