@@ -170,24 +170,28 @@ test.serial('ENOSPC in the spool while relaying (real tmpfs): the transit packet
 test.serial('ENOSPC injected into the writer: same outcome on any machine', async (t) => {
   const l = await lab(t, ['alice', 'bob']);
   const p = await send(l, 'alice', 'bob', plainOf(PktType.File, 'big.bin'), randomBytes(3 << 20));
-  const original = TmpFile.prototype.write;
+  // Both ways into a temporary file (owned and borrowed chunks) fail once 1 MiB has gone in.
+  const original = { write: TmpFile.prototype.write, writeBorrowed: TmpFile.prototype.writeBorrowed };
   let written = 0;
-  TmpFile.prototype.write = async function (this: TmpFile, chunk: Uint8Array) {
-    written += chunk.length;
-    if (written > 1 << 20) {
-      const err = new Error('ENOSPC: no space left on device, write') as NodeJS.ErrnoException;
-      err.code = 'ENOSPC';
-      err.syscall = 'write';
-      throw err;
-    }
-    return original.call(this, chunk);
-  };
+  for (const name of ['write', 'writeBorrowed'] as const) {
+    TmpFile.prototype[name] = async function (this: TmpFile, chunk: Uint8Array) {
+      written += chunk.length;
+      if (written > 1 << 20) {
+        const err = new Error('ENOSPC: no space left on device, write') as NodeJS.ErrnoException;
+        err.code = 'ENOSPC';
+        err.syscall = 'write';
+        throw err;
+      }
+      return original[name].call(this, chunk);
+    };
+  }
   let r;
   try {
     r = await tossAll(l.ctx.bob);
   } finally {
-    TmpFile.prototype.write = original;
+    Object.assign(TmpFile.prototype, original);
   }
+  t.true(written > 1 << 20, 'the toss wrote through TmpFile');
   t.false(r.ok);
   t.true(fs.existsSync(p.rxPath));
   t.deepEqual(allFiles(l.nodes.bob.incoming), []);

@@ -412,7 +412,7 @@ test('exec: a handle that exits 0 without reading its stdin succeeds once the pa
   t.is(m.fields.get('Err'), 'fork/exec /nonexistent/prog: no such file or directory');
 });
 
-test('exec: a slow handle slows the toss down instead of making it buffer the payload', async (t) => {
+test.serial('exec: a slow handle slows the toss down instead of making it buffer the payload', async (t) => {
   const l = await lab(t, ['alice', 'bob']);
   const size = 48 << 20;
   // Sleep before reading: without backpressure the whole payload would be decrypted into memory meanwhile.

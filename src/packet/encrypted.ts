@@ -10,14 +10,15 @@
  * BLAKE3-256 of the signed header part. Padding is zeros inside the last
  * block (IPAD), then keyed-BLAKE3 XOF output (OPAD).
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { XdrReader, XdrWriter } from '../codec/xdr.js';
 import { base32Encode } from '../codec/base32.js';
 import { AuthError, PacketError } from '../errors.js';
 import { blake3DeriveKey, blake3Sum256, Blake3Xof } from '../crypto/blake3.js';
 import { ed25519Sign, ed25519Verify, x25519, x25519Keypair } from '../crypto/ecc.js';
 import { BlockReader } from '../stream/blockreader.js';
-import { reclaim } from '../stream/reclaim.js';
+import type { FileHandle } from 'node:fs/promises';
+import { aead } from '../crypto/aead.js';
 import {
   decodeEncHeader,
   decodePlainHeader,
@@ -36,6 +37,36 @@ export const TAG_SIZE = 16;
 export const CT_BLOCK_SIZE = BLOCK_SIZE + TAG_SIZE;
 /** XDR of the SIZE structure: two unsigned hypers. */
 export const SIZE_STRUCT_SIZE = 16;
+
+/**
+ * Blocks opened per batch (the first batch of a packet is one block, so
+ * that reading a packet's type costs one block), and batches read and
+ * opened ahead of the consumer. Measured on 1 GiB tosses: fewer, larger
+ * batches beat more, smaller ones (each batch is a few thread-pool hops).
+ */
+const BATCH_BLOCKS = 16;
+const SLOTS = 2;
+
+interface Slot {
+  ct: Buffer;
+  pt: Buffer;
+}
+
+/** Slot buffers of finished decryptions, kept for the next packet (a toss run opens many). */
+const slotPool: Slot[] = [];
+
+function takeSlot(): Slot {
+  return slotPool.pop() ?? { ct: Buffer.allocUnsafeSlow(BATCH_BLOCKS * CT_BLOCK_SIZE), pt: Buffer.allocUnsafeSlow(BATCH_BLOCKS * BLOCK_SIZE) };
+}
+
+function giveSlots(slots: Slot[]): void {
+  for (const s of slots) if (slotPool.length < 2 * SLOTS) slotPool.push(s);
+}
+
+/** First block and block count of batch j. */
+function batchSpan(j: number): [number, number] {
+  return j === 0 ? [0, 1] : [1 + (j - 1) * BATCH_BLOCKS, BATCH_BLOCKS];
+}
 
 const MAGIC_TEXT = String.fromCharCode(...MAGIC_ENC.bytes);
 const CTX_FULL = `${MAGIC_TEXT} FULL`;
@@ -91,38 +122,6 @@ function padXof(shared: Uint8Array): Blake3Xof {
   return new Blake3Xof(blake3DeriveKey(CTX_PAD, shared));
 }
 
-function nonceFor(counter: number): Buffer {
-  const n = Buffer.alloc(12);
-  n.writeUInt32BE(Math.floor(counter / 0x100000000), 4);
-  n.writeUInt32BE(counter >>> 0, 8);
-  return n;
-}
-
-/** Seal one block; returns ciphertext and tag as two buffers (no copy). */
-function seal(key: Buffer, counter: number, ad: Uint8Array, pt: Uint8Array): [Buffer, Buffer] {
-  const c = createCipheriv('chacha20-poly1305', key, nonceFor(counter), { authTagLength: TAG_SIZE });
-  c.setAAD(ad, { plaintextLength: pt.length });
-  const body = c.update(pt);
-  c.final();
-  reclaim(body.length);
-  return [body, c.getAuthTag()];
-}
-
-/** Plaintext of a ciphertext block, or null when its tag does not verify under `key`. */
-function open(key: Buffer, counter: number, ad: Uint8Array, ct: Uint8Array): Buffer | null {
-  if (ct.length < TAG_SIZE) return null;
-  const d = createDecipheriv('chacha20-poly1305', key, nonceFor(counter), { authTagLength: TAG_SIZE });
-  d.setAAD(ad, { plaintextLength: ct.length - TAG_SIZE });
-  d.setAuthTag(ct.subarray(ct.length - TAG_SIZE));
-  const body = d.update(ct.subarray(0, ct.length - TAG_SIZE));
-  reclaim(body.length);
-  try {
-    d.final();
-  } catch {
-    return null;
-  }
-  return body;
-}
 
 export interface EncryptOptions {
   sender: Sender;
@@ -169,79 +168,105 @@ export function encryptPacket(opts: EncryptOptions): EncryptResult {
   async function* generate(): AsyncGenerator<Uint8Array> {
     yield header;
     let total = header.length;
-    const block = Buffer.allocUnsafe(BLOCK_SIZE);
-    block.set(plainHeader);
+    const engine = aead();
+    // Two slots: one filling with plaintext while the other is sealed on the thread pool.
+    const slots = [takeSlot(), takeSlot()];
+    let cur = 0;
     let fill = plainHeader.length;
+    slots[cur].pt.set(plainHeader);
     let counter = 0;
     let size = plainHeader.length;
-    for await (const chunk of opts.payload) {
-      size += chunk.length;
-      if (size > maxSize) throw new PacketError(`payload of more than ${maxSize} bytes is too big for this packet (maxsize)`);
-      let off = 0;
-      while (off < chunk.length) {
-        if (fill === 0 && chunk.length - off >= BLOCK_SIZE) {
-          // Whole block straight from the source: no copy.
-          const [ct, tag] = seal(keys.full, counter++, ad, chunk.subarray(off, off + BLOCK_SIZE));
-          total += ct.length + TAG_SIZE;
-          yield ct;
-          yield tag;
-          off += BLOCK_SIZE;
-          continue;
-        }
-        const take = Math.min(BLOCK_SIZE - fill, chunk.length - off);
-        block.set(chunk.subarray(off, off + take), fill);
-        fill += take;
-        off += take;
-        if (fill === BLOCK_SIZE) {
-          const [ct, tag] = seal(keys.full, counter++, ad, block);
-          total += ct.length + TAG_SIZE;
-          yield ct;
-          yield tag;
-          fill = 0;
+    type Pending = { slot: Slot; blocks: number; sealed: Promise<void> };
+    let pending = null as Pending | null;
+    /** Seal the first `blocks` blocks of the current slot; hand out the one sealed before. */
+    async function* rotate(blocks: number): AsyncGenerator<Uint8Array> {
+      const slot = slots[cur];
+      const sealed = engine.sealBatch(keys.full, counter, ad, slot.pt, slot.ct, BLOCK_SIZE, blocks);
+      sealed.catch(() => {});
+      counter += blocks;
+      const prev = pending;
+      pending = { slot, blocks, sealed };
+      if (prev) yield* handOut(prev);
+      cur ^= 1;
+    }
+    async function* handOut(p: Pending): AsyncGenerator<Uint8Array> {
+      await p.sealed;
+      total += p.blocks * CT_BLOCK_SIZE;
+      yield p.slot.ct.subarray(0, p.blocks * CT_BLOCK_SIZE);
+    }
+    const batchBytes = BATCH_BLOCKS * BLOCK_SIZE;
+    try {
+      for await (const chunk of opts.payload) {
+        size += chunk.length;
+        if (size > maxSize) throw new PacketError(`payload of more than ${maxSize} bytes is too big for this packet (maxsize)`);
+        let off = 0;
+        while (off < chunk.length) {
+          const take = Math.min(batchBytes - fill, chunk.length - off);
+          slots[cur].pt.set(chunk.subarray(off, off + take), fill);
+          fill += take;
+          off += take;
+          if (fill === batchBytes) {
+            yield* rotate(BATCH_BLOCKS);
+            fill = 0;
+          }
         }
       }
-    }
-    if (fill === BLOCK_SIZE) throw new Error('unreachable: full block left unsealed');
+      // Whole blocks left in the current slot are sealed under key=full like the rest.
+      const whole = Math.floor(fill / BLOCK_SIZE);
+      const rem = fill - whole * BLOCK_SIZE;
+      const last = slots[cur];
+      if (whole > 0) {
+        yield* rotate(whole);
+      }
+      if (pending) {
+        yield* handOut(pending);
+        pending = null;
+      }
+      const block = last.pt.subarray(whole * BLOCK_SIZE, whole * BLOCK_SIZE + rem);
 
-    // The tail: SIZE ‖ remaining payload ‖ IPAD, sealed under key=size,
-    // spilling into one more key=full block when it does not fit.
-    const padSize = padSizeFor(size, opts.minSize ?? 0, opts.wrappers ?? 1);
-    const sizeStruct = new XdrWriter().u64(size).u64(padSize).bytes();
-    const tail = Buffer.alloc(Math.max(BLOCK_SIZE, fill + SIZE_STRUCT_SIZE)); // zeroed: IPAD for free
-    tail.set(sizeStruct, 0);
-    block.copy(tail, SIZE_STRUCT_SIZE, 0, fill);
-    let tailLen = fill + SIZE_STRUCT_SIZE;
-    let padLeft = padSize;
-    let lastKey = keys.size;
-    if (tailLen > BLOCK_SIZE) {
-      const [ct, tag] = seal(keys.size, counter++, ad, tail.subarray(0, BLOCK_SIZE));
-      total += ct.length + TAG_SIZE;
-      yield ct;
-      yield tag;
-      tail.copy(tail, 0, BLOCK_SIZE, tailLen);
-      tailLen -= BLOCK_SIZE;
-      tail.fill(0, tailLen, BLOCK_SIZE);
-      lastKey = keys.full;
-    }
-    const ipad = Math.min(padLeft, BLOCK_SIZE - tailLen);
-    padLeft -= ipad;
-    const [ct, tag] = seal(lastKey, counter++, ad, tail.subarray(0, tailLen + ipad));
-    total += ct.length + TAG_SIZE;
-    yield ct;
-    yield tag;
-    if (padLeft > 0) {
-      const xof = padXof(keys.shared);
-      while (padLeft > 0) {
-        const n = Math.min(padLeft, 1 << 20);
-        const chunk = xof.read(n);
-        total += chunk.length;
-        yield chunk;
-        padLeft -= n;
+      // The tail: SIZE ‖ remaining payload ‖ IPAD, sealed under key=size,
+      // spilling into one more key=full block when it does not fit.
+      const padSize = padSizeFor(size, opts.minSize ?? 0, opts.wrappers ?? 1);
+      const sizeStruct = new XdrWriter().u64(size).u64(padSize).bytes();
+      const tail = Buffer.alloc(Math.max(BLOCK_SIZE, rem + SIZE_STRUCT_SIZE)); // zeroed: IPAD for free
+      tail.set(sizeStruct, 0);
+      tail.set(block, SIZE_STRUCT_SIZE);
+      let tailLen = rem + SIZE_STRUCT_SIZE;
+      let padLeft = padSize;
+      let lastKey = keys.size;
+      const sealOne = (key: Buffer, pt: Uint8Array): Buffer => {
+        const ct = Buffer.allocUnsafe(pt.length + TAG_SIZE);
+        engine.seal(key, counter++, ad, pt, ct);
+        total += ct.length;
+        return ct;
+      };
+      if (tailLen > BLOCK_SIZE) {
+        yield sealOne(keys.size, tail.subarray(0, BLOCK_SIZE));
+        tail.copy(tail, 0, BLOCK_SIZE, tailLen);
+        tailLen -= BLOCK_SIZE;
+        tail.fill(0, tailLen, BLOCK_SIZE);
+        lastKey = keys.full;
       }
+      const ipad = Math.min(padLeft, BLOCK_SIZE - tailLen);
+      padLeft -= ipad;
+      yield sealOne(lastKey, tail.subarray(0, tailLen + ipad));
+      if (padLeft > 0) {
+        const xof = padXof(keys.shared);
+        while (padLeft > 0) {
+          const n = Math.min(padLeft, 1 << 20);
+          const chunk = xof.read(n);
+          total += chunk.length;
+          yield chunk;
+          padLeft -= n;
+        }
+      }
+      info.payloadSize = size;
+      info.padSize = padSize;
+      info.totalSize = total;
+    } finally {
+      if (pending) await pending.sealed.catch(() => {});
+      giveSlots(slots);
     }
-    info.payloadSize = size;
-    info.padSize = padSize;
-    info.totalSize = total;
   }
 
   return { header, stream: generate(), info };
@@ -258,15 +283,27 @@ export interface KnownSender {
   name?: string;
 }
 
+/** A packet in an open file, from `start` (default 0) to its end. The caller keeps and closes the handle. */
+export interface FileInput {
+  file: FileHandle;
+  start?: number;
+}
+
 export interface DecryptOptions {
   self: SelfKeys;
   /** Finds the sender's keys by node id; undefined for strangers. */
   lookup: (id: Uint8Array) => KnownSender | undefined;
-  input: AsyncIterable<Uint8Array>;
+  input: AsyncIterable<Uint8Array> | FileInput;
   /** Name of the packet in error messages (a path, "stdin", a packet id). */
   what?: string;
   /** Skip the signature check (only for inspecting foreign packets). */
   noVerify?: boolean;
+  /**
+   * Hand out plaintext chunks that are views of reused buffers, each valid
+   * only until the next chunk is asked for (no allocation per chunk).
+   * Without it every chunk is the consumer's to keep.
+   */
+  borrow?: boolean;
 }
 
 export interface DecryptResult {
@@ -282,47 +319,207 @@ export interface DecryptResult {
   info: { payloadSize: number; padSize: number };
 }
 
+/** Sequential reads of the ciphertext into caller buffers. */
+interface ByteSource {
+  /** Fill buf[0, len) as far as the source goes: fewer bytes only at its end. */
+  fill(buf: Uint8Array, len: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+function fileSource(input: FileInput): ByteSource {
+  let pos = input.start ?? 0;
+  return {
+    async fill(buf, len) {
+      let have = 0;
+      while (have < len) {
+        const { bytesRead } = await input.file.read(buf, have, len - have, pos);
+        if (bytesRead === 0) break;
+        have += bytesRead;
+        pos += bytesRead;
+      }
+      return have;
+    },
+    async close() {},
+  };
+}
+
+function iterSource(input: AsyncIterable<Uint8Array>): ByteSource {
+  const it = input[Symbol.asyncIterator]();
+  let head: Uint8Array = new Uint8Array(0);
+  let ended = false;
+  return {
+    async fill(buf, len) {
+      let have = 0;
+      while (have < len) {
+        if (head.length === 0) {
+          if (ended) break;
+          const r = await it.next();
+          if (r.done) {
+            ended = true;
+            break;
+          }
+          head = r.value;
+          continue;
+        }
+        const take = Math.min(head.length, len - have);
+        buf.set(head.subarray(0, take), have);
+        head = head.subarray(take);
+        have += take;
+      }
+      return have;
+    },
+    async close() {
+      ended = true;
+      await it.return?.();
+    },
+  };
+}
+
+function isFileInput(input: DecryptOptions['input']): input is FileInput {
+  return (input as FileInput).file !== undefined;
+}
+
 /** Read and authenticate the header, then decrypt the blocks as they stream in. */
 export async function decryptPacket(opts: DecryptOptions): Promise<DecryptResult> {
   const what = opts.what ?? 'packet';
-  const reader = new BlockReader(opts.input);
-  const headerBytes = await reader.read(ENC_HEADER_SIZE);
-  const header = decodeEncHeader(headerBytes.slice(), what);
-  if (!sameBytes(header.recipient, opts.self.id)) {
-    throw new AuthError(`${what}: addressed to node ${base32Encode(header.recipient)}, not to us (${base32Encode(opts.self.id)})`);
+  const src = isFileInput(opts.input) ? fileSource(opts.input) : iterSource(opts.input);
+  const headerBytes = new Uint8Array(ENC_HEADER_SIZE);
+  const got = await src.fill(headerBytes, ENC_HEADER_SIZE);
+  let header: EncHeader;
+  try {
+    header = decodeEncHeader(headerBytes.subarray(0, got), what);
+    if (!sameBytes(header.recipient, opts.self.id)) {
+      throw new AuthError(`${what}: addressed to node ${base32Encode(header.recipient)}, not to us (${base32Encode(opts.self.id)})`);
+    }
+  } catch (err) {
+    await src.close();
+    throw err;
   }
   const sender = opts.lookup(header.sender);
   const tbs = encodeEncTbs(header);
   if (!opts.noVerify) {
-    if (!sender) throw new AuthError(`${what}: unknown sender ${base32Encode(header.sender)}: add it to neigh in the configuration to accept its packets`);
-    if (!ed25519Verify(sender.signPub, tbs, header.signature)) {
-      throw new AuthError(`${what}: bad header signature for sender ${sender.name ?? base32Encode(header.sender)}: the packet is forged or corrupt`);
+    let fault = '';
+    if (!sender) fault = `${what}: unknown sender ${base32Encode(header.sender)}: add it to neigh in the configuration to accept its packets`;
+    else if (!ed25519Verify(sender.signPub, tbs, header.signature)) {
+      fault = `${what}: bad header signature for sender ${sender.name ?? base32Encode(header.sender)}: the packet is forged or corrupt`;
+    }
+    if (fault) {
+      await src.close();
+      throw new AuthError(fault);
     }
   }
   const ad = blake3Sum256(tbs);
   const keys = deriveKeys(x25519(opts.self.exchPrv, header.exchPub));
   const info = { payloadSize: 0, padSize: 0 };
+  const engine = aead();
+  const borrow = opts.borrow === true;
+
+  interface Job {
+    ct: Buffer;
+    pt: Buffer;
+    /** Ciphertext bytes read into ct. */
+    read: Promise<number>;
+    /** Whole blocks of ct that verified under key=full, in order from the first. */
+    opened: Promise<number>;
+    /** Bytes asked for: fewer came only if the packet ended. */
+    want: number;
+  }
+  const slots: Slot[] = [];
+  let readChain: Promise<unknown> = Promise.resolve();
+  let scheduled = 0;
+  /** Read batch j into its slot after the batch before it, and open its whole blocks. */
+  const schedule = (): Job => {
+    const j = scheduled++;
+    const [first, count] = batchSpan(j);
+    if (slots.length < SLOTS && j >= slots.length) slots.push(takeSlot());
+    const slot = slots[j % SLOTS];
+    const pt = borrow ? slot.pt : Buffer.allocUnsafeSlow(count * BLOCK_SIZE);
+    const want = count * CT_BLOCK_SIZE;
+    const read = readChain.then(() => src.fill(slot.ct, want));
+    readChain = read.catch(() => 0);
+    const opened = read.then((n) => {
+      const whole = Math.floor(n / CT_BLOCK_SIZE);
+      return whole === 0 ? 0 : engine.openBatch(keys.full, first, ad, slot.ct, pt, BLOCK_SIZE, whole);
+    });
+    // Batches read ahead may be abandoned (the packet ended, or failed): never an unhandled rejection.
+    opened.catch(() => 0);
+    return { ct: slot.ct, pt, read, opened, want };
+  };
 
   async function* generate(): AsyncGenerator<Uint8Array> {
+    const queue: Job[] = [schedule()];
     let counter = 0;
     let emitted = 0;
+    let tail: Uint8Array;
+    try {
+      // The bulk: batches of key=full blocks, read and opened ahead on the thread pool.
+      for (;;) {
+        const job = queue.shift()!;
+        const n = await job.read;
+        const opened = await job.opened;
+        if (opened > 0) {
+          counter += opened;
+          emitted += opened * BLOCK_SIZE;
+          yield job.pt.subarray(0, opened * BLOCK_SIZE);
+        }
+        if (opened * CT_BLOCK_SIZE === n && n === job.want) {
+          // The consumer is back, so this slot is free again: keep SLOTS batches under way.
+          while (queue.length < SLOTS) queue.push(schedule());
+          continue;
+        }
+        tail = job.ct.subarray(opened * CT_BLOCK_SIZE, n);
+        break;
+      }
+      yield* finishTail(rawRest(tail, queue), counter, emitted);
+    } finally {
+      await Promise.allSettled(queue.map((j) => j.opened));
+      await src.close();
+      giveSlots(slots);
+    }
+  }
+
+  /** The ciphertext from the first block not yet opened: the rest of a slot, slots read ahead, then the source. */
+  async function* rawRest(first: Uint8Array, queue: Job[]): AsyncGenerator<Uint8Array> {
+    yield first;
+    while (queue.length > 0) {
+      const job = queue.shift()!;
+      const n = await job.read;
+      await job.opened.catch(() => 0); // nothing may still be reading this slot's ct
+      yield job.ct.subarray(0, n);
+    }
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const n = await src.fill(buf, buf.length);
+      if (n === 0) return;
+      yield buf.subarray(0, n);
+    }
+  }
+
+  /** The SIZE block, the block that may follow it, the padding, and the end of the packet, opened one by one. */
+  async function* finishTail(raw: AsyncIterable<Uint8Array>, counter: number, emitted: number): AsyncGenerator<Uint8Array> {
+    const reader = new BlockReader(raw);
     let sizeKnown = false;
     let payloadSize = 0;
     let padSize = 0;
     let ipad = 0;
     const truncated = () => new PacketError(`${what} is truncated: it ends inside block ${counter}`);
+    const openWith = (key: Buffer, ct: Uint8Array): Buffer | null => {
+      if (ct.length < TAG_SIZE) return null;
+      const pt = Buffer.allocUnsafe(ct.length - TAG_SIZE);
+      return engine.open(key, counter, ad, ct, pt) ? pt : null;
+    };
     for (;;) {
       const ct = await reader.read(CT_BLOCK_SIZE);
       if (ct.length === 0) throw truncated();
       if (!sizeKnown) {
-        const full = ct.length === CT_BLOCK_SIZE ? open(keys.full, counter, ad, ct) : null;
+        const full = ct.length === CT_BLOCK_SIZE ? openWith(keys.full, ct) : null;
         if (full) {
           counter++;
           emitted += full.length;
           yield full;
           continue;
         }
-        const pt = open(keys.size, counter, ad, ct);
+        const pt = openWith(keys.size, ct);
         if (!pt) throw new PacketError(`${what}: block ${counter} fails authentication: the packet is corrupt or tampered with`);
         counter++;
         if (pt.length < SIZE_STRUCT_SIZE) throw new PacketError(`${what}: block ${counter - 1} is too short to hold the size structure`);
@@ -347,7 +544,7 @@ export async function decryptPacket(opts: DecryptOptions): Promise<DecryptResult
         continue;
       }
       // Past the size block: one more key=full block holds the payload's end.
-      const pt = open(keys.full, counter, ad, ct);
+      const pt = openWith(keys.full, ct);
       if (!pt) throw new PacketError(`${what}: block ${counter} fails authentication: the packet is corrupt or tampered with`);
       counter++;
       const take = Math.min(pt.length, payloadSize - emitted);

@@ -162,6 +162,7 @@ export async function tossArea(t: Tossing, deliver: Deliver): Promise<Outcome> {
         input: inner,
         what: `area message ${msgHash}`,
         noVerify: !known,
+        borrow: true,
       });
       const { plain, body } = await splitPlain(dec.plaintext, `area message ${msgHash}`);
       const size = pktSizeWithoutEnc(t.size);

@@ -7,12 +7,13 @@
  * The body is decrypted lazily and throws at the point a block fails
  * authentication or the packet turns out to be truncated, so a handler
  * commits nothing (file renamed, exec trusted, packet queued) before its
- * iteration of the body has ENDED without error.
+ * iteration of the body has ENDED without error. Body chunks are borrowed:
+ * each is a view of a reused buffer, valid only until the next one is asked
+ * for, so a handler that keeps one (a write in flight) copies it or waits.
  */
 import { base32Encode } from '../codec/base32.js';
 import type { FreqConfig } from '../config/types.js';
 import type { Context } from '../context.js';
-import { open } from 'node:fs/promises';
 import { errorLine, PacketError } from '../errors.js';
 import { iBytes, type LogFields, type LogValue } from '../log/log.js';
 import { decodePlainHeader, PLAIN_HEADER_SIZE, type PlainHeader } from '../packet/header.js';
@@ -208,35 +209,6 @@ export function isInside(p: string, root: string): boolean {
 
 export function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
-}
-
-/**
- * Read a file in `size` chunks, the next read already under way while the
- * consumer works on the current chunk (two buffers, reused: a chunk is
- * valid until the next one is asked for, as with readReused).
- */
-export async function* readAhead(file: string, size = 1 << 20): AsyncGenerator<Uint8Array> {
-  const fh = await open(file, 'r');
-  const bufs = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
-  let which = 0;
-  let pos = 0;
-  let pending: ReturnType<typeof fh.read> | null = fh.read(bufs[0], 0, size, pos);
-  try {
-    for (;;) {
-      const { bytesRead } = await pending!;
-      pending = null;
-      if (bytesRead === 0) return;
-      pos += bytesRead;
-      const current = bufs[which];
-      which ^= 1;
-      // The consumer gave the other buffer back by asking for this chunk: refill it meanwhile.
-      pending = fh.read(bufs[which], 0, size, pos);
-      yield current.subarray(0, bytesRead);
-    }
-  } finally {
-    if (pending) await pending.catch(() => {});
-    await fh.close();
-  }
 }
 
 /**

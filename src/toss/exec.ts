@@ -23,7 +23,6 @@ import zstd from 'zstd-napi/binding.js';
 import { errorLine, PacketError } from '../errors.js';
 import { iBytes } from '../log/log.js';
 import { PktType } from '../packet/header.js';
-import { reclaim } from '../stream/reclaim.js';
 import { checkAbort, drain, TossAborted, TossFailure, tossingPrefix, withFields, type Outcome, type Tossing } from './common.js';
 
 /** Size of each piece of decompressed output. */
@@ -223,7 +222,6 @@ export async function* zstdDecompress(src: AsyncIterable<Uint8Array>): AsyncGene
   const out = Buffer.allocUnsafe(OUT_SIZE);
   let inFrame = false;
   for await (const chunk of src) {
-    reclaim(chunk.length); // the input dies here: collect twice as often as the decryptor alone would
     let input = chunk;
     for (;;) {
       let produced: number;

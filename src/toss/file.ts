@@ -232,7 +232,7 @@ export async function tossFile(t: Tossing): Promise<Outcome> {
     for await (const chunk of t.body) {
       checkAbort(opts.signal);
       progress.add(chunk.length);
-      await tmp.write(chunk);
+      await tmp.writeBorrowed(chunk);
     }
     await tmp.flush(); // a write error (full disk) is a copying error, not a syncing one
     progress.finish();

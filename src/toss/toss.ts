@@ -16,6 +16,7 @@
  * duplicate of one tossed before and is removed without being delivered
  * again; a failure to take a lock counts as a failure.
  */
+import { open, type FileHandle } from 'node:fs/promises';
 import { nodeById } from '../config/types.js';
 import type { Context } from '../context.js';
 import { ConfigError, PigeonError } from '../errors.js';
@@ -26,7 +27,7 @@ import { PKT_TYPE_NAMES, PktType } from '../packet/header.js';
 import type { Job, Queue } from '../spool/spool.js';
 import { tossAck } from './ack.js';
 import { tossArea } from './area.js';
-import { checkAbort, pktSizeWithoutEnc, readAhead, splitPlain, TossAborted, TossFailure, withFields, type Outcome, type TossOptions, type Tossing } from './common.js';
+import { checkAbort, pktSizeWithoutEnc, splitPlain, TossAborted, TossFailure, withFields, type Outcome, type TossOptions, type Tossing } from './common.js';
 import { tossExec } from './exec.js';
 import { tossFile } from './file.js';
 import { tossFreq } from './freq.js';
@@ -184,11 +185,17 @@ export async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {
   }
   const size = pktSizeWithoutEnc(job.size);
   for (;;) {
-    const input = readAhead(job.path);
+    let fh: FileHandle;
+    try {
+      fh = await open(job.path, 'r');
+    } catch (err) {
+      ctx.log.error('rx-unmarshal', fields0, err, `Tossing ${name}/${job.id}: unmarshal`);
+      return 'failed';
+    }
     try {
       let t: Tossing;
       try {
-        const dec = await decryptPacket({ self, lookup: (id) => nodeById(ctx.cfg, id), input, what: `packet ${job.id}` });
+        const dec = await decryptPacket({ self, lookup: (id) => nodeById(ctx.cfg, id), input: { file: fh }, what: `packet ${job.id}`, borrow: true });
         const { plain, body } = await splitPlain(dec.plaintext, `packet ${job.id}`);
         const fields = withFields(fields0, ['Size', size]);
         t = { ctx, opts, origin: sender, pktName: job.id, nice: job.nice, size, fields, plain, body, job: { path: job.path, nodeIdB32: queueNode, id: job.id } };
@@ -208,7 +215,7 @@ export async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {
       if (outcome === 'skipped') return 'skipped';
       return (await finish(ctx, t, job, opts)) ? 'done' : 'failed';
     } finally {
-      await input.return(undefined);
+      await fh.close();
     }
   }
 }

@@ -101,7 +101,7 @@ async function queueAsIs(t: Tossing, node: Neighbour, header: Uint8Array, inner:
       checkAbort(opts.signal);
       mth.update(chunk);
       progress.add(chunk.length);
-      await tmp.write(chunk);
+      await tmp.writeBorrowed(chunk);
     }
     progress.finish();
     const pktId = base32Encode(mth.digest());

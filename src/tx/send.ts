@@ -91,7 +91,7 @@ export async function txPacket(ctx: TxContext, req: TxRequest): Promise<TxResult
   try {
     for await (const chunk of layer.stream) {
       mth.update(chunk);
-      await tmp.write(chunk);
+      await tmp.writeBorrowed(chunk);
     }
     const pktId = base32Encode(mth.digest());
     await ctx.spool.commitPacket(tmp, hop.idB32, 'tx', pktId, layer.header);

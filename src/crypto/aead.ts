@@ -1,0 +1,103 @@
+/**
+ * ChaCha20-Poly1305 for NNCP's blocks, writing into buffers the caller
+ * owns. Two engines with one interface:
+ *
+ * - the native addon (src/native.ts): OpenSSL's cipher from inside the running
+ *   node, no allocation per block, and batches that run on libuv's thread
+ *   pool while the main thread goes on;
+ * - node:crypto, used when the addon is missing or PIGEON_NATIVE=0: the
+ *   same results, synchronously, with one allocation and one copy per block.
+ *
+ * Nonces are the block counter, big-endian, in the last 8 of 12 bytes.
+ * A ciphertext block is BODY ‖ TAG(16). Batches are `n` blocks of
+ * `blockLen` plaintext bytes each, back to back on both sides.
+ */
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { nativeFallbackReason, nativeModule, type NativeModule } from '../native.js';
+
+export const AEAD_TAG = 16;
+
+export interface Aead {
+  /** 'native' (the addon) or 'node:crypto'. */
+  readonly engine: 'native' | 'node:crypto';
+  /** Open one block: `pt` receives ct.length-16 bytes; false when the tag does not verify. */
+  open(key: Uint8Array, counter: number, ad: Uint8Array, ct: Uint8Array, pt: Uint8Array): boolean;
+  /** Seal one block: `ct` receives pt.length+16 bytes. */
+  seal(key: Uint8Array, counter: number, ad: Uint8Array, pt: Uint8Array, ct: Uint8Array): void;
+  /** Open `n` whole blocks; resolves to how many verified before the first that did not. */
+  openBatch(key: Uint8Array, counter: number, ad: Uint8Array, ct: Uint8Array, pt: Uint8Array, blockLen: number, n: number): Promise<number>;
+  /** Seal `n` whole blocks. */
+  sealBatch(key: Uint8Array, counter: number, ad: Uint8Array, pt: Uint8Array, ct: Uint8Array, blockLen: number, n: number): Promise<void>;
+}
+
+function nonceFor(counter: number): Buffer {
+  const n = Buffer.alloc(12);
+  n.writeUInt32BE(Math.floor(counter / 0x100000000), 4);
+  n.writeUInt32BE(counter >>> 0, 8);
+  return n;
+}
+
+/** The node:crypto engine (also the reference the native one is tested against, with noble). */
+export const nodeAead: Aead = {
+  engine: 'node:crypto',
+  open(key, counter, ad, ct, pt) {
+    if (ct.length < AEAD_TAG) return false;
+    const bodyLen = ct.length - AEAD_TAG;
+    const d = createDecipheriv('chacha20-poly1305', key, nonceFor(counter), { authTagLength: AEAD_TAG });
+    d.setAAD(ad, { plaintextLength: bodyLen });
+    d.setAuthTag(ct.subarray(bodyLen));
+    const body = d.update(ct.subarray(0, bodyLen));
+    try {
+      d.final();
+    } catch {
+      return false;
+    }
+    pt.set(body);
+    return true;
+  },
+  seal(key, counter, ad, pt, ct) {
+    const c = createCipheriv('chacha20-poly1305', key, nonceFor(counter), { authTagLength: AEAD_TAG });
+    c.setAAD(ad, { plaintextLength: pt.length });
+    ct.set(c.update(pt));
+    c.final();
+    ct.set(c.getAuthTag(), pt.length);
+  },
+  async openBatch(key, counter, ad, ct, pt, blockLen, n) {
+    const ctLen = blockLen + AEAD_TAG;
+    for (let i = 0; i < n; i++) {
+      if (!this.open(key, counter + i, ad, ct.subarray(i * ctLen, (i + 1) * ctLen), pt.subarray(i * blockLen))) return i;
+    }
+    return n;
+  },
+  async sealBatch(key, counter, ad, pt, ct, blockLen, n) {
+    const ctLen = blockLen + AEAD_TAG;
+    for (let i = 0; i < n; i++) this.seal(key, counter + i, ad, pt.subarray(i * blockLen, (i + 1) * blockLen), ct.subarray(i * ctLen));
+  },
+};
+
+function nativeAead(mod: NativeModule): Aead {
+  return {
+    engine: 'native',
+    open: (key, counter, ad, ct, pt) => mod.open(key, counter, ad, ct, pt),
+    seal: (key, counter, ad, pt, ct) => mod.seal(key, counter, ad, pt, ct),
+    openBatch: (key, counter, ad, ct, pt, blockLen, n) =>
+      new Promise((resolve, reject) => mod.openBatch(key, counter, ad, ct, pt, blockLen, n, (err, done) => (err ? reject(err) : resolve(done)))),
+    sealBatch: (key, counter, ad, pt, ct, blockLen, n) =>
+      new Promise((resolve, reject) => mod.sealBatch(key, counter, ad, pt, ct, blockLen, n, (err) => (err ? reject(err) : resolve()))),
+  };
+}
+
+let chosen: Aead | undefined;
+
+/** The fastest engine available (decided once per process). */
+export function aead(): Aead {
+  if (chosen) return chosen;
+  const mod = nativeModule();
+  chosen = mod ? nativeAead(mod) : nodeAead;
+  return chosen;
+}
+
+/** Why the native engine is not in use ('' when it is). */
+export function aeadFallbackReason(): string {
+  return nativeFallbackReason();
+}
