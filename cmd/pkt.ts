@@ -27,7 +27,7 @@ export const pktCommand: CommandModule<object, Args> = {
       }
       const cfg = await loadConfig({ cfg: argv.cfg, spool: argv.spool, log: argv.log });
       const text = await inspectPacket({
-        input: process.stdin,
+        input: { fd: 0 },
         cfg,
         dump: argv.dump,
         decompress: argv.decompress,

@@ -17,6 +17,7 @@ import { AuthError, PacketError } from '../errors.js';
 import { blake3DeriveKey, blake3Sum256, Blake3Xof } from '../crypto/blake3.js';
 import { ed25519Sign, ed25519Verify, x25519, x25519Keypair } from '../crypto/ecc.js';
 import { BlockReader } from '../stream/blockreader.js';
+import { read as fsRead } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { aead } from '../crypto/aead.js';
 import {
@@ -283,10 +284,16 @@ export interface KnownSender {
   name?: string;
 }
 
-/** A packet in an open file, from `start` (default 0) to its end. The caller keeps and closes the handle. */
+/**
+ * A packet in an open file: a FileHandle read from `start` (default 0), or
+ * a descriptor (stdin, a pipe) read sequentially from where it is. `head`
+ * holds bytes already taken from the front of it. The caller keeps and
+ * closes the file.
+ */
 export interface FileInput {
-  file: FileHandle;
+  file: FileHandle | number;
   start?: number;
+  head?: Uint8Array;
 }
 
 export interface DecryptOptions {
@@ -327,15 +334,26 @@ interface ByteSource {
 }
 
 function fileSource(input: FileInput): ByteSource {
-  let pos = input.start ?? 0;
+  const file = input.file;
+  let pos: number | null = typeof file === 'number' ? null : (input.start ?? 0);
+  let head = input.head ?? new Uint8Array(0);
+  const readAt = (buf: Uint8Array, off: number, len: number): Promise<number> =>
+    typeof file === 'number'
+      ? new Promise((resolve, reject) => fsRead(file, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))))
+      : file.read(buf, off, len, pos).then((r) => r.bytesRead);
   return {
     async fill(buf, len) {
       let have = 0;
+      if (head.length > 0) {
+        have = Math.min(head.length, len);
+        buf.set(head.subarray(0, have));
+        head = head.subarray(have);
+      }
       while (have < len) {
-        const { bytesRead } = await input.file.read(buf, have, len - have, pos);
-        if (bytesRead === 0) break;
-        have += bytesRead;
-        pos += bytesRead;
+        const n = await readAt(buf, have, len - have);
+        if (n === 0) break;
+        have += n;
+        if (pos !== null) pos += n;
       }
       return have;
     },

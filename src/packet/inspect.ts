@@ -3,6 +3,7 @@
  * way nncp-pkt does. Encrypted packets are opened with our keys (or an
  * area's keys when the recipient is an area we hold).
  */
+import { read as fsRead } from 'node:fs';
 import { Writable } from 'node:stream';
 import { DecompressStream } from 'zstd-napi';
 import { base32Encode } from '../codec/base32.js';
@@ -37,9 +38,20 @@ function areaById(cfg: InspectConfig, id: Uint8Array) {
   return undefined;
 }
 
+/** Write every chunk, each fully handed over before the next is asked for (chunks may be borrowed). */
 async function writeAll(out: Writable, chunks: AsyncIterable<Uint8Array>): Promise<void> {
   for await (const c of chunks) {
-    if (!out.write(c)) await new Promise<void>((res) => out.once('drain', res));
+    await new Promise<void>((resolve, reject) => out.write(c, (err) => (err ? reject(err) : resolve())));
+  }
+}
+
+/** A descriptor (stdin) as reused 1 MiB chunks, each valid until the next is asked for. */
+async function* fdChunks(fd: number): AsyncGenerator<Uint8Array> {
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (;;) {
+    const n = await new Promise<number>((resolve, reject) => fsRead(fd, buf, 0, buf.length, null, (err, got) => (err ? reject(err) : resolve(got))));
+    if (n === 0) return;
+    yield buf.subarray(0, n);
   }
 }
 
@@ -71,7 +83,8 @@ async function* zstdDecompress(src: AsyncIterable<Uint8Array>): AsyncGenerator<U
  * (returns ''). Integrity and format faults are thrown as PacketError.
  */
 export async function inspectPacket(opts: {
-  input: AsyncIterable<Uint8Array>;
+  /** The packet: a stream, or a descriptor read directly (stdin). */
+  input: AsyncIterable<Uint8Array> | { fd: number };
   cfg: InspectConfig;
   dump?: boolean;
   decompress?: boolean;
@@ -80,7 +93,8 @@ export async function inspectPacket(opts: {
 }): Promise<string> {
   const what = opts.what ?? 'packet';
   const { cfg } = opts;
-  const reader = new BlockReader(opts.input);
+  const fd = 'fd' in opts.input ? opts.input.fd : null;
+  const reader = new BlockReader(fd === null ? (opts.input as AsyncIterable<Uint8Array>) : fdChunks(fd));
   const encHead = (await reader.read(ENC_HEADER_SIZE)).slice();
   if (encHead.length < ENC_HEADER_SIZE) throw new PacketError(`${what}: not enough data to read a packet header (${encHead.length} bytes)`);
   const magic = encHead.subarray(0, 8);
@@ -109,13 +123,16 @@ export async function inspectPacket(opts: {
       self = cfg.self;
     }
     const lookup = (id: Uint8Array) => cfg.neighbours.get(base32Encode(id));
+    // From a descriptor, the bytes after the header go straight into the decryptor's buffers.
+    const rawHead = fd === null ? new Uint8Array(0) : reader.takeBuffered();
     const dec = await decryptPacket({
       self,
       lookup,
-      input: rest(encHead, reader),
+      input: fd === null ? rest(encHead, reader) : { file: fd, head: Buffer.concat([encHead, rawHead]) },
       what,
       // Like the reference: a packet from a stranger can still be dumped, unverified.
       noVerify: sender === undefined,
+      borrow: true,
     });
     await writeAll(opts.out!, dec.plaintext);
     return '';

@@ -54,6 +54,13 @@ export class BlockReader {
     return have === n ? out : out.subarray(0, have);
   }
 
+  /** Hand over (a copy of) what was read from the source but not yet returned. */
+  takeBuffered(): Uint8Array {
+    const out = this.head.slice();
+    this.head = new Uint8Array(0);
+    return out;
+  }
+
   /** True when no byte is left. */
   async atEnd(): Promise<boolean> {
     if (this.head.length > 0) return false;
