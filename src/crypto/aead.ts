@@ -89,15 +89,40 @@ function nativeAead(mod: NativeModule): Aead {
 
 let chosen: Aead | undefined;
 
+let selfTestFailure = '';
+
+/** The native engine must agree with node:crypto on one block both ways, or it is not used. */
+function agreesWithNode(engine: Aead): boolean {
+  const key = new Uint8Array(32).map((_, i) => i * 7 + 1);
+  const ad = new Uint8Array(32).map((_, i) => 255 - i);
+  const pt = new Uint8Array(1000).map((_, i) => i & 0xff);
+  const a = new Uint8Array(pt.length + AEAD_TAG);
+  const b = new Uint8Array(pt.length + AEAD_TAG);
+  const back = new Uint8Array(pt.length);
+  try {
+    engine.seal(key, 2 ** 33 + 5, ad, pt, a);
+    nodeAead.seal(key, 2 ** 33 + 5, ad, pt, b);
+    return Buffer.from(a).equals(Buffer.from(b)) && engine.open(key, 2 ** 33 + 5, ad, b, back) && Buffer.from(back).equals(Buffer.from(pt));
+  } catch {
+    return false;
+  }
+}
+
 /** The fastest engine available (decided once per process). */
 export function aead(): Aead {
   if (chosen) return chosen;
   const mod = nativeModule();
-  chosen = mod ? nativeAead(mod) : nodeAead;
+  chosen = nodeAead;
+  if (mod) {
+    const native = nativeAead(mod);
+    if (agreesWithNode(native)) chosen = native;
+    else selfTestFailure = 'the native addon disagrees with node:crypto on a test block (rebuild it: npm run build)';
+  }
   return chosen;
 }
 
 /** Why the native engine is not in use ('' when it is). */
 export function aeadFallbackReason(): string {
-  return nativeFallbackReason();
+  aead();
+  return selfTestFailure || nativeFallbackReason();
 }

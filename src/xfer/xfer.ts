@@ -47,7 +47,7 @@ import { errorLine } from '../errors.js';
 import { iBytes, type LogFields } from '../log/log.js';
 import { ENC_HEADER_SIZE } from '../packet/header.js';
 import { Progress } from '../progress.js';
-import { ensureDir, fsyncDir, syncDisabled } from '../spool/atomic.js';
+import { ensureDir, fsyncDir, syncDisabled, writeAllAt } from '../spool/atomic.js';
 import { isId, PART_SUFFIX, type Job } from '../spool/spool.js';
 import { judgeHeader } from '../admin/stat.js';
 import { shortName } from '../admin/check.js';
@@ -105,15 +105,6 @@ async function readAt(fh: FileHandle, buf: Uint8Array, pos: number): Promise<num
   return off;
 }
 
-async function writeAt(fh: FileHandle, buf: Uint8Array, pos: number): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const { bytesWritten } = await fh.write(buf, off, buf.length - off, pos + off);
-    if (bytesWritten <= 0) throw new Error('write made no progress');
-    off += bytesWritten;
-  }
-}
-
 /**
  * Copy the first `size` bytes of `src` to `dst`, chunk by chunk, with the
  * next read in flight while the current chunk is handed to `onChunk` (which
@@ -145,7 +136,7 @@ async function pipeCopy(src: FileHandle, dst: FileHandle, size: number, what: st
       reading = pos < size ? read(next, pos) : null;
       onChunk(chunk);
       if (writing) await writing;
-      writing = writeAt(dst, chunk, at);
+      writing = writeAllAt(dst, chunk, at);
       writing.catch(() => {});
       i = next;
     }
