@@ -37,21 +37,28 @@ function nonceFor(counter: number): Buffer {
   return n;
 }
 
+/** ChaCha20-Poly1305 open through node:crypto with any 12-byte nonce: the plaintext, or null when the tag does not verify. */
+export function chachaOpenWithNonce(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, ct: Uint8Array): Buffer | null {
+  if (ct.length < AEAD_TAG) return null;
+  const bodyLen = ct.length - AEAD_TAG;
+  const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_TAG });
+  d.setAAD(ad, { plaintextLength: bodyLen });
+  d.setAuthTag(ct.subarray(bodyLen));
+  const body = d.update(ct.subarray(0, bodyLen));
+  try {
+    d.final();
+  } catch {
+    return null;
+  }
+  return body;
+}
+
 /** The node:crypto engine (also the reference the native one is tested against, with noble). */
 export const nodeAead: Aead = {
   engine: 'node:crypto',
   open(key, counter, ad, ct, pt) {
-    if (ct.length < AEAD_TAG) return false;
-    const bodyLen = ct.length - AEAD_TAG;
-    const d = createDecipheriv('chacha20-poly1305', key, nonceFor(counter), { authTagLength: AEAD_TAG });
-    d.setAAD(ad, { plaintextLength: bodyLen });
-    d.setAuthTag(ct.subarray(bodyLen));
-    const body = d.update(ct.subarray(0, bodyLen));
-    try {
-      d.final();
-    } catch {
-      return false;
-    }
+    const body = chachaOpenWithNonce(key, nonceFor(counter), ad, ct);
+    if (body === null) return false;
     pt.set(body);
     return true;
   },

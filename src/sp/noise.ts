@@ -19,7 +19,8 @@
  * `rekey()` exists for completeness. A counter that reaches 2^64-1 stops
  * the CipherState instead of wrapping.
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac } from 'node:crypto';
+import { createCipheriv, createHash, createHmac } from 'node:crypto';
+import { chachaOpenWithNonce } from '../crypto/aead.js';
 import { x25519, x25519Keypair } from '../crypto/ecc.js';
 import { AuthError, PacketError, PigeonError } from '../errors.js';
 
@@ -81,18 +82,8 @@ export function chachaSeal(k: Uint8Array, n: bigint, ad: Uint8Array, pt: Uint8Ar
 
 /** DECRYPT(k, n, ad, ciphertext); null when the tag does not verify. */
 export function chachaOpen(k: Uint8Array, n: bigint, ad: Uint8Array, ct: Uint8Array): Uint8Array | null {
-  if (ct.length < TAGLEN) return null;
-  const bodyLen = ct.length - TAGLEN;
-  const d = createDecipheriv('chacha20-poly1305', k, nonceBytes(n), { authTagLength: TAGLEN });
-  d.setAAD(ad, { plaintextLength: bodyLen });
-  d.setAuthTag(ct.subarray(bodyLen));
-  const body = d.update(ct.subarray(0, bodyLen));
-  try {
-    d.final();
-  } catch {
-    return null;
-  }
-  return new Uint8Array(body.buffer, body.byteOffset, body.length);
+  const body = chachaOpenWithNonce(k, nonceBytes(n), ad, ct);
+  return body === null ? null : new Uint8Array(body.buffer, body.byteOffset, body.length);
 }
 
 // -------------------------------------------------------------- CipherState
