@@ -5,6 +5,7 @@
  *   xfer -rx DIR          nncp-xfer  vs pigeon xfer   (a stick holding the packet)
  *   toss                  nncp-toss  vs pigeon toss   (the packet in rx/)
  *   exec NODE cat < SRC   peak RSS of pigeon exec, and of pigeon toss running the handle
+ * The reference goes first in even runs, pigeon in odd ones.
  * Usage: node dist/bench/offline.js [SIZE_MIB=1024] [RUNS=3] [--sync]
  */
 import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -12,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNodes } from '../spec/helpers/nncp.js';
-import { makeRandomFile, report, Sample, timeCmd } from './lib.js';
+import { inTurn, makeRandomFile, report, Sample, timeCmd } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PIGEON = path.resolve(here, '../cmd/pigeon.js');
@@ -53,29 +54,32 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
       await mkdir(bob.incoming, { recursive: true });
     };
     for (let i = 0; i < opts.runs; i++) {
-      await clean();
-      results.file['nncp-file'].push(await nncp('file', ['-quiet', '-cfg', alice.cfgPath, src, 'bob:out']));
-      await clean();
-      results.file['pigeon file'].push(await pigeon(['file', '-quiet', '-cfg', alice.cfgPath, src, 'bob:out']));
-      for (const [name, run] of [
+      for (const [name, run] of inTurn(i, [
+        ['nncp-file', () => nncp('file', ['-quiet', '-cfg', alice.cfgPath, src, 'bob:out'])],
+        ['pigeon file', () => pigeon(['file', '-quiet', '-cfg', alice.cfgPath, src, 'bob:out'])],
+      ] as const)) {
+        await clean();
+        results.file[name].push(await run());
+      }
+      for (const [name, run] of inTurn(i, [
         ['nncp-xfer -rx', () => nncp('xfer', ['-quiet', '-cfg', bob.cfgPath, '-rx', stick])],
         ['pigeon xfer -rx', () => pigeon(['xfer', '-quiet', '-cfg', bob.cfgPath, '-rx', stick])],
-      ] as const) {
+      ] as const)) {
         await clean();
         await mkdir(stickPkts, { recursive: true });
         await copyFile(packet, path.join(stickPkts, pktId));
         results['xfer -rx'][name].push(await run());
       }
-      for (const [name, run] of [
+      for (const [name, run] of inTurn(i, [
         ['nncp-toss', () => nncp('toss', ['-quiet', '-cfg', bob.cfgPath])],
         ['pigeon toss', () => pigeon(['toss', '-quiet', '-cfg', bob.cfgPath])],
-      ] as const) {
+      ] as const)) {
         await clean();
         await mkdir(bobRx, { recursive: true });
         await copyFile(packet, path.join(bobRx, pktId));
         results.toss[name].push(await run());
       }
-      for (const impl of ['nncp', 'pigeon'] as const) {
+      for (const impl of inTurn(i, ['nncp', 'pigeon'] as const)) {
         await clean();
         const args = ['-quiet', '-cfg', alice.cfgPath, 'bob', 'sink'];
         const sh = impl === 'nncp' ? `nncp-exec ${args.join(' ')} < ${src}` : `${node} ${PIGEON} exec ${args.join(' ')} < ${src}`;

@@ -1,14 +1,15 @@
 /**
  * Side-by-side: encrypt+MTH into a spool (reference nncp-file vs pigeon's
  * library), and decrypt+verify+deliver of the same packet (nncp-toss vs
- * pigeon). Usage: node dist/bench/packet.js [SIZE_MIB=1024] [RUNS=3] [--sync]
+ * pigeon), taking turns at going first. Usage: node dist/bench/packet.js
+ * [SIZE_MIB=1024] [RUNS=3] [--sync]
  */
 import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNodes } from '../spec/helpers/nncp.js';
-import { makeRandomFile, report, Sample, timeCmd } from './lib.js';
+import { inTurn, makeRandomFile, report, Sample, timeCmd } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -28,21 +29,24 @@ export async function benchPacket(opts: { sizeMiB: number; runs: number; sync: b
     let packet = '';
     let packetId = '';
     const cleanTx = async () => rm(path.join(alice.spool, bob.idB32), { recursive: true, force: true });
+    // One reference-made packet, kept aside, for the receiving side.
+    await timeCmd('nncp-file', ['-quiet', '-cfg', alice.cfgPath, src, 'bob:out'], env);
+    packetId = (await readdir(txDir, { withFileTypes: true })).find((e) => e.isFile())!.name;
+    packet = path.join(dir, 'packet');
+    await copyFile(path.join(txDir, packetId), packet);
     for (let i = 0; i < opts.runs; i++) {
-      await cleanTx();
-      enc['nncp-file'].push(await timeCmd('nncp-file', ['-quiet', '-cfg', alice.cfgPath, src, 'bob:out'], env));
-      if (i === 0) {
-        const id = (await readdir(txDir, { withFileTypes: true })).find((e) => e.isFile())!.name;
-        packet = path.join(dir, 'packet');
-        packetId = id;
-        await copyFile(path.join(txDir, id), packet);
+      for (const which of inTurn(i, ['nncp-file', 'pigeon (library tx)'] as const)) {
+        await cleanTx();
+        enc[which].push(
+          which === 'nncp-file'
+            ? await timeCmd('nncp-file', ['-quiet', '-cfg', alice.cfgPath, src, 'bob:out'], env)
+            : await timeCmd(node, [path.join(here, 'tx-one.js'), alice.cfgPath, src, 'bob', 'out'], env),
+        );
       }
-      await cleanTx();
-      enc['pigeon (library tx)'].push(await timeCmd(node, [path.join(here, 'tx-one.js'), alice.cfgPath, src, 'bob', 'out'], env));
     }
     await mkdir(rxDir, { recursive: true });
     for (let i = 0; i < opts.runs; i++) {
-      for (const which of ['nncp-toss', 'pigeon (library rx)'] as const) {
+      for (const which of inTurn(i, ['nncp-toss', 'pigeon (library rx)'] as const)) {
         await rm(path.join(bob.incoming, 'out'), { force: true });
         const id = packetId;
         await copyFile(packet, path.join(rxDir, id));

@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 /** The `pigeon` executable: one subcommand per nncp-* program. */
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { loadCommands } from './commands.js';
+import { commands, loadCommands } from './commands.js';
+import { BASE_PARSER_CONFIG, fastArgv } from './fastparse.js';
 
-const args = hideBin(process.argv);
+const args = process.argv.slice(2);
 
 // The reference's -version and -warranty, accepted by every command.
 if (args.some((a) => a === '-version' || a === '--version')) {
@@ -17,23 +16,40 @@ if (args.some((a) => a === '-warranty' || a === '--warranty')) {
   process.stdout.write(`${WARRANTY}\n`);
   process.exit(0);
 }
-const cli = yargs(args)
-  .scriptName('pigeon')
-  .usage('$0 <command> [flags]\n\nStore-and-forward packets speaking NNCP 8. Flags are Go-style: -cfg FILE, -nice B, -quiet.')
-  // Go-style flags: "-cfg" is one flag named cfg, not -c -f -g.
-  .parserConfiguration({ 'short-option-groups': false, 'camel-case-expansion': false, 'boolean-negation': false })
-  .command(await loadCommands(args))
-  .demandCommand(1, 'Name a command; `pigeon --help` lists them.')
-  .strict()
-  .help('help')
-  .alias('help', 'h')
-  .version(false)
-  .wrap(Math.min(100, process.stdout.columns ?? 100))
-  .fail((msg, err, y) => {
-    if (err) throw err;
-    process.stderr.write(`pigeon: ${msg}\n`);
-    process.stderr.write('Run with -h for the flags.\n');
-    process.exit(2);
-  });
+// The quick way: one named command with well-formed flags needs no yargs (see fastparse.ts).
+async function quick(): Promise<boolean> {
+  const named = commands.find((c) => c.name === args[0]);
+  if (!named) return false;
+  const mod = await named.load();
+  const argv = fastArgv(mod, args);
+  if (argv === null) return false;
+  await mod.handler(argv as Parameters<typeof mod.handler>[0]);
+  return true;
+}
 
-await cli.parseAsync();
+if (!(await quick())) await withYargs();
+
+/** The full way: help texts, and yargs' own messages for malformed command lines. */
+async function withYargs(): Promise<void> {
+  const { default: yargs } = await import('yargs');
+  const cli = yargs(args)
+    .scriptName('pigeon')
+    .usage('$0 <command> [flags]\n\nStore-and-forward packets speaking NNCP 8. Flags are Go-style: -cfg FILE, -nice B, -quiet.')
+    // Go-style flags: "-cfg" is one flag named cfg, not -c -f -g.
+    .parserConfiguration({ ...BASE_PARSER_CONFIG })
+    .command(await loadCommands(args))
+    .demandCommand(1, 'Name a command; `pigeon --help` lists them.')
+    .strict()
+    .help('help')
+    .alias('help', 'h')
+    .version(false)
+    .wrap(Math.min(100, process.stdout.columns ?? 100))
+    .fail((msg, err, y) => {
+      if (err) throw err;
+      process.stderr.write(`pigeon: ${msg}\n`);
+      process.stderr.write('Run with -h for the flags.\n');
+      process.exit(2);
+    });
+
+  await cli.parseAsync();
+}

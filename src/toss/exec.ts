@@ -19,14 +19,12 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants as FS } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import zstd from 'zstd-napi/binding.js';
 import { errorLine, PacketError } from '../errors.js';
 import { iBytes } from '../log/log.js';
 import { PktType } from '../packet/header.js';
+import { zstd } from '../tx/exec.js';
 import { checkAbort, drain, TossAborted, TossFailure, tossingPrefix, withFields, type Outcome, type Tossing } from './common.js';
 
-/** Size of each piece of decompressed output. */
-const OUT_SIZE = zstd.dStreamOutSize();
 
 /** How much of a failing handle's output goes into the log. */
 export const OUTPUT_LIMIT = 64 * 1024;
@@ -218,8 +216,9 @@ function written(w: Writable, chunk: Uint8Array): Promise<void> {
  * end is an error, as is data that is not zstd.
  */
 export async function* zstdDecompress(src: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const dctx = new zstd.DCtx();
-  const out = Buffer.allocUnsafe(OUT_SIZE);
+  const z = zstd();
+  const dctx = new z.DCtx();
+  const out = Buffer.allocUnsafe(z.dStreamOutSize());
   let inFrame = false;
   for await (const chunk of src) {
     let input = chunk;

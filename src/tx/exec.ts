@@ -56,8 +56,8 @@ export function execPath(handle: string, args: readonly string[]): Uint8Array {
 type ZstdBinding = typeof import('zstd-napi/binding.js');
 let zstdBinding: ZstdBinding | undefined;
 
-/** The native zstd binding, loaded on first use (other commands never pay for it). */
-function zstd(): ZstdBinding {
+/** The native zstd binding, loaded on first use (other commands, and tosses without exec packets, never pay for it). */
+export function zstd(): ZstdBinding {
   zstdBinding ??= createRequire(import.meta.url)('zstd-napi/binding') as ZstdBinding;
   return zstdBinding;
 }
