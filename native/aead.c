@@ -265,9 +265,10 @@ static napi_value js_seal_batch(napi_env env, napi_callback_info info) { return 
  * One job writes the whole buffer with pwrite(2) calls of at most `piece`
  * bytes. The page cache sizes its folios by the write's length; on virtual
  * machines that hand free memory back to the host, large folios come from
- * returned (cold) memory and cost a host fault each, so 128 KiB writes can
- * be several times faster than 2 MiB ones. One job instead of one per piece
- * keeps the event loop out of it. */
+ * returned (cold) memory and cost a host fault per page, while small ones
+ * come from per-CPU lists of recently freed pages (see src/spool/atomic.ts
+ * for the figures). One job instead of one per piece keeps the event loop
+ * out of it. */
 
 typedef struct {
   napi_async_work work;

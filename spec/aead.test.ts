@@ -76,3 +76,8 @@ if (aead().engine === 'native') {
     await t.throwsAsync(() => e.openBatch(new Uint8Array(32), 0, new Uint8Array(0), new Uint8Array(100), new Uint8Array(100), 100, 1), { instanceOf: TypeError });
   });
 }
+
+test('writeAllAt writes every byte at its offset, in pieces (native when built)', async (t) => {
+  const { checkWriteAllAt } = await import('./helpers/writeall.js');
+  await checkWriteAllAt(t);
+});

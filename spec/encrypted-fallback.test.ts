@@ -70,3 +70,8 @@ test('a packet sealed by one engine opens with the other, and is the same bytes 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('writeAllAt writes every byte at its offset, in pieces (node:fs fallback)', async (t) => {
+  const { checkWriteAllAt } = await import('./helpers/writeall.js');
+  await checkWriteAllAt(t);
+});

@@ -86,17 +86,26 @@ const MAX_IN_FLIGHT = 2;
 
 /**
  * Bytes per write(2). The page cache sizes its folios by the write's
- * length; on virtual machines that give free memory back to the host
- * (free page reporting), large folios come from returned memory and fault
- * on the host page by page: 1 GiB written in 2 MiB calls took 0.7-2.5 s of
- * kernel time here, in 128 KiB calls 0.2-0.35 s (the reference writes
- * 128 KiB at a time too). Small calls cost little on bare metal.
+ * length, and on virtual machines that hand free memory back to their host
+ * (free page reporting) a folio from returned memory faults on the host
+ * page by page. Folios of up to 32 KiB (order 3) come from per-CPU lists
+ * of recently freed pages, which are never returned; larger ones come from
+ * the buddy allocator, which is. Measured here on 1 GiB: 2 MiB writes cost
+ * 0.7-2.5 s of kernel time, 128 KiB ones 0.2-1.3 s, and `xfer -rx` after
+ * other big transfers took a median 1.4 s with 32 KiB writes against 2.3 s
+ * with 128 KiB (the reference copies in 32 KiB writes too). With the native
+ * addon the pieces cost one system call each on the thread pool; without
+ * it each is a promise round trip, so the fallback uses 128 KiB.
+ * PIGEON_WRITE_PIECE overrides both (for measurements).
  */
-export const WRITE_PIECE = 128 << 10;
+const PIECE_OVERRIDE = Number(process.env.PIGEON_WRITE_PIECE);
+const overridden = Number.isInteger(PIECE_OVERRIDE) && PIECE_OVERRIDE > 0 && PIECE_OVERRIDE <= 1 << 30;
+export const WRITE_PIECE = overridden ? PIECE_OVERRIDE : 32 << 10;
+const FALLBACK_WRITE_PIECE = overridden ? PIECE_OVERRIDE : 128 << 10;
 
 /**
- * Write all of `buf` at `position`, in WRITE_PIECE calls: on the thread
- * pool in one job with the native addon, else one fs call per piece. A
+ * Write all of `buf` at `position`, in WRITE_PIECE calls on the thread pool
+ * in one job with the native addon, else one fs call per 128 KiB. A
  * failure (full disk) is node's own error for the write that failed.
  */
 export async function writeAllAt(fh: FileHandle, buf: Uint8Array, position: number): Promise<void> {
@@ -107,7 +116,7 @@ export async function writeAllAt(fh: FileHandle, buf: Uint8Array, position: numb
     // On an error, the fs call below meets it again and reports it as node does.
   }
   while (done < buf.length) {
-    const { bytesWritten } = await fh.write(buf, done, Math.min(WRITE_PIECE, buf.length - done), position + done);
+    const { bytesWritten } = await fh.write(buf, done, Math.min(FALLBACK_WRITE_PIECE, buf.length - done), position + done);
     if (bytesWritten <= 0) throw new Error(`write made no progress at offset ${position + done}`);
     done += bytesWritten;
   }
