@@ -138,12 +138,18 @@ export interface EncryptOptions {
   maxSize?: number;
   /** For reproducible tests only: the ephemeral X25519 private key. */
   ephemeralPrv?: Uint8Array;
+  /**
+   * Hand out the sealed blocks as views of reused buffers, each valid only
+   * until the next chunk is asked for (no allocation per chunk). Without it
+   * every chunk is the consumer's to keep.
+   */
+  borrow?: boolean;
 }
 
 export interface EncryptResult {
   /** The 172-byte encrypted header (what hdr/ files hold). */
   header: Uint8Array;
-  /** Ciphertext chunks: header, blocks, OPAD. */
+  /** Ciphertext chunks: header, blocks, OPAD (with `borrow`, block chunks are views of reused buffers, valid until the next chunk is asked for). */
   stream: AsyncGenerator<Uint8Array>;
   /** Filled in when `stream` is exhausted. */
   info: { payloadSize: number; padSize: number; totalSize: number };
@@ -193,7 +199,8 @@ export function encryptPacket(opts: EncryptOptions): EncryptResult {
     async function* handOut(p: Pending): AsyncGenerator<Uint8Array> {
       await p.sealed;
       total += p.blocks * CT_BLOCK_SIZE;
-      yield p.slot.ct.subarray(0, p.blocks * CT_BLOCK_SIZE);
+      const view = p.slot.ct.subarray(0, p.blocks * CT_BLOCK_SIZE);
+      yield opts.borrow ? view : Uint8Array.prototype.slice.call(view);
     }
     const batchBytes = BATCH_BLOCKS * BLOCK_SIZE;
     try {

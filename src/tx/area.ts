@@ -70,6 +70,7 @@ export async function txArea(ctx: Context, req: AreaTxRequest): Promise<AreaTxRe
     plain: req.plain,
     payload: req.payload,
     maxSize: req.maxSize,
+    borrow: true, // txPacket copies each chunk into its own encryption before asking for the next
   });
   const res = await txPacket(ctx, {
     to,

@@ -74,6 +74,8 @@ export async function txPacket(ctx: TxContext, req: TxRequest): Promise<TxResult
     minSize: req.minSize,
     wrappers: hops.length + (req.innerLayers ?? 0),
     maxSize: req.maxSize,
+    // Every layer's chunks are copied or written before the next is asked for.
+    borrow: true,
   });
   let layer = inner;
   for (let i = 1; i < hops.length; i++) {
@@ -83,6 +85,7 @@ export async function txPacket(ctx: TxContext, req: TxRequest): Promise<TxResult
       nice: req.nice,
       plain: { type: PktType.Trns, nice: 0, path: hops[i - 1].id },
       payload: layer.stream,
+      borrow: true,
     });
   }
   const hop = hops[hops.length - 1];
