@@ -11,7 +11,9 @@
  * BODY_i || TAG_i (body then its 16-byte tag), plaintext block i is BODY_i.
  * Every block in a batch has the same body length (the caller passes whole
  * blocks; the short last block of a packet goes through the one-block call).
- * Block i uses nonce counter+i (big-endian in the last 8 of 12 bytes).
+ * Block i uses nonce counter+i (big-endian in the last 8 of 12 bytes). The
+ * one-block calls also take the 12-byte nonce itself in place of the
+ * counter (Noise's nonces are little-endian).
  *
  * Exports (all buffers are Uint8Array views; lengths are checked here):
  *   open(key, counter, ad, ct, pt) -> bool
@@ -48,11 +50,9 @@ static void nonce_for(uint8_t nonce[NONCE_LEN], uint64_t counter) {
 }
 
 /* One block each way on an initialised context (key set). Return 1 on success. */
-static int open_one(EVP_CIPHER_CTX *ctx, uint64_t counter, const uint8_t *ad, size_t ad_len,
+static int open_one(EVP_CIPHER_CTX *ctx, const uint8_t nonce[NONCE_LEN], const uint8_t *ad, size_t ad_len,
                     const uint8_t *ct, size_t body_len, uint8_t *pt) {
-  uint8_t nonce[NONCE_LEN];
   int outl = 0;
-  nonce_for(nonce, counter);
   if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1) return 0;
   if (ad_len > 0 && EVP_DecryptUpdate(ctx, NULL, &outl, ad, (int)ad_len) != 1) return 0;
   if (body_len > 0 && EVP_DecryptUpdate(ctx, pt, &outl, ct, (int)body_len) != 1) return 0;
@@ -60,11 +60,9 @@ static int open_one(EVP_CIPHER_CTX *ctx, uint64_t counter, const uint8_t *ad, si
   return EVP_DecryptFinal_ex(ctx, pt + body_len, &outl) == 1;
 }
 
-static int seal_one(EVP_CIPHER_CTX *ctx, uint64_t counter, const uint8_t *ad, size_t ad_len,
+static int seal_one(EVP_CIPHER_CTX *ctx, const uint8_t nonce[NONCE_LEN], const uint8_t *ad, size_t ad_len,
                     const uint8_t *pt, size_t body_len, uint8_t *ct) {
-  uint8_t nonce[NONCE_LEN];
   int outl = 0;
-  nonce_for(nonce, counter);
   if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1) return 0;
   if (ad_len > 0 && EVP_EncryptUpdate(ctx, NULL, &outl, ad, (int)ad_len) != 1) return 0;
   if (body_len > 0 && EVP_EncryptUpdate(ctx, ct, &outl, pt, (int)body_len) != 1) return 0;
@@ -116,12 +114,22 @@ typedef struct {
   uint8_t *key, *ad, *src, *dst;
   size_t key_len, ad_len, src_len, dst_len;
   uint64_t counter;
+  uint8_t nonce[NONCE_LEN]; /* from the counter (big-endian), or given as 12 bytes */
 } common_args;
 
 /* key, counter, ad, src, dst */
 static int parse_common(napi_env env, napi_value *argv, common_args *a) {
   if (!get_bytes(env, argv[0], &a->key, &a->key_len) || a->key_len != KEY_LEN) return 0;
-  if (!get_u64(env, argv[1], &a->counter)) return 0;
+  uint8_t *nonce;
+  size_t nonce_len;
+  if (get_bytes(env, argv[1], &nonce, &nonce_len)) {
+    if (nonce_len != NONCE_LEN) return 0;
+    memcpy(a->nonce, nonce, NONCE_LEN);
+    a->counter = 0;
+  } else {
+    if (!get_u64(env, argv[1], &a->counter)) return 0;
+    nonce_for(a->nonce, a->counter);
+  }
   if (!get_bytes(env, argv[2], &a->ad, &a->ad_len)) return 0;
   if (!get_bytes(env, argv[3], &a->src, &a->src_len)) return 0;
   if (!get_bytes(env, argv[4], &a->dst, &a->dst_len)) return 0;
@@ -141,7 +149,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "open: OpenSSL cipher context failed");
     return NULL;
   }
-  int ok = open_one(ctx, a.counter, a.ad, a.ad_len, a.src, a.src_len - TAG_LEN, a.dst);
+  int ok = open_one(ctx, a.nonce, a.ad, a.ad_len, a.src, a.src_len - TAG_LEN, a.dst);
   EVP_CIPHER_CTX_free(ctx);
   napi_get_boolean(env, ok != 0, &result);
   return result;
@@ -156,7 +164,7 @@ static napi_value js_seal(napi_env env, napi_callback_info info) {
   if (argc < 5 || !parse_common(env, argv, &a)) return throw_type(env, "seal(key, counter, ad, pt, ct): bad arguments");
   if (a.dst_len < a.src_len + TAG_LEN || a.src_len > INT32_MAX) return throw_type(env, "seal: buffer sizes do not fit");
   EVP_CIPHER_CTX *ctx = new_ctx(a.key, 1);
-  int ok = ctx != NULL && seal_one(ctx, a.counter, a.ad, a.ad_len, a.src, a.src_len, a.dst);
+  int ok = ctx != NULL && seal_one(ctx, a.nonce, a.ad, a.ad_len, a.src, a.src_len, a.dst);
   if (ctx != NULL) EVP_CIPHER_CTX_free(ctx);
   if (!ok) napi_throw_error(env, NULL, "seal: OpenSSL failed");
   return NULL;
@@ -187,8 +195,10 @@ static void batch_execute(napi_env env, void *data) {
   }
   for (size_t i = 0; i < b->n; i++) {
     const size_t ct_off = i * (b->block_len + TAG_LEN), pt_off = i * b->block_len;
-    int ok = b->enc ? seal_one(ctx, b->counter + i, b->ad, b->ad_len, b->src + pt_off, b->block_len, b->dst + ct_off)
-                    : open_one(ctx, b->counter + i, b->ad, b->ad_len, b->src + ct_off, b->block_len, b->dst + pt_off);
+    uint8_t nonce[NONCE_LEN];
+    nonce_for(nonce, b->counter + i);
+    int ok = b->enc ? seal_one(ctx, nonce, b->ad, b->ad_len, b->src + pt_off, b->block_len, b->dst + ct_off)
+                    : open_one(ctx, nonce, b->ad, b->ad_len, b->src + ct_off, b->block_len, b->dst + pt_off);
     if (!ok) {
       if (b->enc) b->failed = 1;
       break;
@@ -226,8 +236,9 @@ static napi_value start_batch(napi_env env, napi_callback_info info, int enc) {
   common_args a;
   uint32_t block_len, n;
   napi_valuetype cbt;
+  napi_valuetype counter_type;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 8 || !parse_common(env, argv, &a) || napi_get_value_uint32(env, argv[5], &block_len) != napi_ok ||
+  if (argc < 8 || napi_typeof(env, argv[1], &counter_type) != napi_ok || counter_type != napi_number || !parse_common(env, argv, &a) || napi_get_value_uint32(env, argv[5], &block_len) != napi_ok ||
       napi_get_value_uint32(env, argv[6], &n) != napi_ok || napi_typeof(env, argv[7], &cbt) != napi_ok || cbt != napi_function)
     return throw_type(env, "batch(key, counter, ad, src, dst, blockLen, n, cb): bad arguments");
   const size_t ct_need = (size_t)n * ((size_t)block_len + TAG_LEN), pt_need = (size_t)n * block_len;

@@ -10,8 +10,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface NativeModule {
-  open(key: Uint8Array, counter: number, ad: Uint8Array, ct: Uint8Array, pt: Uint8Array): boolean;
-  seal(key: Uint8Array, counter: number, ad: Uint8Array, pt: Uint8Array, ct: Uint8Array): void;
+  /** `counter` is the block counter (big-endian nonce) or the 12-byte nonce itself. */
+  open(key: Uint8Array, counter: number | Uint8Array, ad: Uint8Array, ct: Uint8Array, pt: Uint8Array): boolean;
+  seal(key: Uint8Array, counter: number | Uint8Array, ad: Uint8Array, pt: Uint8Array, ct: Uint8Array): void;
   openBatch(key: Uint8Array, counter: number, ad: Uint8Array, ct: Uint8Array, pt: Uint8Array, blockLen: number, n: number, cb: (err: Error | undefined, n: number) => void): void;
   sealBatch(key: Uint8Array, counter: number, ad: Uint8Array, pt: Uint8Array, ct: Uint8Array, blockLen: number, n: number, cb: (err: Error | undefined) => void): void;
   pwriteAll(fd: number, buf: Uint8Array, position: number, piece: number, cb: (errno: number, written: number) => void): void;

@@ -38,7 +38,7 @@ function nonceFor(counter: number): Buffer {
 }
 
 /** ChaCha20-Poly1305 open through node:crypto with any 12-byte nonce: the plaintext, or null when the tag does not verify. */
-export function chachaOpenWithNonce(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, ct: Uint8Array): Buffer | null {
+function nodeOpenWithNonce(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, ct: Uint8Array): Buffer | null {
   if (ct.length < AEAD_TAG) return null;
   const bodyLen = ct.length - AEAD_TAG;
   const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_TAG });
@@ -57,7 +57,7 @@ export function chachaOpenWithNonce(key: Uint8Array, nonce: Uint8Array, ad: Uint
 export const nodeAead: Aead = {
   engine: 'node:crypto',
   open(key, counter, ad, ct, pt) {
-    const body = chachaOpenWithNonce(key, nonceFor(counter), ad, ct);
+    const body = nodeOpenWithNonce(key, nonceFor(counter), ad, ct);
     if (body === null) return false;
     pt.set(body);
     return true;
@@ -132,4 +132,32 @@ export function aead(): Aead {
 export function aeadFallbackReason(): string {
   aead();
   return selfTestFailure || nativeFallbackReason();
+}
+
+/**
+ * One message with any 12-byte nonce (Noise's are little-endian), into one
+ * new buffer: with the native engine no other allocation, no cipher object.
+ */
+export function chachaOpenWithNonce(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, ct: Uint8Array): Uint8Array | null {
+  const mod = aead().engine === 'native' ? nativeModule() : null;
+  if (!mod) return nodeOpenWithNonce(key, nonce, ad, ct);
+  if (ct.length < AEAD_TAG) return null;
+  const pt = new Uint8Array(ct.length - AEAD_TAG);
+  return mod.open(key, nonce, ad, ct, pt) ? pt : null;
+}
+
+/** Seal one message with any 12-byte nonce: ciphertext ‖ tag in one new buffer. */
+export function chachaSealWithNonce(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, pt: Uint8Array): Uint8Array {
+  const out = new Uint8Array(pt.length + AEAD_TAG);
+  const mod = aead().engine === 'native' ? nativeModule() : null;
+  if (mod) {
+    mod.seal(key, nonce, ad, pt, out);
+    return out;
+  }
+  const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_TAG });
+  c.setAAD(ad, { plaintextLength: pt.length });
+  out.set(c.update(pt));
+  c.final();
+  out.set(c.getAuthTag(), pt.length);
+  return out;
 }

@@ -19,8 +19,8 @@
  * `rekey()` exists for completeness. A counter that reaches 2^64-1 stops
  * the CipherState instead of wrapping.
  */
-import { createCipheriv, createHash, createHmac } from 'node:crypto';
-import { chachaOpenWithNonce } from '../crypto/aead.js';
+import { createHash, createHmac } from 'node:crypto';
+import { chachaOpenWithNonce, chachaSealWithNonce } from '../crypto/aead.js';
 import { x25519, x25519Keypair } from '../crypto/ecc.js';
 import { AuthError, PacketError, PigeonError } from '../errors.js';
 
@@ -70,20 +70,12 @@ function nonceBytes(n: bigint): Buffer {
 
 /** ENCRYPT(k, n, ad, plaintext): ciphertext ‖ 16-byte tag. */
 export function chachaSeal(k: Uint8Array, n: bigint, ad: Uint8Array, pt: Uint8Array): Uint8Array {
-  const c = createCipheriv('chacha20-poly1305', k, nonceBytes(n), { authTagLength: TAGLEN });
-  c.setAAD(ad, { plaintextLength: pt.length });
-  const body = c.update(pt);
-  c.final();
-  const out = new Uint8Array(pt.length + TAGLEN);
-  out.set(body, 0);
-  out.set(c.getAuthTag(), pt.length);
-  return out;
+  return chachaSealWithNonce(k, nonceBytes(n), ad, pt);
 }
 
 /** DECRYPT(k, n, ad, ciphertext); null when the tag does not verify. */
 export function chachaOpen(k: Uint8Array, n: bigint, ad: Uint8Array, ct: Uint8Array): Uint8Array | null {
-  const body = chachaOpenWithNonce(k, nonceBytes(n), ad, ct);
-  return body === null ? null : new Uint8Array(body.buffer, body.byteOffset, body.length);
+  return chachaOpenWithNonce(k, nonceBytes(n), ad, ct);
 }
 
 // -------------------------------------------------------------- CipherState
