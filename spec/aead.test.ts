@@ -7,6 +7,7 @@ import test from 'ava';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { randomBytes } from 'node:crypto';
 import { aead, aeadFallbackReason, nodeAead, type Aead } from '../src/crypto/aead.js';
+import { nativeModule } from '../src/native.js';
 
 const nonce = (i: number) => {
   const n = new Uint8Array(12);
@@ -74,6 +75,24 @@ if (aead().engine === 'native') {
     t.throws(() => e.seal(new Uint8Array(32), -1, new Uint8Array(0), new Uint8Array(32), new Uint8Array(48)), { instanceOf: TypeError });
     t.throws(() => e.seal(new Uint8Array(32), 0, new Uint8Array(0), new Uint8Array(32), new Uint8Array(47)), { instanceOf: TypeError });
     await t.throwsAsync(() => e.openBatch(new Uint8Array(32), 0, new Uint8Array(0), new Uint8Array(100), new Uint8Array(100), 100, 1), { instanceOf: TypeError });
+    // A batch counts its nonces, so it takes a counter, never a fixed nonce.
+    const mod = nativeModule()!;
+    t.throws(() => mod.openBatch(new Uint8Array(32), new Uint8Array(12) as unknown as number, new Uint8Array(0), new Uint8Array(132), new Uint8Array(116), 116, 1, () => {}), { instanceOf: TypeError });
+  });
+
+  test('native: one message under an explicit 12-byte nonce equals noble (as Noise uses it)', (t) => {
+    const mod = nativeModule()!;
+    const key = randomBytes(32);
+    const ad = randomBytes(7);
+    const nonce = randomBytes(12);
+    const pt = randomBytes(65_000);
+    const ct = new Uint8Array(pt.length + 16);
+    mod.seal(key, nonce, ad, pt, ct);
+    t.deepEqual(ct, chacha20poly1305(key, nonce, ad).encrypt(pt));
+    const back = new Uint8Array(pt.length);
+    t.true(mod.open(key, nonce, ad, ct, back));
+    t.deepEqual(Buffer.from(back), pt);
+    t.throws(() => mod.open(key, new Uint8Array(11), ad, ct, back), { instanceOf: TypeError });
   });
 }
 
