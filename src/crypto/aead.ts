@@ -14,6 +14,7 @@
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { nativeFallbackReason, nativeModule, type NativeModule } from '../native.js';
+import { reclaim } from '../stream/reclaim.js';
 
 export const AEAD_TAG = 16;
 
@@ -60,6 +61,7 @@ export const nodeAead: Aead = {
     const body = nodeOpenWithNonce(key, nonceFor(counter), ad, ct);
     if (body === null) return false;
     pt.set(body);
+    reclaim(body.length); // node:crypto's fresh buffer per block is garbage now
     return true;
   },
   seal(key, counter, ad, pt, ct) {
@@ -68,6 +70,7 @@ export const nodeAead: Aead = {
     ct.set(c.update(pt));
     c.final();
     ct.set(c.getAuthTag(), pt.length);
+    reclaim(pt.length);
   },
   async openBatch(key, counter, ad, ct, pt, blockLen, n) {
     const ctLen = blockLen + AEAD_TAG;

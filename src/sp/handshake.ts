@@ -19,7 +19,7 @@ import type { Readable, Writable } from 'node:stream';
 import { base32Encode } from '../codec/base32.js';
 import type { Neighbour, SelfNode } from '../config/types.js';
 import { AuthError, ConfigError, errorLine, PacketError, PigeonError } from '../errors.js';
-import { reclaim } from '../stream/reclaim.js';
+import { reclaimFrames } from '../stream/reclaim.js';
 import { encodeFrame, FrameReader, SP_MAX_FRAME } from './frame.js';
 import { CipherState, HandshakeState, NOISE_MAX_MSG, TAGLEN } from './noise.js';
 import { padWithHalts, SP_MAX_PAYLOAD } from './packets.js';
@@ -306,7 +306,7 @@ class Link {
       }
       try {
         const pt = rx.decryptWithAd(empty, frame);
-        reclaim(2 * frame.length); // the frame and its plaintext are garbage soon
+        reclaimFrames(2 * frame.length); // the frame and its plaintext are garbage soon
         return pt;
       } catch (err) {
         this.close(true);
@@ -329,7 +329,7 @@ class Link {
         if (this.closed) return Promise.reject(this.ioError(this.failure, 'sending'));
         // Encrypt and queue in the same tick, so frames leave in nonce order.
         const frame = encodeFrame(tx.encryptWithAd(empty, payload));
-        reclaim(2 * frame.length);
+        reclaimFrames(2 * frame.length);
         return this.write(frame, 'sending');
       },
       receive: (): Promise<Uint8Array | null> => {

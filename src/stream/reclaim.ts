@@ -26,28 +26,33 @@ function getGc(): Gc | null {
 }
 
 const EVERY_BYTES = 8 << 20;
-/** Every this many collections is a full one. */
-const FULL_EVERY = 4;
 let pending = 0;
-let collections = 0;
+let pendingFrames = 0;
+let frameCollections = 0;
 
-/**
- * Count `n` bytes of short-lived buffers; collect the young generation
- * every few MiB, and everything every few times that. The full collections
- * matter: buffers whose small wrappers outlive two young collections (a
- * frame waiting in a socket's queue) move to the old generation, where
- * nothing but a full collection or V8's 64 MiB external-memory trigger
- * frees them; measured on an online session, peak RSS per end went from
- * ~140 MB to ~90 MB. A full collection of this small heap takes a few ms.
- * (`gc()` without options is the full one; `{ type: 'major' }` did not
- * free them here.)
- */
+/** Count `n` bytes of short-lived buffers; collect the young generation every few MiB. */
 export function reclaim(n: number): void {
   pending += n;
   if (pending < EVERY_BYTES) return;
   pending = 0;
+  getGc()?.({ type: 'minor' });
+}
+
+/**
+ * The same for buffers that may outlive two young collections (online
+ * frames waiting in a socket's queue): those move to the old generation,
+ * where nothing but a full collection or V8's 64 MiB external-memory
+ * trigger frees them. So every fourth collection here is a full one (a few
+ * ms on this small heap); measured on an online session, peak RSS per end
+ * went from ~140 MB to ~90 MB. (`gc()` without options is the full one;
+ * `{ type: 'major' }` did not free them here.)
+ */
+export function reclaimFrames(n: number): void {
+  pendingFrames += n;
+  if (pendingFrames < EVERY_BYTES) return;
+  pendingFrames = 0;
   const gc = getGc();
   if (!gc) return;
-  if (++collections % FULL_EVERY === 0) gc();
+  if (++frameCollections % 4 === 0) gc();
   else gc({ type: 'minor' });
 }
