@@ -49,25 +49,21 @@ static void nonce_for(uint8_t nonce[NONCE_LEN], uint64_t counter) {
   for (int i = 0; i < 8; i++) nonce[11 - i] = (uint8_t)(counter >> (8 * i));
 }
 
-/* One block each way on an initialised context (key set). Return 1 on success. */
-static int open_one(EVP_CIPHER_CTX *ctx, const uint8_t nonce[NONCE_LEN], const uint8_t *ad, size_t ad_len,
-                    const uint8_t *ct, size_t body_len, uint8_t *pt) {
+/*
+ * One block on a context whose key is set: seal (enc) `in` into `out` and
+ * append the tag, or open `in` (body then tag) into `out` and check the tag.
+ * `len` is the body length. Returns 1 on success, 0 when the tag does not
+ * verify or OpenSSL fails.
+ */
+static int crypt_one(EVP_CIPHER_CTX *ctx, int enc, const uint8_t nonce[NONCE_LEN], const uint8_t *ad, size_t ad_len,
+                     const uint8_t *in, size_t len, uint8_t *out) {
   int outl = 0;
-  if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1) return 0;
-  if (ad_len > 0 && EVP_DecryptUpdate(ctx, NULL, &outl, ad, (int)ad_len) != 1) return 0;
-  if (body_len > 0 && EVP_DecryptUpdate(ctx, pt, &outl, ct, (int)body_len) != 1) return 0;
-  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, (void *)(ct + body_len)) != 1) return 0;
-  return EVP_DecryptFinal_ex(ctx, pt + body_len, &outl) == 1;
-}
-
-static int seal_one(EVP_CIPHER_CTX *ctx, const uint8_t nonce[NONCE_LEN], const uint8_t *ad, size_t ad_len,
-                    const uint8_t *pt, size_t body_len, uint8_t *ct) {
-  int outl = 0;
-  if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1) return 0;
-  if (ad_len > 0 && EVP_EncryptUpdate(ctx, NULL, &outl, ad, (int)ad_len) != 1) return 0;
-  if (body_len > 0 && EVP_EncryptUpdate(ctx, ct, &outl, pt, (int)body_len) != 1) return 0;
-  if (EVP_EncryptFinal_ex(ctx, ct + body_len, &outl) != 1) return 0;
-  return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, ct + body_len) == 1;
+  if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, enc) != 1) return 0;
+  if (ad_len > 0 && EVP_CipherUpdate(ctx, NULL, &outl, ad, (int)ad_len) != 1) return 0;
+  if (len > 0 && EVP_CipherUpdate(ctx, out, &outl, in, (int)len) != 1) return 0;
+  if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, (void *)(in + len)) != 1) return 0;
+  if (EVP_CipherFinal_ex(ctx, out + len, &outl) != 1) return 0;
+  return !enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, out + len) == 1;
 }
 
 static EVP_CIPHER_CTX *new_ctx(const uint8_t *key, int enc) {
@@ -149,7 +145,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "open: OpenSSL cipher context failed");
     return NULL;
   }
-  int ok = open_one(ctx, a.nonce, a.ad, a.ad_len, a.src, a.src_len - TAG_LEN, a.dst);
+  int ok = crypt_one(ctx, 0, a.nonce, a.ad, a.ad_len, a.src, a.src_len - TAG_LEN, a.dst);
   EVP_CIPHER_CTX_free(ctx);
   napi_get_boolean(env, ok != 0, &result);
   return result;
@@ -164,7 +160,7 @@ static napi_value js_seal(napi_env env, napi_callback_info info) {
   if (argc < 5 || !parse_common(env, argv, &a)) return throw_type(env, "seal(key, counter, ad, pt, ct): bad arguments");
   if (a.dst_len < a.src_len + TAG_LEN || a.src_len > INT32_MAX) return throw_type(env, "seal: buffer sizes do not fit");
   EVP_CIPHER_CTX *ctx = new_ctx(a.key, 1);
-  int ok = ctx != NULL && seal_one(ctx, a.nonce, a.ad, a.ad_len, a.src, a.src_len, a.dst);
+  int ok = ctx != NULL && crypt_one(ctx, 1, a.nonce, a.ad, a.ad_len, a.src, a.src_len, a.dst);
   if (ctx != NULL) EVP_CIPHER_CTX_free(ctx);
   if (!ok) napi_throw_error(env, NULL, "seal: OpenSSL failed");
   return NULL;
@@ -197,8 +193,8 @@ static void batch_execute(napi_env env, void *data) {
     const size_t ct_off = i * (b->block_len + TAG_LEN), pt_off = i * b->block_len;
     uint8_t nonce[NONCE_LEN];
     nonce_for(nonce, b->counter + i);
-    int ok = b->enc ? seal_one(ctx, nonce, b->ad, b->ad_len, b->src + pt_off, b->block_len, b->dst + ct_off)
-                    : open_one(ctx, nonce, b->ad, b->ad_len, b->src + ct_off, b->block_len, b->dst + pt_off);
+    int ok = crypt_one(ctx, b->enc, nonce, b->ad, b->ad_len, b->src + (b->enc ? pt_off : ct_off), b->block_len,
+                       b->dst + (b->enc ? ct_off : pt_off));
     if (!ok) {
       if (b->enc) b->failed = 1;
       break;

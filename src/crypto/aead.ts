@@ -54,6 +54,15 @@ function nodeOpenWithNonce(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, c
   return body;
 }
 
+/** ChaCha20-Poly1305 seal through node:crypto with any 12-byte nonce: `ct` receives ciphertext ‖ tag. */
+function nodeSealWithNonce(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, pt: Uint8Array, ct: Uint8Array): void {
+  const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_TAG });
+  c.setAAD(ad, { plaintextLength: pt.length });
+  ct.set(c.update(pt));
+  c.final();
+  ct.set(c.getAuthTag(), pt.length);
+}
+
 /** The node:crypto engine (also the reference the native one is tested against, with noble). */
 export const nodeAead: Aead = {
   engine: 'node:crypto',
@@ -65,11 +74,7 @@ export const nodeAead: Aead = {
     return true;
   },
   seal(key, counter, ad, pt, ct) {
-    const c = createCipheriv('chacha20-poly1305', key, nonceFor(counter), { authTagLength: AEAD_TAG });
-    c.setAAD(ad, { plaintextLength: pt.length });
-    ct.set(c.update(pt));
-    c.final();
-    ct.set(c.getAuthTag(), pt.length);
+    nodeSealWithNonce(key, nonceFor(counter), ad, pt, ct);
     reclaim(pt.length);
   },
   async openBatch(key, counter, ad, ct, pt, blockLen, n) {
@@ -153,14 +158,7 @@ export function chachaOpenWithNonce(key: Uint8Array, nonce: Uint8Array, ad: Uint
 export function chachaSealWithNonce(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, pt: Uint8Array): Uint8Array {
   const out = new Uint8Array(pt.length + AEAD_TAG);
   const mod = aead().engine === 'native' ? nativeModule() : null;
-  if (mod) {
-    mod.seal(key, nonce, ad, pt, out);
-    return out;
-  }
-  const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_TAG });
-  c.setAAD(ad, { plaintextLength: pt.length });
-  out.set(c.update(pt));
-  c.final();
-  out.set(c.getAuthTag(), pt.length);
+  if (mod) mod.seal(key, nonce, ad, pt, out);
+  else nodeSealWithNonce(key, nonce, ad, pt, out);
   return out;
 }

@@ -17,7 +17,7 @@ import { AuthError, PacketError } from '../errors.js';
 import { blake3DeriveKey, blake3Sum256, Blake3Xof } from '../crypto/blake3.js';
 import { ed25519Sign, ed25519Verify, x25519, x25519Keypair } from '../crypto/ecc.js';
 import { BlockReader } from '../stream/blockreader.js';
-import { read as fsRead } from 'node:fs';
+import { readFd } from '../stream/fileread.js';
 import type { FileHandle } from 'node:fs/promises';
 import { aead } from '../crypto/aead.js';
 import {
@@ -292,14 +292,13 @@ export interface KnownSender {
 }
 
 /**
- * A packet in an open file: a FileHandle read from `start` (default 0), or
- * a descriptor (stdin, a pipe) read sequentially from where it is. `head`
+ * A packet in an open file: a FileHandle read from its start, or a
+ * descriptor (stdin, a pipe) read sequentially from where it is. `head`
  * holds bytes already taken from the front of it. The caller keeps and
  * closes the file.
  */
 export interface FileInput {
   file: FileHandle | number;
-  start?: number;
   head?: Uint8Array;
 }
 
@@ -342,11 +341,11 @@ interface ByteSource {
 
 function fileSource(input: FileInput): ByteSource {
   const file = input.file;
-  let pos: number | null = typeof file === 'number' ? null : (input.start ?? 0);
+  let pos: number | null = typeof file === 'number' ? null : 0;
   let head = input.head ?? new Uint8Array(0);
   const readAt = (buf: Uint8Array, off: number, len: number): Promise<number> =>
     typeof file === 'number'
-      ? new Promise((resolve, reject) => fsRead(file, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))))
+      ? readFd(file, buf, off, len, pos)
       : file.read(buf, off, len, pos).then((r) => r.bytesRead);
   return {
     async fill(buf, len) {

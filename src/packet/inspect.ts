@@ -3,13 +3,13 @@
  * way nncp-pkt does. Encrypted packets are opened with our keys (or an
  * area's keys when the recipient is an area we hold).
  */
-import { read as fsRead } from 'node:fs';
 import { Writable } from 'node:stream';
 import { DecompressStream } from 'zstd-napi';
 import { base32Encode } from '../codec/base32.js';
 import { PacketError } from '../errors.js';
 import { formatNice } from '../nice.js';
 import { BlockReader } from '../stream/blockreader.js';
+import { readFd } from '../stream/fileread.js';
 import { decryptPacket, KnownSender, SelfKeys } from './encrypted.js';
 import { decodeEncHeader, decodePlainHeader, ENC_HEADER_SIZE, PLAIN_HEADER_SIZE, PktType } from './header.js';
 import { describeForeignMagic, MAGIC_ENC, MAGIC_PLAIN, sameBytes } from './magic.js';
@@ -49,7 +49,7 @@ async function writeAll(out: Writable, chunks: AsyncIterable<Uint8Array>): Promi
 async function* fdChunks(fd: number): AsyncGenerator<Uint8Array> {
   const buf = Buffer.allocUnsafe(1 << 20);
   for (;;) {
-    const n = await new Promise<number>((resolve, reject) => fsRead(fd, buf, 0, buf.length, null, (err, got) => (err ? reject(err) : resolve(got))));
+    const n = await readFd(fd, buf, 0, buf.length, null);
     if (n === 0) return;
     yield buf.subarray(0, n);
   }

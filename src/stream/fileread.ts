@@ -7,6 +7,7 @@
  * or processed it synchronously, as the encryptor does). Consumers that keep
  * chunks need copyChunks().
  */
+import { read as fsRead } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 
@@ -41,4 +42,9 @@ export async function* readReused(source: string | FileHandle, opts: { chunk?: n
 /** Give each chunk of a reused-buffer stream its own copy (for consumers that keep chunks). */
 export async function* copyChunks(src: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   for await (const c of src) yield Uint8Array.prototype.slice.call(c);
+}
+
+/** read(2) on a raw descriptor (stdin, a pipe): at `position`, or from where it is when null. */
+export function readFd(fd: number, buf: Uint8Array, off: number, len: number, position: number | null): Promise<number> {
+  return new Promise((resolve, reject) => fsRead(fd, buf, off, len, position, (err, n) => (err ? reject(err) : resolve(n))));
 }

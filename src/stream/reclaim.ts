@@ -3,9 +3,8 @@
  * frames and their Noise messages, stdin chunks): their JS wrappers are
  * tiny, so V8 only collects them after tens of megabytes of dead backing
  * stores have piled up (its external-memory trigger is 64 MiB). Collecting
- * every few MiB keeps the garbage, and so the peak RSS, small at a cost of
- * a few ms per 32 MiB. If the runtime refuses to expose gc, this quietly
- * does nothing.
+ * every few MiB keeps the garbage, and so the peak RSS, small. If the
+ * runtime refuses to expose gc, this quietly does nothing.
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';

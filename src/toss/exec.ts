@@ -25,7 +25,6 @@ import { PktType } from '../packet/header.js';
 import { zstd } from '../tx/exec.js';
 import { checkAbort, drain, TossAborted, TossFailure, tossingPrefix, withFields, type Outcome, type Tossing } from './common.js';
 
-
 /** How much of a failing handle's output goes into the log. */
 export const OUTPUT_LIMIT = 64 * 1024;
 
