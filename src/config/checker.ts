@@ -141,16 +141,19 @@ export class Checker {
     return this.decodeKey(this.str(o, k, path), [...path, k], n);
   }
 
+  /**
+   * Non-zero trailing bits (unused low bits of the last character) are
+   * accepted with a warning, as NNCP (Go's decoder) drops them silently.
+   */
   decodeKey(s: string, path: KeyPath, n: number): Uint8Array {
     const want = base32Len(n);
     if (s.length !== want) this.fail(path, `expected ${want} Base32 characters, got ${s.length}`);
+    const bad = [...s].findIndex((c) => !/[A-Z2-7]/.test(c));
+    if (bad >= 0) this.fail(path, `expected ${want} Base32 characters (A-Z, 2-7), found ${JSON.stringify(s[bad])} at position ${bad + 1}`);
     const b = base32Decode(s);
-    if (b === null) {
-      const bad = [...s].findIndex((c) => !/[A-Z2-7]/.test(c));
-      const why = bad >= 0 ? `${JSON.stringify(s[bad])} at position ${bad + 1}` : 'non-zero trailing bits';
-      this.fail(path, `expected ${want} Base32 characters (A-Z, 2-7), found ${why}`);
-    }
-    return b;
+    if (b !== null) return b;
+    this.warn(path, 'has non-canonical trailing bits (the unused low bits of its last Base32 character are not zero); accepted, as NNCP accepts it');
+    return base32Decode(s, { ignoreTrailingBits: true })!;
   }
 
   absPath(o: Raw, k: string, path: KeyPath): string | undefined {
