@@ -2,12 +2,14 @@
  * The nncp-cfgdir directory layout → the same plain object an Hjson file
  * parses to, for validate.ts to check. Which keys are read, and in which
  * layout, comes from the key tables in schema.ts alone: this module knows
- * layouts, not keys. Names starting with "." are skipped.
+ * layouts, not keys. Names starting with "." are skipped; a value file
+ * holding a NUL byte or invalid UTF-8 is refused, as in a configuration file.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { formatKeyPath, ioFault, type KeyPath, type Raw } from './checker.js';
+import { textFault } from './parse.js';
 import { TOP_KEYS, type Field, type Schema } from './schema.js';
 
 /** Read the configuration directory `dir` (see schema.ts for its layout). */
@@ -72,13 +74,17 @@ class DirReader {
   }
 
   private async text(path: KeyPath): Promise<string | undefined> {
+    let data: Buffer;
     try {
-      const s = await readFile(this.full(path), 'utf8');
-      return s.endsWith('\n') ? s.slice(0, -1) : s;
+      data = await readFile(this.full(path));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       return this.fail(path, `${this.full(path)}: ${ioFault(err)}`);
     }
+    const fault = textFault(data);
+    if (fault) this.fail(path, `${this.full(path)}: ${fault}: pigeon needs values in UTF-8`);
+    const s = data.toString('utf8');
+    return s.endsWith('\n') ? s.slice(0, -1) : s;
   }
 
   private async lines(path: KeyPath): Promise<string[] | undefined> {
