@@ -1,7 +1,8 @@
 /**
  * RFC 4648 Base32 (upper-case alphabet) without padding, as NNCP writes node
  * ids, packet ids and keys. Decoding accepts only canonical input: the
- * alphabet above, no padding, and zero trailing bits.
+ * alphabet above, no padding, and zero trailing bits (unless asked to drop
+ * non-zero trailing bits, as Go's decoder and so NNCP's configuration do).
  */
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 const LOOKUP = new Int8Array(128).fill(-1);
@@ -29,8 +30,12 @@ export function base32Len(n: number): number {
   return Math.ceil((n * 8) / 5);
 }
 
-/** Decode; returns null when `text` is not canonical unpadded Base32. */
-export function base32Decode(text: string): Uint8Array | null {
+/**
+ * Decode; returns null when `text` is not canonical unpadded Base32. With
+ * `ignoreTrailingBits`, non-zero unused bits of the last character are
+ * dropped instead of refused.
+ */
+export function base32Decode(text: string, opts?: { ignoreTrailingBits?: boolean }): Uint8Array | null {
   const n = Math.floor((text.length * 5) / 8);
   if (base32Len(n) !== text.length) return null;
   const out = new Uint8Array(n);
@@ -49,6 +54,6 @@ export function base32Decode(text: string): Uint8Array | null {
     }
     value &= (1 << bits) - 1;
   }
-  if (value !== 0) return null; // non-zero trailing bits: not what an encoder writes
+  if (value !== 0 && !opts?.ignoreTrailingBits) return null; // non-zero trailing bits: not what an encoder writes
   return out;
 }

@@ -1,10 +1,10 @@
 /**
  * The validated, typed configuration every command works from. `load.ts`
- * builds it from an Hjson file (or an nncp-cfgdir directory); nothing else
- * reads the file. Sizes are bytes and durations seconds here, whatever unit
- * the file uses.
+ * builds it from an Hjson file (or an nncp-cfgdir directory), through
+ * parse.ts / cfgdir.ts and validate.ts; nothing else reads the file.
+ * Sizes are bytes and durations seconds here, whatever unit the file uses.
  */
-import { base32Decode, base32Encode } from '../codec/base32.js';
+import { base32Encode } from '../codec/base32.js';
 import { ConfigError } from '../errors.js';
 
 export interface NodeKeys {
@@ -143,10 +143,4 @@ export function findNode(cfg: Config, nameOrId: string): Neighbour {
 /** A neighbour by raw id, or undefined. */
 export function nodeById(cfg: Config, id: Uint8Array): Neighbour | undefined {
   return cfg.neighbours.get(base32Encode(id));
-}
-
-/** Is `text` a well-formed Base32 node id? */
-export function isNodeIdB32(text: string): boolean {
-  const b = base32Decode(text);
-  return b !== null && b.length === 32;
 }
