@@ -13,26 +13,19 @@
  * gets its hdr/ file; a bad one stays as it is and is reported on stderr as
  * "<path> checksum mismatch".
  */
-import { promises as fsp } from 'node:fs';
-import path from 'node:path';
 import { base32Encode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { mthOfFile } from '../crypto/mth.js';
 import { errorLine } from '../errors.js';
+import { shortId } from '../format.js';
 import { Progress } from '../progress.js';
-import { fsyncDir } from '../spool/atomic.js';
-import { NOCK_SUFFIX } from '../spool/spool.js';
+import { renameDurably } from '../spool/atomic.js';
 import { listQueue, type QueueEntry } from './stat.js';
-
-/** The reference's short form of a packet name in progress lines. */
-export function shortName(name: string): string {
-  return name.length >= 52 ? `${name.slice(0, 16)}..${name.slice(-16)}` : name;
-}
 
 /** MTH of a file as Base32, drawing a "check" progress line when enabled. */
 async function mthName(ctx: Context, p: string, size: number, label: string): Promise<string> {
-  const bar = new Progress({ enabled: ctx.progress, label: `check ${shortName(label)}`, total: size });
+  const bar = new Progress({ enabled: ctx.progress, label: `check ${shortId(label)}`, total: size });
   let last = 0;
   const digest = await mthOfFile(p, {
     onProgress: (_phase, done) => {
@@ -83,8 +76,7 @@ export async function checkNoCK(ctx: Context, nodeIdB32: string, e: QueueEntry):
   if (got !== e.id) return { ok: false, reason: 'checksum mismatch' };
   const dst = ctx.spool.packetPath(nodeIdB32, 'rx', e.id);
   try {
-    await fsp.rename(e.path, dst);
-    await fsyncDir(path.dirname(dst), ctx.spool.noSync);
+    await renameDurably(e.path, dst, ctx.spool.noSync);
   } catch (err) {
     return { ok: false, reason: errorLine(err) };
   }
@@ -130,7 +122,7 @@ export async function check(ctx: Context, opts: CheckOptions = {}): Promise<Chec
           continue;
         }
         res.ok = false;
-        const p = ctx.spool.packetPath(node.idB32, 'rx', e.id) + NOCK_SUFFIX;
+        const p = ctx.spool.nockPath(node.idB32, e.id);
         res.bad.push(p);
         report(`${p} ${r.reason}`);
       }

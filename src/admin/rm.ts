@@ -29,7 +29,7 @@ import path from 'node:path';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { errorLine, PigeonError } from '../errors.js';
-import { HDR_DIR, NOCK_SUFFIX, PART_SUFFIX, SEEN_DIR, TMP_DIR } from '../spool/spool.js';
+import { LOCK_SUFFIX, NOCK_SUFFIX, PART_SUFFIX } from '../spool/spool.js';
 
 export interface RmOptions {
   /** Remove temporary files (then stop). */
@@ -144,7 +144,7 @@ class Remover {
     this.ctx.log.info('rm', [['File', p]], `File ${p}: removed`);
     this.removed.push(p);
     if (this.opts.dryRun) return;
-    if (withHdr) await fsp.unlink(path.join(path.dirname(p), HDR_DIR, path.basename(p))).catch(() => {});
+    if (withHdr) await fsp.unlink(this.ctx.spool.hdrPathOf(p)).catch(() => {});
     await fsp.unlink(p);
   }
 
@@ -213,17 +213,18 @@ export async function rm(ctx: Context, opts: RmOptions): Promise<RmResult> {
   const r = new Remover(ctx, opts);
   const spool = ctx.spool.root;
   if (opts.tmp) {
+    const tmp = ctx.spool.tmpDir();
     try {
-      await r.all(path.join(spool, TMP_DIR), false);
+      await r.all(tmp, false);
     } catch (err) {
-      throw new PigeonError('EIO', `error during walking ${path.join(spool, TMP_DIR)}: ${errorLine(err)}`, { cause: err });
+      throw new PigeonError('EIO', `error during walking ${tmp}: ${errorLine(err)}`, { cause: err });
     }
     return { removed: r.removed };
   }
   if (opts.lock) {
     try {
       for await (const { path: p } of walkFiles(spool, false)) {
-        if (path.basename(p).endsWith('.lock')) await r.remove(p, false);
+        if (path.basename(p).endsWith(LOCK_SUFFIX)) await r.remove(p, false);
       }
     } catch (err) {
       throw new PigeonError('EIO', `error during walking ${spool}: ${errorLine(err)}`, { cause: err });
@@ -240,10 +241,10 @@ export async function rm(ctx: Context, opts: RmOptions): Promise<RmResult> {
       const id = node.idB32;
       if (pkts.size > 0 || opts.rx || opts.nock || opts.part) await r.queue(id, 'rx');
       if (pkts.size > 0 || opts.tx) await r.queue(id, 'tx');
-      if (pkts.size > 0 || opts.seen) await r.sub(path.join(ctx.spool.queueDir(id, 'rx'), SEEN_DIR));
-      if (opts.rx && opts.hdr) await r.sub(path.join(ctx.spool.queueDir(id, 'rx'), HDR_DIR));
-      if (opts.tx && opts.hdr) await r.sub(path.join(ctx.spool.queueDir(id, 'tx'), HDR_DIR));
-      if (opts.area) await r.all(path.join(ctx.spool.nodeDir(id), 'area'), true);
+      if (pkts.size > 0 || opts.seen) await r.sub(ctx.spool.seenDir(id));
+      if (opts.rx && opts.hdr) await r.sub(ctx.spool.hdrDir(id, 'rx'));
+      if (opts.tx && opts.hdr) await r.sub(ctx.spool.hdrDir(id, 'tx'));
+      if (opts.area) await r.all(ctx.spool.areaDir(id), true);
     }
   } catch (err) {
     if (err instanceof PigeonError) throw err;

@@ -23,7 +23,7 @@ import { iBytes } from '../log/log.js';
 import { formatNice } from '../nice.js';
 import { ENC_HEADER_SIZE } from '../packet/header.js';
 import { MAGIC_ENC, OLD_MAGICS, sameBytes } from '../packet/magic.js';
-import { HDR_DIR, NOCK_SUFFIX, PART_SUFFIX, PKT_ID_LEN, readHead } from '../spool/spool.js';
+import { NOCK_SUFFIX, PART_SUFFIX, PKT_ID_LEN, readHead } from '../spool/spool.js';
 
 export type QueueKind = 'rx' | 'tx' | 'nock' | 'part';
 
@@ -127,7 +127,7 @@ export async function listQueue(ctx: Context, nodeIdB32: string, kind: QueueKind
     let fromHdr = false;
     if (kind !== 'nock' && !ctx.spool.noHdr) {
       try {
-        raw = await readHead(path.join(dir, HDR_DIR, name), ENC_HEADER_SIZE);
+        raw = await readHead(ctx.spool.hdrPath(nodeIdB32, xx, name), ENC_HEADER_SIZE);
         fromHdr = judgeHeader(raw).ok;
       } catch (err) {
         if (!isMissing(err)) continue;

@@ -2,8 +2,9 @@
  * Reassembling chunked files (manual: nncp-reass). For FILE.nncp.meta, every
  * FILE.nncp.chunkN must exist with the size the meta implies and the MTH it
  * lists. The whole file is written to a temporary file beside the meta file
- * while each chunk is hashed, and renamed into place (FILE, or FILE.0,
- * FILE.1, … when FILE exists) only when every checksum matched; the chunks
+ * (the spool's TmpFile) while each chunk is hashed, and given its name
+ * (FILE, or FILE.0, FILE.1, … when FILE exists, never replacing anything:
+ * TmpFile.commitNoClobber) only when every checksum matched; the chunks
  * and the meta file are removed only after that, unless `keep`. With
  * `stdout` the chunks are verified first, then copied out.
  */
@@ -43,16 +44,6 @@ export function dumpMeta(mainName: string, m: ChunkedMeta): string {
   s += 'Checksums:\n';
   m.checksums.forEach((c, i) => (s += `\t${i}: ${hex(c)}\n`));
   return s;
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fsp.lstat(p);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
 }
 
 function write(out: NodeJS.WritableStream, chunk: Uint8Array): Promise<void> {
@@ -162,9 +153,7 @@ export async function reassemble(ctx: Context, metaPath: string, o: ReassOptions
       await tmp.abort();
       return false;
     }
-    let dst = path.join(mainDir, mainName);
-    for (let n = 0; await exists(dst); n++) dst = `${path.join(mainDir, mainName)}.${n}`;
-    await tmp.commit(dst);
+    await tmp.commitNoClobber(mainDir, mainName);
   } catch (err) {
     await tmp.abort();
     throw err;

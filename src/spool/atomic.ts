@@ -1,16 +1,22 @@
 /**
- * Atomic file creation, as the reference does it: write into a temporary
- * file in the spool's tmp/ directory, fsync it, close it, rename it into
- * place and fsync the destination directory. A reader of the destination
- * directory sees either nothing or the complete file.
+ * Durable writes, as the reference makes them: the one temporary-file
+ * primitive (TmpFile) every writer uses — the spool's queues and hdr/
+ * files, tossed files in incoming/, copies on an xfer medium, reassembled
+ * chunked files — and the directory helpers beside it.
+ *
+ * A temporary file is created exclusively in a given directory under a
+ * name prefix followed by hex digits ("nncp" in the spool's tmp/ by
+ * default, as the reference names them; "nncpxfer" on a medium), written
+ * with backpressure, fsynced, closed, renamed (or, never replacing
+ * anything, linked) into place, and its destination directory fsynced. A
+ * reader of the destination sees either nothing or the complete file.
+ * Optional stage callbacks name each step as it completes.
  *
  * fsync is skipped when NNCPNOSYNC is set to any non-empty value (the
  * reference's switch) or when the caller passes noSync.
  *
- * Temporary files are named like the reference's: "nncp" followed by hex
- * digits. Nothing cleans tmp/ automatically (neither here nor in the
- * reference); a crashed writer leaves its temporary file there and nowhere
- * else.
+ * Nothing cleans tmp/ automatically (neither here nor in the reference); a
+ * crashed writer leaves its temporary file there and nowhere else.
  */
 import { constants as C, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -33,43 +39,104 @@ export async function fsyncDir(dir: string, noSync?: boolean): Promise<void> {
   }
 }
 
-/**
- * mkdir -p. New directories get mode 0777 filtered by the process umask, as
- * the reference creates them; with `mode` each directory created here is
- * chmod'ed to exactly that mode (for a configured umask). Fails with ENOTDIR
- * when a path component exists and is not a directory.
- */
-export async function ensureDir(dir: string, mode?: number): Promise<void> {
+function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException)?.code;
+}
+
+function fsError(code: string, dir: string, message: string): NodeJS.ErrnoException {
+  const err = new Error(message) as NodeJS.ErrnoException;
+  err.code = code;
+  err.syscall = 'mkdir';
+  err.path = dir;
+  return err;
+}
+
+/** True for a directory (symlinks followed), false when nothing is there; ENOTDIR for anything else. */
+async function isDir(dir: string): Promise<boolean> {
+  let st;
   try {
-    const st = await fsp.stat(dir);
-    if (st.isDirectory()) return;
-    const err = new Error(`${dir}: is not a directory`) as NodeJS.ErrnoException;
-    err.code = 'ENOTDIR';
-    err.syscall = 'mkdir';
-    err.path = dir;
-    throw err;
+    st = await fsp.stat(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (errCode(err) === 'ENOENT') return false;
+    throw err;
   }
-  const parent = path.dirname(dir);
-  if (parent !== dir) await ensureDir(parent, mode);
+  if (st.isDirectory()) return true;
+  throw fsError('ENOTDIR', dir, `${dir}: is not a directory`);
+}
+
+/**
+ * mkdir of exactly one directory, whose parent exists: mode 0777 filtered
+ * by the process umask, as the reference creates them, or exactly `mode`
+ * (for a configured umask). Returns false, without looking at it, when
+ * something already has that name: the caller judges what (ensureDir wants
+ * a directory; toss/file also refuses symlinks leading out of incoming/).
+ */
+export async function makeDir(dir: string, mode?: number): Promise<boolean> {
   try {
     await fsp.mkdir(dir, 0o777);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return ensureDir(dir, mode);
+    if (errCode(err) === 'EEXIST') return false;
     throw err;
   }
   if (mode !== undefined) await fsp.chmod(dir, mode);
+  return true;
 }
+
+/**
+ * mkdir -p with makeDir's modes: each directory created here gets them.
+ * Fails with ENOTDIR when a path component exists and is not a directory.
+ */
+export async function ensureDir(dir: string, mode?: number): Promise<void> {
+  if (await isDir(dir)) return;
+  const parent = path.dirname(dir);
+  if (parent !== dir) await ensureDir(parent, mode);
+  if (await makeDir(dir, mode)) return;
+  // Something appeared meanwhile: fine if it is a directory.
+  if (!(await isDir(dir))) throw fsError('EEXIST', dir, `${dir}: exists and is not a directory (a dangling symbolic link?)`);
+}
+
+/**
+ * Create the empty file `p` unless it exists (its directory too), with
+ * exactly `mode` when given, and make its directory entry durable: the
+ * spool's seen/ and area/ markers.
+ */
+export async function touchMarker(p: string, opts: { mode?: number; dirMode?: number; noSync?: boolean }): Promise<void> {
+  const dir = path.dirname(p);
+  await ensureDir(dir, opts.dirMode);
+  const fh = await fsp.open(p, C.O_WRONLY | C.O_CREAT, 0o666);
+  try {
+    if (opts.mode !== undefined) await fh.chmod(opts.mode);
+  } finally {
+    await fh.close();
+  }
+  await fsyncDir(dir, opts.noSync);
+}
+
+/** Rename a finished file within the spool (e.g. .nock to its packet name) and fsync the destination directory. */
+export async function renameDurably(src: string, dst: string, noSync?: boolean): Promise<void> {
+  await fsp.rename(src, dst);
+  await fsyncDir(path.dirname(dst), noSync);
+}
+
+/** The reference's temporary-file prefix. */
+const TMP_PREFIX = 'nncp';
 
 let tmpCounter = 0;
 
-/** A temporary-file name in the reference's style: "nncp" + hex digits. */
-function tmpName(): string {
+/** A temporary-file name in the reference's style: `prefix` + hex digits. */
+function tmpName(prefix: string): string {
   const ns = BigInt(Date.now()) * 1_000_000n + process.hrtime.bigint() % 1_000_000n;
   const salt = BigInt(process.pid) + BigInt(tmpCounter++) + BigInt(Math.floor(Math.random() * 0x10000)) * 0x100000000n;
-  return 'nncp' + (ns + salt).toString(16);
+  return prefix + (ns + salt).toString(16);
 }
+
+/**
+ * The steps of making a temporary file durable, each reported when done:
+ * all its bytes handed to the kernel; fsynced (or fsync skipped); closed;
+ * given its final name (renamed, or linked when nothing may be replaced);
+ * that name's directory fsynced (or skipped).
+ */
+export type WriteStage = 'written' | 'synced' | 'closed' | 'renamed' | 'dirsynced';
 
 export interface TmpFileOptions {
   /** Skip fsync (NNCPNOSYNC in the environment has the same effect). */
@@ -78,6 +145,14 @@ export interface TmpFileOptions {
   mode?: number;
   /** Exact permission bits for directories created on the way (tmp dir, destination dir). */
   dirMode?: number;
+  /** Start of the temporary file's name, hex digits follow (default TMP_PREFIX, "nncp"). */
+  prefix?: string;
+  /**
+   * Told each WriteStage as it completes (kill points for crash tests,
+   * failure attribution for logs). A callback that throws fails the write
+   * there: before "renamed" the temporary file is then removed.
+   */
+  onStage?: (stage: WriteStage) => void;
 }
 
 /** Bytes gathered before one write job, and write jobs allowed in flight at once. */
@@ -123,18 +198,24 @@ export async function writeAllAt(fh: FileHandle, buf: Uint8Array, position: numb
 }
 
 /**
- * A file being written in the temporary directory. Chunks are gathered into
- * batches written at explicit offsets, with up to two batches in
- * flight, so that the producer computes the next batch while the kernel
- * copies the previous one. write() takes ownership of the chunk: the caller
- * must not modify it afterwards. It resolves when the writer has room for
- * more, which gives a producer that awaits it backpressure. A failed write
- * surfaces at the next write() or at commit().
+ * A file being written under a temporary name. Chunks are gathered into
+ * batches written at explicit offsets, with up to two batches in flight,
+ * so that the producer computes the next batch while the kernel copies the
+ * previous one. write() takes ownership of the chunk: the caller must not
+ * modify it afterwards. It resolves when the writer has room for more,
+ * which gives a producer that awaits it backpressure. A failed write
+ * surfaces at the next write() or at flush(), seal() or commit().
+ *
+ * Life: create → write… → seal (written, fsynced, closed) → commit
+ * (renamed into place) or commitNoClobber (linked under a free name), then
+ * the directory fsynced. Any failure before the final name exists removes
+ * the temporary file; abort() does so on request.
  */
 export class TmpFile {
   readonly path: string;
   private fh: FileHandle | null;
-  private done = false;
+  /** open: accepts writes; sealed: complete under its temporary name; done: placed or removed. */
+  private state: 'open' | 'sealed' | 'done' = 'open';
   private written = 0;
   private batch: Uint8Array[] = [];
   private batchBytes = 0;
@@ -148,11 +229,15 @@ export class TmpFile {
     this.opts = opts;
   }
 
-  /** Create a new, empty temporary file in `tmpDir` (created if missing). */
-  static async create(tmpDir: string, opts: TmpFileOptions = {}): Promise<TmpFile> {
-    await ensureDir(tmpDir, opts.dirMode);
+  /**
+   * Create a new, empty file named opts.prefix (default "nncp") + hex
+   * digits in `dir` (created if missing), exclusively.
+   */
+  static async create(dir: string, opts: TmpFileOptions = {}): Promise<TmpFile> {
+    await ensureDir(dir, opts.dirMode);
+    const prefix = opts.prefix ?? TMP_PREFIX;
     for (let attempt = 0; ; attempt++) {
-      const p = path.join(tmpDir, tmpName());
+      const p = path.join(dir, tmpName(prefix));
       try {
         const fh = await fsp.open(p, C.O_RDWR | C.O_CREAT | C.O_EXCL, 0o666);
         if (opts.mode !== undefined) {
@@ -166,7 +251,7 @@ export class TmpFile {
         }
         return new TmpFile(p, fh, opts);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 16) throw err;
+        if (errCode(err) !== 'EEXIST' || attempt >= 16) throw err;
       }
     }
   }
@@ -177,7 +262,7 @@ export class TmpFile {
   }
 
   private handle(): FileHandle {
-    if (this.fh === null || this.done) throw new Error(`temporary file ${this.path} is already committed or aborted`);
+    if (this.fh === null || this.state !== 'open') throw new Error(`temporary file ${this.path} is already committed or aborted`);
     if (this.failure !== null) throw this.failure;
     return this.fh;
   }
@@ -231,57 +316,143 @@ export class TmpFile {
     await this.drain(0);
   }
 
+  /**
+   * Write `chunk` at `position` straight away, bypassing the batches, for
+   * a writer that schedules its own buffers (xfer's copy keeps one write in
+   * flight while it reads the next chunk). Resolves once the chunk is in
+   * the kernel, when the caller may reuse it; its failure is the caller's
+   * to see. Not to be mixed with write() on the same file.
+   */
+  writeAt(chunk: Uint8Array, position: number): Promise<void> {
+    const fh = this.handle();
+    if (this.batchBytes !== 0 || this.inFlight.length !== 0) throw new Error(`temporary file ${this.path}: writeAt after write`);
+    const end = position + chunk.length;
+    if (end > this.written) this.written = end;
+    return writeAllAt(fh, chunk, position);
+  }
+
   /** Wait until everything accepted so far is in the kernel. */
   async flush(): Promise<void> {
     this.flushBatch(this.handle());
     await this.drain(0);
   }
 
+  private stage(s: WriteStage): void {
+    this.opts.onStage?.(s);
+  }
+
   /**
-   * fsync, close and rename to `dstPath` (its directory is created if
-   * missing), then fsync that directory. An existing `dstPath` is replaced.
-   * On failure before the rename the temporary file is removed and nothing
-   * appears at `dstPath`.
+   * Finish the file under its temporary name: everything written, fsynced
+   * (unless disabled), closed. On failure the temporary file is removed.
+   * commit() and commitNoClobber() seal first when the caller has not.
    */
-  async commit(dstPath: string): Promise<void> {
+  async seal(): Promise<void> {
+    if (this.state === 'sealed') return;
+    let fh: FileHandle | null = null;
     try {
-      await this.flush();
+      fh = this.handle();
+      this.state = 'sealed';
+      this.flushBatch(fh);
+      await this.drain(0);
+      this.stage('written');
+      if (!syncDisabled(this.opts.noSync)) await fh.sync();
+      this.stage('synced');
+      this.fh = null;
+      await fh.close();
+      this.stage('closed');
     } catch (err) {
+      if (fh !== null && this.fh === null) await fh.close().catch(() => {}); // close failed or was done
       await this.abort();
       throw err;
     }
-    const fh = this.handle();
-    this.done = true;
-    this.fh = null;
-    try {
-      if (!syncDisabled(this.opts.noSync)) await fh.sync();
-      await fh.close();
-    } catch (err) {
-      await fh.close().catch(() => {});
-      await fsp.unlink(this.path).catch(() => {});
-      throw err;
-    }
+  }
+
+  /** After the file got its final name: fsync that directory. */
+  private async placed(dir: string): Promise<void> {
+    this.state = 'done';
+    this.stage('renamed');
+    await fsyncDir(dir, this.opts.noSync);
+    this.stage('dirsynced');
+  }
+
+  /**
+   * Seal, rename to `dstPath` (its directory is created if missing), then
+   * fsync that directory. An existing `dstPath` is replaced. On failure
+   * before the rename the temporary file is removed and nothing appears at
+   * `dstPath`.
+   */
+  async commit(dstPath: string): Promise<void> {
+    await this.seal();
     const dstDir = path.dirname(dstPath);
     try {
       await ensureDir(dstDir, this.opts.dirMode);
       await fsp.rename(this.path, dstPath);
     } catch (err) {
-      await fsp.unlink(this.path).catch(() => {});
+      await this.abort();
       throw err;
     }
-    await fsyncDir(dstDir, this.opts.noSync);
+    await this.placed(dstDir);
+  }
+
+  /**
+   * Seal, then give the file the first free name among NAME, NAME.0,
+   * NAME.1, … in `dir` (the directory it was created in: the same
+   * filesystem) without ever replacing an entry, and fsync `dir`. Hard
+   * linking makes the check and the creation one atomic step; on a
+   * filesystem without hard links it is a check, then a rename. Returns
+   * the name used. On failure the temporary file is removed.
+   */
+  async commitNoClobber(dir: string, name: string): Promise<string> {
+    await this.seal();
+    let used: string;
+    try {
+      used = await linkNoClobber(this.path, dir, name);
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+    await this.placed(dir);
+    return used;
   }
 
   /** Close and remove the temporary file; safe to call more than once, and after commit (then a no-op). */
   async abort(): Promise<void> {
-    if (this.done) return;
-    this.done = true;
+    if (this.state === 'done') return;
+    this.state = 'done';
     const fh = this.fh;
     this.fh = null;
     await Promise.allSettled(this.inFlight);
     this.inFlight = [];
     if (fh) await fh.close().catch(() => {});
     await fsp.unlink(this.path).catch(() => {});
+  }
+}
+
+/** commitNoClobber's placement: `tmpPath` ends up under the first free name, which is returned. */
+async function linkNoClobber(tmpPath: string, dir: string, name: string): Promise<string> {
+  for (let i = -1; ; i++) {
+    const candidate = i < 0 ? name : `${name}.${i}`;
+    const dst = path.join(dir, candidate);
+    try {
+      await fsp.link(tmpPath, dst);
+    } catch (err) {
+      const code = errCode(err);
+      if (code === 'EEXIST') continue;
+      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK') {
+        // No hard links on this filesystem: check, then rename (not atomic against a racing writer).
+        try {
+          await fsp.lstat(dst);
+          continue;
+        } catch (e) {
+          if (errCode(e) !== 'ENOENT') throw e;
+        }
+        await fsp.rename(tmpPath, dst);
+        return candidate;
+      }
+      throw err;
+    }
+    await fsp.unlink(tmpPath);
+    return candidate;
   }
 }
 

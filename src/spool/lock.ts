@@ -1,17 +1,17 @@
 /**
  * Spool locks, shared with the reference: flock(2) LOCK_EX|LOCK_NB on
- * `<spool>/<NODEID>/<ctx>.lock`, the file created with mode 0666 (less the
- * umask). The reference takes "rx" and "tx" for online sessions and
+ * `<spool>/<NODEID>/<ctx>.lock` (the path is layout.ts's), the file created
+ * with mode 0666 (less the umask). The reference takes "rx" and "tx" for online sessions and
  * transfers (nncp-call/daemon, nncp-xfer -tx, nncp-bundle) and "toss" for
  * nncp-toss; like it, taking a lock first makes sure `<spool>/<NODEID>/rx`
  * exists. A lock is released by release() or when the process exits (the
  * kernel drops flock locks with the descriptor).
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import fsExt from 'fs-ext';
 import { errorLine, PigeonError } from '../errors.js';
 import { ensureDir } from './atomic.js';
+import { SpoolLayout } from './layout.js';
 
 export type LockContext = 'rx' | 'tx' | 'toss';
 
@@ -27,18 +27,15 @@ export interface LockOptions {
   umask?: number;
 }
 
-export function lockPath(spool: string, nodeIdB32: string, ctx: LockContext): string {
-  return path.join(spool, nodeIdB32, ctx) + '.lock';
-}
-
 /**
  * Take the `ctx` lock of a node's spool directory without waiting. Throws
  * PigeonError ELOCKED when another process (nncp-* or pigeon) holds it.
  */
 export async function lockDir(spool: string, nodeIdB32: string, ctx: LockContext, opts: LockOptions = {}): Promise<SpoolLock> {
   const dirMode = opts.umask === undefined ? undefined : 0o777 & ~opts.umask;
-  await ensureDir(path.join(spool, nodeIdB32, 'rx'), dirMode);
-  const p = lockPath(spool, nodeIdB32, ctx);
+  const layout = new SpoolLayout(spool);
+  await ensureDir(layout.queueDir(nodeIdB32, 'rx'), dirMode);
+  const p = layout.lockPath(nodeIdB32, ctx);
   let fd: number;
   try {
     fd = fs.openSync(p, fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o666);

@@ -1,6 +1,7 @@
 /**
  * Free space on the spool's filesystem, checked as the reference checks it
  * before taking in a packet: strictly more bytes available than wanted.
+ * The one free-space check: Spool.hasRoom and the online session use it.
  */
 import { promises as fsp } from 'node:fs';
 

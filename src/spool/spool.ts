@@ -1,13 +1,10 @@
 /**
- * The spool directory, laid out as the reference lays it out:
- *
- *   <root>/tmp/                          temporary files (atomic writes)
- *   <root>/<NODE>/rx/ , tx/              complete packets, named by their MTH (52 Base32 chars)
- *   <root>/<NODE>/rx|tx/hdr/<PKT>        copy of the packet's 172-byte encrypted header
- *   <root>/<NODE>/rx/seen/<PKT>          empty marker: packet already tossed (nncp-toss -seen)
- *   <root>/<NODE>/rx/<PKT>.part, .nock   partly received, received but not yet checksummed
- *   <root>/<NODE>/{rx,tx,toss}.lock      flock(2) locks
- *   <root>/<name> -> <root>/<NODE>       human-readable link made when queueing for a neighbour
+ * The spool: the only owner of the on-disk layout and of durable writes.
+ * Paths come from layout.ts (which Spool extends: every path is a method
+ * here), durable writes from atomic.ts (TmpFile: temporary file, fsync,
+ * rename, directory fsync), locks from lock.ts, free space from space.ts.
+ * This class adds what the queues need: committing packets with their
+ * hdr/ files, listing, seen/ and area/ markers, removal.
  *
  * Directories are created 0777 and files 0666, less the umask (exactly less
  * the configured umask when one is given). Nothing here reads a payload:
@@ -18,16 +15,12 @@ import path from 'node:path';
 import { base32Decode, base32Encode, base32Len } from '../codec/base32.js';
 import { errorLine } from '../errors.js';
 import { decodeEncHeader, ENC_HEADER_SIZE, type EncHeader } from '../packet/header.js';
-import { ensureDir, fsyncDir, TmpFile, writeAtomic } from './atomic.js';
+import { ensureDir, TmpFile, touchMarker, writeAtomic, type TmpFileOptions } from './atomic.js';
+import { NOCK_SUFFIX, PART_SUFFIX, SpoolLayout, type Queue } from './layout.js';
 import { lockDir, type LockContext, type SpoolLock } from './lock.js';
+import { hasRoom } from './space.js';
 
-export type Queue = 'rx' | 'tx';
-
-export const HDR_DIR = 'hdr';
-export const SEEN_DIR = 'seen';
-export const TMP_DIR = 'tmp';
-export const PART_SUFFIX = '.part';
-export const NOCK_SUFFIX = '.nock';
+export { LOCK_SUFFIX, NOCK_SUFFIX, PART_SUFFIX, type Queue } from './layout.js';
 /** Length of a packet id (Base32 of a 32-byte MTH) and of a node id. */
 export const PKT_ID_LEN = base32Len(32);
 
@@ -103,14 +96,13 @@ export async function readHead(p: string, n: number): Promise<Uint8Array> {
   }
 }
 
-export class Spool {
-  readonly root: string;
+export class Spool extends SpoolLayout {
   readonly noHdr: boolean;
   readonly noSync: boolean;
   readonly umask: number | undefined;
 
   constructor(opts: SpoolOptions) {
-    this.root = opts.root;
+    super(opts.root);
     this.noHdr = opts.noHdr ?? false;
     this.noSync = opts.noSync ?? false;
     this.umask = opts.umask;
@@ -125,36 +117,6 @@ export class Spool {
     return this.umask === undefined ? undefined : 0o777 & ~this.umask;
   }
 
-  // ---- paths ----
-
-  tmpDir(): string {
-    return path.join(this.root, TMP_DIR);
-  }
-
-  nodeDir(nodeIdB32: string): string {
-    return path.join(this.root, nodeIdB32);
-  }
-
-  queueDir(nodeIdB32: string, xx: Queue): string {
-    return path.join(this.root, nodeIdB32, xx);
-  }
-
-  packetPath(nodeIdB32: string, xx: Queue, pktId: string): string {
-    return path.join(this.root, nodeIdB32, xx, pktId);
-  }
-
-  hdrPath(nodeIdB32: string, xx: Queue, pktId: string): string {
-    return path.join(this.root, nodeIdB32, xx, HDR_DIR, pktId);
-  }
-
-  seenPath(nodeIdB32: string, pktId: string): string {
-    return path.join(this.root, nodeIdB32, 'rx', SEEN_DIR, pktId);
-  }
-
-  lockPath(nodeIdB32: string, ctx: LockContext): string {
-    return path.join(this.root, nodeIdB32, ctx) + '.lock';
-  }
-
   // ---- directories, temporary files, locks ----
 
   async ensureQueue(nodeIdB32: string, xx: Queue): Promise<string> {
@@ -163,9 +125,19 @@ export class Spool {
     return dir;
   }
 
-  /** A new temporary file in tmp/, to be committed into a queue. */
-  tmpFile(): Promise<TmpFile> {
-    return TmpFile.create(this.tmpDir(), { noSync: this.noSync, mode: this.fileMode, dirMode: this.dirMode });
+  /** A new temporary file in tmp/, to be committed into a queue (`onStage` as TmpFile's). */
+  tmpFile(opts: Pick<TmpFileOptions, 'onStage'> = {}): Promise<TmpFile> {
+    return TmpFile.create(this.tmpDir(), { ...this.writeOptions(), onStage: opts.onStage });
+  }
+
+  /** How this spool's files are written: its fsync switch and modes. */
+  private writeOptions(): TmpFileOptions {
+    return { noSync: this.noSync, mode: this.fileMode, dirMode: this.dirMode };
+  }
+
+  /** Whether the spool's filesystem has more than `want` bytes free (the reference's check before taking a packet in). */
+  hasRoom(want: number): Promise<boolean> {
+    return hasRoom(this.root, want);
   }
 
   /** Take a node's rx/tx/toss lock (throws PigeonError ELOCKED when busy). */
@@ -188,12 +160,7 @@ export class Spool {
   /** Write hdr/<pktId> atomically. */
   async writeHdr(nodeIdB32: string, xx: Queue, pktId: string, headerRaw: Uint8Array): Promise<void> {
     if (headerRaw.length !== ENC_HEADER_SIZE) throw new RangeError(`a header is ${ENC_HEADER_SIZE} bytes, got ${headerRaw.length}`);
-    await writeAtomic(this.hdrPath(nodeIdB32, xx, pktId), headerRaw, {
-      tmpDir: this.tmpDir(),
-      noSync: this.noSync,
-      mode: this.fileMode,
-      dirMode: this.dirMode,
-    });
+    await writeAtomic(this.hdrPath(nodeIdB32, xx, pktId), headerRaw, { tmpDir: this.tmpDir(), ...this.writeOptions() });
   }
 
   /**
@@ -203,7 +170,7 @@ export class Spool {
    */
   async linkNeighbour(nodeIdB32: string, name: string): Promise<void> {
     if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) return;
-    await fsp.symlink(this.nodeDir(nodeIdB32), path.join(this.root, name)).catch(() => {});
+    await fsp.symlink(this.nodeDir(nodeIdB32), this.nameLinkPath(name)).catch(() => {});
   }
 
   // ---- listing ----
@@ -339,22 +306,34 @@ export class Spool {
   }
 
   /** Create the empty rx/seen/<pktId> marker and make it durable. */
-  async markSeen(nodeIdB32: string, pktId: string): Promise<void> {
-    const p = this.seenPath(nodeIdB32, pktId);
-    await ensureDir(path.dirname(p), this.dirMode);
-    const fh = await fsp.open(p, C.O_WRONLY | C.O_CREAT, 0o666);
+  markSeen(nodeIdB32: string, pktId: string): Promise<void> {
+    return this.touch(this.seenPath(nodeIdB32, pktId));
+  }
+
+  /** Whether node NODE has seen (or been sent) message MSG of AREA; errors other than "missing" are thrown. */
+  async isAreaSeen(nodeIdB32: string, areaIdB32: string, msgHash: string): Promise<boolean> {
     try {
-      if (this.fileMode !== undefined) await fh.chmod(this.fileMode);
-    } finally {
-      await fh.close();
+      await fsp.lstat(this.areaSeenPath(nodeIdB32, areaIdB32, msgHash));
+      return true;
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw err;
     }
-    await fsyncDir(path.dirname(p), this.noSync);
+  }
+
+  /** Create the empty area/<AREA>/<MSG> marker of a node and make it durable. */
+  markAreaSeen(nodeIdB32: string, areaIdB32: string, msgHash: string): Promise<void> {
+    return this.touch(this.areaSeenPath(nodeIdB32, areaIdB32, msgHash));
+  }
+
+  private touch(p: string): Promise<void> {
+    return touchMarker(p, this.writeOptions());
   }
 
   /** Remove a packet and its hdr/ file (a missing one is fine). */
   async remove(job: Pick<Job, 'path'>): Promise<void> {
     await fsp.unlink(job.path);
-    await fsp.unlink(path.join(path.dirname(job.path), HDR_DIR, path.basename(job.path))).catch((err) => {
+    await fsp.unlink(this.hdrPathOf(job.path)).catch((err) => {
       if (!isMissing(err)) throw err;
     });
   }

@@ -6,7 +6,7 @@
  *
  * One pass, as the reference's tosser does it:
  *  - for the first subscriber that has not yet seen the message (no
- *    SPOOL/SUB/area/AREA/MsgHash): unless it is whom we got the message from
+ *    SPOOL/SUB/area/AREA/MsgHash, Spool.isAreaSeen): unless it is whom we got the message from
  *    or its author, queue the area packet to it unchanged; mark it seen;
  *    ask to be called again (the packet is read afresh from its start);
  *  - when every subscriber has it: if we saw the message before
@@ -16,19 +16,15 @@
  *    it as a packet from the area (the area's incoming and exec); without
  *    the key we only relay. Then mark the message seen by us.
  */
-import { promises as fsp, constants as C } from 'node:fs';
-import path from 'node:path';
 import { blake2b } from '@noble/hashes/blake2.js';
 import { base32Encode } from '../codec/base32.js';
 import { nodeById } from '../config/types.js';
 import { iBytes } from '../log/log.js';
 import { decryptPacket } from '../packet/encrypted.js';
 import { decodeEncHeader, ENC_HEADER_SIZE, PktType } from '../packet/header.js';
-import { ensureDir, fsyncDir } from '../spool/atomic.js';
 import { txPacket } from '../tx/send.js';
 import {
   drain,
-  errCode,
   path32,
   pktSizeWithoutEnc,
   prepend,
@@ -40,37 +36,9 @@ import {
   type Tossing,
 } from './common.js';
 
-export const AREA_DIR = 'area';
-
-/** Where the "node NODE has seen message MSG of AREA" marker lives. */
-export function areaSeenPath(spoolRoot: string, nodeIdB32: string, areaIdB32: string, msgHash: string): string {
-  return path.join(spoolRoot, nodeIdB32, AREA_DIR, areaIdB32, msgHash);
-}
-
 /** An area message's id: Base32 BLAKE2b-256 of its encrypted header. */
 export function areaMsgHash(header: Uint8Array): string {
   return base32Encode(blake2b(header, { dkLen: 32 }));
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fsp.lstat(p);
-    return true;
-  } catch (err) {
-    if (errCode(err) === 'ENOENT') return false;
-    throw err;
-  }
-}
-
-async function touch(p: string, t: Tossing): Promise<void> {
-  await ensureDir(path.dirname(p), t.ctx.spool.dirMode);
-  const fh = await fsp.open(p, C.O_WRONLY | C.O_CREAT, 0o666);
-  try {
-    if (t.ctx.spool.fileMode !== undefined) await fh.chmod(t.ctx.spool.fileMode);
-  } finally {
-    await fh.close();
-  }
-  await fsyncDir(path.dirname(p), t.ctx.spool.noSync);
 }
 
 /** Hand a decrypted inner packet to the per-type handlers. */
@@ -103,8 +71,7 @@ export async function tossArea(t: Tossing, deliver: Deliver): Promise<Outcome> {
     const node = ctx.cfg.neighbours.get(sub);
     const name = node?.name ?? sub;
     const echoFields = withFields(fields, ['Echo', sub]);
-    const seen = areaSeenPath(ctx.spool.root, sub, areaB32, msgHash);
-    if (await exists(seen)) {
+    if (await ctx.spool.isAreaSeen(sub, areaB32, msgHash)) {
       ctx.log.debug('rx-area-echo-seen', echoFields, `${logMsg}: echo to: ${name}: already sent`);
       continue;
     }
@@ -127,15 +94,15 @@ export async function tossArea(t: Tossing, deliver: Deliver): Promise<Outcome> {
       }
     }
     try {
-      await touch(seen, t);
+      await ctx.spool.markAreaSeen(sub, areaB32, msgHash);
     } catch (err) {
       throw new TossFailure('rx-area-touch', echoFields, err, `${logMsg}: echo to: ${name}`);
     }
     return 'repeat';
   }
 
-  const selfSeen = areaSeenPath(ctx.spool.root, ctx.cfg.self!.idB32, areaB32, msgHash);
-  if (await exists(selfSeen)) {
+  const selfId = ctx.cfg.self!.idB32;
+  if (await ctx.spool.isAreaSeen(selfId, areaB32, msgHash)) {
     ctx.log.debug('rx-area-seen', fields, `${logMsg}: already seen`);
     return 'done';
   }
@@ -185,7 +152,7 @@ export async function tossArea(t: Tossing, deliver: Deliver): Promise<Outcome> {
   }
   if (!opts.dryRun) {
     try {
-      await touch(selfSeen, t);
+      await ctx.spool.markAreaSeen(selfId, areaB32, msgHash);
     } catch (err) {
       throw new TossFailure('rx-area-touch', fields, err, logMsg);
     }

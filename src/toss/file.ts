@@ -9,17 +9,17 @@
  * (the reference follows them). Missing directories are created.
  *
  * The payload streams into a temporary file inside the destination
- * directory (as the reference does), is fsynced, and only once the packet
- * has been fully read and verified is it given its name. An existing entry
- * is never replaced: like the reference, the file then gets the first free
- * name of NAME.0, NAME.1, … (hard-linking the temporary file under the new
- * name makes the check and the creation one atomic step).
+ * directory (as the reference does: the spool's TmpFile, "nncp" prefix),
+ * is fsynced, and only once the packet has been fully read and verified is
+ * it given its name. An existing entry is never replaced: like the
+ * reference, the file then gets the first free name of NAME.0, NAME.1, …
+ * (TmpFile.commitNoClobber).
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { iBytes } from '../log/log.js';
 import { Progress } from '../progress.js';
-import { fsyncDir, TmpFile } from '../spool/atomic.js';
+import { ensureDir, makeDir, TmpFile } from '../spool/atomic.js';
 import {
   checkAbort,
   drain,
@@ -80,10 +80,12 @@ export function relativeComponents(raw: Uint8Array, what = 'destination'): strin
  * Resolve (and with `create`, make) the directories of `components` under
  * `base`, refusing any existing component that is a symlink leading outside
  * `base` or is not a directory. Without `create`, missing directories are
- * only checked lexically.
+ * only checked lexically. `base` itself is trusted (ensureDir); below it,
+ * each component is made with makeDir, which never looks at what it finds,
+ * and then judged here with lstat: the symlink check lives in this loop.
  */
 export async function resolveUnder(base: string, components: string[], opts: { create: boolean; dirMode?: number }): Promise<Destination> {
-  if (opts.create) await mkdirAll(base, opts.dirMode);
+  if (opts.create) await ensureDir(base, opts.dirMode);
   let realBase: string;
   try {
     realBase = await fsp.realpath(base);
@@ -109,7 +111,7 @@ export async function resolveUnder(base: string, components: string[], opts: { c
         cur = p;
         continue;
       }
-      await mkdirOne(p, opts.dirMode);
+      await makeDir(p, opts.dirMode);
       st = await fsp.lstat(p); // created (or raced into existence): check what is there now
     }
     if (st.isSymbolicLink()) {
@@ -129,61 +131,6 @@ export async function resolveUnder(base: string, components: string[], opts: { c
     }
   }
   return { dir: cur, name: components[components.length - 1] };
-}
-
-async function mkdirOne(p: string, mode?: number): Promise<void> {
-  try {
-    await fsp.mkdir(p, 0o777);
-  } catch (err) {
-    if (errCode(err) === 'EEXIST') return;
-    throw err;
-  }
-  if (mode !== undefined) await fsp.chmod(p, mode);
-}
-
-async function mkdirAll(p: string, mode?: number): Promise<void> {
-  try {
-    if ((await fsp.stat(p)).isDirectory()) return;
-  } catch (err) {
-    if (errCode(err) !== 'ENOENT') throw err;
-  }
-  const parent = path.dirname(p);
-  if (parent !== p) await mkdirAll(parent, mode);
-  await mkdirOne(p, mode);
-}
-
-/**
- * Give the finished file at `tmpPath` the first free name among NAME,
- * NAME.0, NAME.1, … in `dir` without ever replacing an entry. Returns the
- * name used.
- */
-export async function placeNoClobber(tmpPath: string, dir: string, name: string, noSync: boolean): Promise<string> {
-  for (let i = -1; ; i++) {
-    const candidate = i < 0 ? name : `${name}.${i}`;
-    const dst = path.join(dir, candidate);
-    try {
-      await fsp.link(tmpPath, dst);
-    } catch (err) {
-      const code = errCode(err);
-      if (code === 'EEXIST') continue;
-      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK') {
-        // No hard links on this filesystem: check, then rename (not atomic against a racing writer).
-        try {
-          await fsp.lstat(dst);
-          continue;
-        } catch (e) {
-          if (errCode(e) !== 'ENOENT') throw e;
-        }
-        await fsp.rename(tmpPath, dst);
-        await fsyncDir(dir, noSync);
-        return candidate;
-      }
-      throw err;
-    }
-    await fsp.unlink(tmpPath);
-    await fsyncDir(dir, noSync);
-    return candidate;
-  }
 }
 
 export async function tossFile(t: Tossing): Promise<Outcome> {
@@ -240,16 +187,15 @@ export async function tossFile(t: Tossing): Promise<Outcome> {
     await tmp.abort();
     throw new TossFailure('rx-copy', withFields(fields, ['Tmp', tmp.path]), err, `${prefix}: copying`);
   }
-  // Flush and fsync under the temporary name, then link it under its final one.
+  // Fsync and close under the temporary name, then link it under its final one.
   try {
-    await tmp.commit(tmp.path);
+    await tmp.seal();
   } catch (err) {
     throw new TossFailure('rx-sync', fields, err, `${prefix}: syncing`);
   }
   try {
-    await placeNoClobber(tmp.path, where.dir, where.name, ctx.spool.noSync);
+    await tmp.commitNoClobber(where.dir, where.name);
   } catch (err) {
-    await fsp.unlink(tmp.path).catch(() => {});
     throw new TossFailure('rx-rename', fields, err, `${prefix}: renaming`);
   }
   ctx.log.info('rx', fields, `Got file ${dst} (${iBytes(t.size)}) from ${origin.name}`);

@@ -12,9 +12,9 @@
  *   DIR/N/<our id> is always created when missing. A packet already on the
  *   medium is left alone and stays queued. A copy is written to
  *   "nncpxfer<hex>" in the destination directory, fsynced, renamed to the
- *   packet id and the directory fsynced, so a reader never sees half a
- *   packet under a packet name. The queued packet (and its hdr/ file) is
- *   removed afterwards unless -keep.
+ *   packet id and the directory fsynced (the spool's TmpFile), so a reader
+ *   never sees half a packet under a packet name. The queued packet (and
+ *   its hdr/ file) is removed afterwards unless -keep.
  *
  * -rx: for each DIR/<our id>/<SENDER>/ of a known neighbour (or only
  *   -node), each file is judged before anything enters the spool:
@@ -27,8 +27,8 @@
  *       forwards packets signed by their origin, so that is normal.);
  *     - already in rx/seen/: skipped (and removed from the medium unless -keep);
  *     - niceness above -nice: left for later;
- *   the rest is streamed through MTH into a temporary file in the spool and
- *   committed into rx/ only when the hash equals the name; otherwise the
+ *   the rest is streamed through MTH into a temporary file in the spool's
+ *   tmp/ and committed into rx/ only when the hash equals the name; otherwise the
  *   temporary file is deleted and the mismatch logged. An imported packet
  *   gets its hdr/ file and is removed from the medium unless -keep.
  *
@@ -47,10 +47,10 @@ import { errorLine } from '../errors.js';
 import { iBytes, type LogFields } from '../log/log.js';
 import { ENC_HEADER_SIZE } from '../packet/header.js';
 import { Progress } from '../progress.js';
-import { ensureDir, fsyncDir, syncDisabled, writeAllAt } from '../spool/atomic.js';
+import { makeDir, TmpFile, type WriteStage } from '../spool/atomic.js';
 import { isId, PART_SUFFIX, type Job } from '../spool/spool.js';
 import { judgeHeader } from '../admin/stat.js';
-import { shortName } from '../admin/check.js';
+import { shortId } from '../format.js';
 
 export interface XferOptions {
   /** The medium's root directory. */
@@ -110,9 +110,10 @@ async function readAt(fh: FileHandle, buf: Uint8Array, pos: number): Promise<num
  * next read in flight while the current chunk is handed to `onChunk` (which
  * must not keep it) and the previous one is written. Three buffers are
  * reused throughout: memory stays constant, and only one write to `dst` is
- * in flight at a time. Throws if `src` ends before `size` bytes.
+ * in flight at a time (TmpFile.writeAt: no batching, no copies). Throws if
+ * `src` ends before `size` bytes.
  */
-async function pipeCopy(src: FileHandle, dst: FileHandle, size: number, what: string, onChunk: (chunk: Uint8Array) => void): Promise<void> {
+async function pipeCopy(src: FileHandle, dst: TmpFile, size: number, what: string, onChunk: (chunk: Uint8Array) => void): Promise<void> {
   const bufs = [0, 1, 2].map(() => Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size, 1))));
   const read = (i: number, pos: number): Promise<Uint8Array> => {
     const want = Math.min(CHUNK, size - pos);
@@ -136,7 +137,7 @@ async function pipeCopy(src: FileHandle, dst: FileHandle, size: number, what: st
       reading = pos < size ? read(next, pos) : null;
       onChunk(chunk);
       if (writing) await writing;
-      writing = writeAllAt(dst, chunk, at);
+      writing = dst.writeAt(chunk, at);
       writing.catch(() => {});
       i = next;
     }
@@ -144,75 +145,6 @@ async function pipeCopy(src: FileHandle, dst: FileHandle, size: number, what: st
   } finally {
     // Never leave an operation running on a buffer or handle the caller is about to drop.
     await Promise.allSettled([reading, writing]);
-  }
-}
-
-let tmpCounter = 0;
-
-/**
- * A new file named `prefix` + hex digits in `dir`, created exclusively with
- * mode 0666 (less the umask), or exactly `mode`: the reference's
- * temporary-file naming ("nncp..." in the spool's tmp/, "nncpxfer..." on
- * the medium).
- */
-async function exclusiveFile(dir: string, prefix: string, mode?: number): Promise<{ path: string; fh: FileHandle }> {
-  for (let attempt = 0; ; attempt++) {
-    const ns = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
-    const n = ns + BigInt(process.pid) + BigInt(tmpCounter++) + BigInt(attempt) * BigInt(Math.floor(Math.random() * 0xffff) + 1);
-    const p = path.join(dir, prefix + n.toString(16));
-    try {
-      const fh = await fsp.open(p, C.O_RDWR | C.O_CREAT | C.O_EXCL, 0o666);
-      if (mode !== undefined) await fh.chmod(mode).catch(async (err) => {
-        await fh.close();
-        await fsp.unlink(p).catch(() => {});
-        throw err;
-      });
-      return { path: p, fh };
-    } catch (err) {
-      if (errCode(err) !== 'EEXIST' || attempt >= 16) throw err;
-    }
-  }
-}
-
-/**
- * Write a file atomically: `fill` writes into a fresh "PREFIX<hex>" file in
- * `tmpDir`; then fsync (unless disabled), close, rename to `dst`, fsync
- * `dst`'s directory. `fill` returning false, or any failure before the
- * rename, removes the temporary file and leaves `dst` alone. `stage` is
- * told which step is running (for error messages).
- */
-async function atomicWrite(
-  tmpDir: string,
-  prefix: string,
-  dst: string,
-  opts: { noSync: boolean; mode?: number; dirMode?: number; stage?: (s: 'mktemp' | 'fill' | 'sync' | 'close' | 'rename' | 'dirsync') => void },
-  fill: (fh: FileHandle) => Promise<boolean>,
-): Promise<boolean> {
-  const stage = opts.stage ?? (() => {});
-  stage('mktemp');
-  const tmp = await exclusiveFile(tmpDir, prefix, opts.mode);
-  let open = true;
-  let renamed = false;
-  try {
-    stage('fill');
-    if (!(await fill(tmp.fh))) return false;
-    if (!syncDisabled(opts.noSync)) {
-      stage('sync');
-      await tmp.fh.sync();
-    }
-    stage('close');
-    open = false;
-    await tmp.fh.close();
-    stage('rename');
-    await ensureDir(path.dirname(dst), opts.dirMode);
-    await fsp.rename(tmp.path, dst);
-    renamed = true;
-    stage('dirsync');
-    await fsyncDir(path.dirname(dst), opts.noSync);
-    return true;
-  } finally {
-    if (open) await tmp.fh.close().catch(() => {});
-    if (!renamed) await fsp.unlink(tmp.path).catch(() => {});
   }
 }
 
@@ -358,33 +290,28 @@ async function rxOne(
     const size = st.size;
     const sized: LogFields = [...fields, ['Size', size]];
     const sizedMsg = `Packet transfer, received from ${sender.name}: ${file} (${iBytes(size)})`;
-    if (!(await enoughSpace(ctx, size))) return refuse(ctx, res, sized, sizedMsg, 'is not enough space');
+    if (!(await ctx.spool.hasRoom(size))) return refuse(ctx, res, sized, sizedMsg, 'is not enough space');
 
-    const bar = new Progress({ enabled: ctx.progress, label: `Rx ${shortName(file)}`, total: size });
+    const bar = new Progress({ enabled: ctx.progress, label: `Rx ${shortId(file)}`, total: size });
     const mth = new MTH();
     let mismatch = false;
+    let tmp: TmpFile | null = null;
     try {
-      await ensureDir(ctx.spool.tmpDir(), ctx.spool.dirMode);
-      await atomicWrite(
-        ctx.spool.tmpDir(),
-        'nncp',
-        ctx.spool.packetPath(sender.idB32, 'rx', name),
-        { noSync: ctx.spool.noSync, mode: ctx.spool.fileMode, dirMode: ctx.spool.dirMode },
-        async (out) => {
-          let first = true;
-          await pipeCopy(fh, out, size, file, (chunk) => {
-            if (first && !head.equals(chunk.subarray(0, ENC_HEADER_SIZE))) throw new Error('file changed while being read');
-            first = false;
-            mth.update(chunk);
-            bar.add(chunk.length);
-          });
-          bar.finish();
-          // Nothing enters rx/ unless its hash is its name.
-          mismatch = base32Encode(mth.digest()) !== name;
-          return !mismatch;
-        },
-      );
+      tmp = await ctx.spool.tmpFile();
+      let first = true;
+      await pipeCopy(fh, tmp, size, file, (chunk) => {
+        if (first && !head.equals(chunk.subarray(0, ENC_HEADER_SIZE))) throw new Error('file changed while being read');
+        first = false;
+        mth.update(chunk);
+        bar.add(chunk.length);
+      });
+      bar.finish();
+      // Nothing enters rx/ unless its hash is its name.
+      mismatch = base32Encode(mth.digest()) !== name;
+      if (mismatch) await tmp.abort();
+      else await tmp.commit(ctx.spool.packetPath(sender.idB32, 'rx', name));
     } catch (err) {
+      await tmp?.abort();
       ctx.log.error('xfer-rx', sized, errorLine(err), sizedMsg);
       res.ok = false;
       return;
@@ -415,22 +342,7 @@ async function rxOne(
   }
 }
 
-/** The reference's check: more free space in the spool's filesystem than `want` bytes. */
-async function enoughSpace(ctx: Context, want: number): Promise<boolean> {
-  try {
-    const s = await fsp.statfs(ctx.spool.root);
-    return s.bavail * s.bsize > want;
-  } catch {
-    return true; // cannot tell: let the write itself fail if it must
-  }
-}
-
 // ------------------------------------------------------------------ sending
-
-/** mkdir (not recursive), mode 0777 less the umask. */
-async function mkdir1(p: string): Promise<void> {
-  await fsp.mkdir(p, 0o777);
-}
 
 /** Copy queued packets to the medium. */
 export async function xferTx(ctx: Context, opts: XferOptions): Promise<XferResult> {
@@ -481,7 +393,7 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
     ctx.log.debug('xfer-tx-not-exist', fields, `${msg}: does not exist`);
     if (!opts.mkdir) return true;
     try {
-      await mkdir1(nodePath);
+      await makeDir(nodePath);
     } catch (e) {
       ctx.log.error('xfer-tx-mkdir', fields, errorLine(e), msg);
       return false;
@@ -498,7 +410,7 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
       return false;
     }
     try {
-      await mkdir1(dstPath);
+      await makeDir(dstPath);
     } catch (e) {
       ctx.log.error('xfer-tx-mkdir', fields, errorLine(e), msg);
       return false;
@@ -546,6 +458,12 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
   return ok;
 }
 
+/** The medium's temporary-file prefix, as the reference names them. */
+const MEDIUM_PREFIX = 'nncpxfer';
+
+/** After each completed WriteStage, the step then running (which a failure is logged as). */
+const NEXT_STEP = { written: 'sync', synced: 'close', closed: 'rename', renamed: 'dirsync', dirsynced: 'dirsync' } as const satisfies Record<WriteStage, string>;
+
 /**
  * Copy a queued packet to `dst` through a "nncpxfer<hex>" temporary file in
  * `dstDir`; returns the bytes copied, or null after logging the failure
@@ -571,12 +489,18 @@ async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string,
   }
   try {
     const size = (await src.stat()).size;
-    const bar = new Progress({ enabled: ctx.progress, label: `Tx ${shortName(job.id)}`, total: size });
-    await atomicWrite(dstDir, 'nncpxfer', dst, { noSync: ctx.spool.noSync, stage: (s) => (stage = s) }, async (out) => {
-      await pipeCopy(src, out, size, job.path, (chunk) => bar.add(chunk.length));
+    const bar = new Progress({ enabled: ctx.progress, label: `Tx ${shortId(job.id)}`, total: size });
+    stage = 'mktemp';
+    const tmp = await TmpFile.create(dstDir, { prefix: MEDIUM_PREFIX, noSync: ctx.spool.noSync, onStage: (s) => (stage = NEXT_STEP[s]) });
+    stage = 'fill';
+    try {
+      await pipeCopy(src, tmp, size, job.path, (chunk) => bar.add(chunk.length));
       bar.finish();
-      return true;
-    });
+      await tmp.commit(dst);
+    } catch (err) {
+      await tmp.abort();
+      throw err;
+    }
     return size;
   } catch (err) {
     const [who, what] = stages[stage];

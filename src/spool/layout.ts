@@ -1,0 +1,98 @@
+/**
+ * Where everything lives in a spool directory, as the reference lays it
+ * out. This is the only place that spells a spool path; it does no I/O.
+ * Spool (spool.ts) extends it with the reading and writing, and the lock
+ * module (lock.ts) uses it for lock files.
+ *
+ *   <root>/tmp/                              temporary files (atomic writes)
+ *   <root>/<NODE>/rx/ , tx/                  complete packets, named by their MTH (52 Base32 chars)
+ *   <root>/<NODE>/rx|tx/hdr/<PKT>            copy of the packet's 172-byte encrypted header
+ *   <root>/<NODE>/rx/seen/<PKT>              empty marker: packet already tossed (nncp-toss -seen)
+ *   <root>/<NODE>/rx/<PKT>.part, .nock       partly received, received but not yet checksummed
+ *   <root>/<NODE>/area/<AREA>/<MSG>          empty marker: NODE has (been sent) area message MSG
+ *   <root>/<NODE>/{rx,tx,toss}.lock          flock(2) locks
+ *   <root>/<name> -> <root>/<NODE>           human-readable link made when queueing for a neighbour
+ */
+import path from 'node:path';
+import type { LockContext } from './lock.js';
+
+export type Queue = 'rx' | 'tx';
+
+export const TMP_DIR = 'tmp';
+export const HDR_DIR = 'hdr';
+export const SEEN_DIR = 'seen';
+export const AREA_DIR = 'area';
+export const PART_SUFFIX = '.part';
+export const NOCK_SUFFIX = '.nock';
+export const LOCK_SUFFIX = '.lock';
+
+export class SpoolLayout {
+  constructor(readonly root: string) {}
+
+  tmpDir(): string {
+    return path.join(this.root, TMP_DIR);
+  }
+
+  nodeDir(nodeIdB32: string): string {
+    return path.join(this.root, nodeIdB32);
+  }
+
+  queueDir(nodeIdB32: string, xx: Queue): string {
+    return path.join(this.root, nodeIdB32, xx);
+  }
+
+  packetPath(nodeIdB32: string, xx: Queue, pktId: string): string {
+    return path.join(this.root, nodeIdB32, xx, pktId);
+  }
+
+  hdrDir(nodeIdB32: string, xx: Queue): string {
+    return path.join(this.root, nodeIdB32, xx, HDR_DIR);
+  }
+
+  hdrPath(nodeIdB32: string, xx: Queue, pktId: string): string {
+    return path.join(this.hdrDir(nodeIdB32, xx), pktId);
+  }
+
+  /** The hdr/ file of the queue file at `pktPath` (its directory's hdr/, same name). */
+  hdrPathOf(pktPath: string): string {
+    return path.join(path.dirname(pktPath), HDR_DIR, path.basename(pktPath));
+  }
+
+  seenDir(nodeIdB32: string): string {
+    return path.join(this.root, nodeIdB32, 'rx', SEEN_DIR);
+  }
+
+  seenPath(nodeIdB32: string, pktId: string): string {
+    return path.join(this.seenDir(nodeIdB32), pktId);
+  }
+
+  /** rx/<pktId>.part: a packet being received online. */
+  partPath(nodeIdB32: string, pktId: string): string {
+    return this.packetPath(nodeIdB32, 'rx', pktId) + PART_SUFFIX;
+  }
+
+  /** rx/<pktId>.nock: a packet received online, not yet checksummed. */
+  nockPath(nodeIdB32: string, pktId: string): string {
+    return this.packetPath(nodeIdB32, 'rx', pktId) + NOCK_SUFFIX;
+  }
+
+  /** A node's area/ directory, or that of one area inside it. */
+  areaDir(nodeIdB32: string, areaIdB32?: string): string {
+    const dir = path.join(this.root, nodeIdB32, AREA_DIR);
+    return areaIdB32 === undefined ? dir : path.join(dir, areaIdB32);
+  }
+
+  /** The marker "node NODE has seen (or been sent) message MSG of AREA". */
+  areaSeenPath(nodeIdB32: string, areaIdB32: string, msgHash: string): string {
+    return path.join(this.areaDir(nodeIdB32, areaIdB32), msgHash);
+  }
+
+  /** The human-readable `<root>/<name>` link to a neighbour's directory. */
+  nameLinkPath(name: string): string {
+    return path.join(this.root, name);
+  }
+
+  lockPath(nodeIdB32: string, ctx: LockContext): string {
+    return path.join(this.root, nodeIdB32, ctx) + LOCK_SUFFIX;
+  }
+}
