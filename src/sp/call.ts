@@ -6,7 +6,12 @@
  * stdin and stdout are the link) or UCSPI-TCP-CLIENT (descriptors 6 and 7,
  * under a UCSPI-TCP client). They are tried in turn until one gives a
  * session; each failure is logged with the reference's Who (calling,
- * call-started).
+ * call-started). Received packets are checksummed on a CheckQueue (the
+ * call's own, or the one runCaller shares among its calls); the call
+ * returns once those checks are over.
+ *
+ * Also the links (TCP, |command, UCSPI) and -autotoss, which the daemon
+ * uses too.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';

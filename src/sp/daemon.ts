@@ -8,7 +8,9 @@
  * sp-startR-unknown and dropped before any spool access). The node's rx/tx
  * locks are taken before answering, so a second session with a node that
  * already has one is refused. The session's niceness is the daemon's
- * -nice; rates and deadlines are the node's configuration.
+ * -nice; rates and deadlines are the node's configuration. Packets received
+ * on any connection are checksummed one at a time on the daemon's
+ * CheckQueue.
  */
 import net from 'node:net';
 import type { Neighbour } from '../config/types.js';

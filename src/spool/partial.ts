@@ -1,6 +1,7 @@
 /**
- * Online transfers in pieces, on the spool's side: everything the sync
- * session (src/sp/session.ts) does to the disk goes through here.
+ * Online transfers in pieces, on the spool's side: the sync session
+ * (src/sp/session.ts) receives and sends packet data only through here
+ * (locking, listing and removing packets are Spool's).
  *
  * Receiving a packet of a neighbour's rx queue, chunk by chunk:
  *
