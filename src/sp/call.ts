@@ -6,7 +6,12 @@
  * stdin and stdout are the link) or UCSPI-TCP-CLIENT (descriptors 6 and 7,
  * under a UCSPI-TCP client). They are tried in turn until one gives a
  * session; each failure is logged with the reference's Who (calling,
- * call-started).
+ * call-started). Received packets are checksummed on a CheckQueue (the
+ * call's own, or the one runCaller shares among its calls); the call
+ * returns once those checks are over.
+ *
+ * Also the links (TCP, |command, UCSPI) and -autotoss, which the daemon
+ * uses too.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,8 +24,11 @@ import { errorLine, PigeonError } from '../errors.js';
 import { iBytes } from '../log/log.js';
 import { formatNice } from '../nice.js';
 import { tossAll, type TossOptions } from '../toss/toss.js';
+import { CheckQueue } from './checkqueue.js';
 import { spInitiate } from './handshake.js';
-import { checksDone, prepareSession, SpSession, type Prepared, type SessionParams, type SessionResult } from './session.js';
+import { prepareSession, type Prepared } from './prepare.js';
+import { SpSession, type SessionParams, type SessionResult } from './session.js';
+import { watchDir } from './txwatch.js';
 
 /** The reference's pseudo-address for a call made under a UCSPI-TCP client (descriptors 6 and 7). */
 export const UCSPI_TCP_CLIENT = 'UCSPI-TCP-CLIENT';
@@ -45,6 +53,8 @@ export interface CallOptions {
   listOnly?: boolean;
   /** Only fetch these packets (Base32 ids). */
   pkts?: string[];
+  /** Where received packets are checksummed (shared by a caller's calls); default: one for this call. */
+  checks?: CheckQueue;
 }
 
 /** A byte link to the peer. */
@@ -206,20 +216,16 @@ export function startAutoToss(ctx: Context, node: Neighbour, nice: number, opts:
       });
     return running;
   };
-  let watcher: fs.FSWatcher | null = null;
-  try {
-    const dir = ctx.spool.queueDir(node.idB32, 'rx');
-    fs.mkdirSync(dir, { recursive: true, mode: ctx.spool.dirMode });
-    watcher = fs.watch(dir, { persistent: false }, () => {
+  let watcher = watchDir(
+    ctx.spool.queueDir(node.idB32, 'rx'),
+    ctx.spool.dirMode,
+    () => {
       dirty = true;
-    });
-    watcher.on('error', () => {
-      watcher?.close();
+    },
+    () => {
       watcher = null;
-    });
-  } catch {
-    watcher = null;
-  }
+    },
+  );
   const timer = setInterval(() => {
     if (dirty || watcher === null) void toss();
   }, 1000);
@@ -234,7 +240,7 @@ export function startAutoToss(ctx: Context, node: Neighbour, nice: number, opts:
   };
 }
 
-function sessionParams(ctx: Context, o: CallOptions): SessionParams {
+function sessionParams(ctx: Context, o: CallOptions, checks: CheckQueue): SessionParams {
   let onlyPkts: Set<string> | undefined;
   if (o.pkts && o.pkts.length > 0) {
     onlyPkts = new Set();
@@ -256,6 +262,7 @@ function sessionParams(ctx: Context, o: CallOptions): SessionParams {
     txRate: o.txRate,
     onlineDeadline: o.onlineDeadline,
     maxOnlineTime: o.maxOnlineTime,
+    checks,
   };
 }
 
@@ -275,7 +282,8 @@ export async function callNode(ctx: Context, opts: CallOptions): Promise<{ ok: b
   if (!self) throw new PigeonError('ECONFIG', `${ctx.cfg.path}: no self section with private keys: cannot call`);
   const node = opts.node;
   if (!node.noisePub) throw new PigeonError('ECONFIG', `node ${node.name} has no noisepub in ${ctx.cfg.path}: it cannot be called online`);
-  const params = sessionParams(ctx, opts);
+  const checks = opts.checks ?? new CheckQueue();
+  const params = sessionParams(ctx, opts, checks);
   const addrs = callAddrs(node, opts.addr);
   if (addrs.length === 0) throw new PigeonError('ECONFIG', `node ${node.name} has no addrs in ${ctx.cfg.path}: give an address (pigeon call ${node.name} HOST:PORT)`);
   const autoToss = opts.autoToss ? startAutoToss(ctx, node, opts.nice, opts.autoToss) : null;
@@ -328,7 +336,7 @@ export async function callNode(ctx: Context, opts: CallOptions): Promise<{ ok: b
       break;
     }
   } finally {
-    await checksDone();
+    await checks.idle();
     if (autoToss) ok = (await autoToss.stop()) && ok;
   }
   return { ok };

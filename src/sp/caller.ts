@@ -21,6 +21,8 @@
  *
  * The call itself is a function passed in (`callNode` of src/sp/call.ts in
  * the program), and so is the clock, so the scheduler can be tested alone.
+ * All calls share one CheckQueue: received packets are checksummed one at a
+ * time, as by the reference's single checker.
  */
 import type { CallConfig, Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
@@ -29,6 +31,7 @@ import { ConfigError, PigeonError } from '../errors.js';
 import type { LogFields } from '../log/log.js';
 import type { TossOptions } from '../toss/toss.js';
 import type { CallOptions } from './call.js';
+import { CheckQueue } from './checkqueue.js';
 
 /** What a call needs: src/sp/call.ts's options. */
 export type CallNodeOptions = CallOptions;
@@ -194,6 +197,7 @@ export async function runCaller(ctx: Context, opts: CallerOptions): Promise<void
   const crons = parseCalls(ctx, nodes);
   const clock = opts.clock ?? systemClock;
   const busy = new Set<string>();
+  const checks = new CheckQueue();
 
   const loop = async (node: Neighbour, index: number, call: CallConfig, cron: Cron): Promise<void> => {
     const fields = nodeFields(node, index);
@@ -241,6 +245,7 @@ export async function runCaller(ctx: Context, opts: CallerOptions): Promise<void
       txRate: call.txRate,
       noCK: call.noCK,
       autoToss: autoTossFor(node, call, opts.autoToss),
+      checks,
     });
   };
 

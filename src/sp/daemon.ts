@@ -8,7 +8,9 @@
  * sp-startR-unknown and dropped before any spool access). The node's rx/tx
  * locks are taken before answering, so a second session with a node that
  * already has one is refused. The session's niceness is the daemon's
- * -nice; rates and deadlines are the node's configuration.
+ * -nice; rates and deadlines are the node's configuration. Packets received
+ * on any connection are checksummed one at a time on the daemon's
+ * CheckQueue.
  */
 import net from 'node:net';
 import type { Neighbour } from '../config/types.js';
@@ -18,8 +20,10 @@ import { errorLine, PigeonError } from '../errors.js';
 import { formatNice } from '../nice.js';
 import type { TossOptions } from '../toss/toss.js';
 import { finishedText, joinHostPort, socketLink, splitHostPort, startAutoToss, type Link } from './call.js';
-import { spRespond } from './handshake.js';
-import { prepareSession, SpSession, type Prepared, type SessionParams } from './session.js';
+import { CheckQueue } from './checkqueue.js';
+import { noisePubLookup, spRespond } from './handshake.js';
+import { prepareSession, type Prepared } from './prepare.js';
+import { SpSession, type SessionParams } from './session.js';
 
 export interface DaemonOptions {
   /** Only packets with niceness <= nice go either way. */
@@ -29,20 +33,14 @@ export interface DaemonOptions {
   autoToss?: TossOptions;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
-  return d === 0;
-}
-
 /**
  * Run one incoming connection to its end: handshake, session, log records
- * (call-started, call-finished). Never throws; the link is closed on return.
+ * (call-started, call-finished). Received packets are checksummed on
+ * `checks`. Never throws; the link is closed on return.
  */
-export async function serveConnection(ctx: Context, link: Link, addr: string, opts: DaemonOptions): Promise<void> {
+export async function serveConnection(ctx: Context, link: Link, addr: string, opts: DaemonOptions, checks: CheckQueue): Promise<void> {
   try {
-    await serve(ctx, link, addr, opts);
+    await serve(ctx, link, addr, opts, checks);
   } catch (err) {
     ctx.log.error('daemon', [['Addr', addr]], err, `Serving ${addr}`);
   } finally {
@@ -50,7 +48,7 @@ export async function serveConnection(ctx: Context, link: Link, addr: string, op
   }
 }
 
-async function serve(ctx: Context, link: Link, addr: string, opts: DaemonOptions): Promise<void> {
+async function serve(ctx: Context, link: Link, addr: string, opts: DaemonOptions, checks: CheckQueue): Promise<void> {
   const self = ctx.cfg.self;
   if (!self) throw new PigeonError('ECONFIG', `${ctx.cfg.path}: no self section with private keys: cannot answer calls`);
   const startLes: [string, string | number][] = [['Nice', opts.nice]];
@@ -60,10 +58,11 @@ async function serve(ctx: Context, link: Link, addr: string, opts: DaemonOptions
   let params: SessionParams | undefined;
   let prep: Prepared | undefined;
   let lockFailed = false;
+  const lookup = noisePubLookup(ctx.cfg.neighbours.values());
   const findByNoisePub = (pub: Uint8Array): Neighbour | undefined => {
-    for (const n of ctx.cfg.neighbours.values()) if (n.noisePub && sameBytes(n.noisePub, pub)) return n;
-    stranger = Uint8Array.from(pub);
-    return undefined;
+    const n = lookup(pub);
+    if (n === undefined) stranger = Uint8Array.from(pub);
+    return n;
   };
   const firstPayload = async (peer: Neighbour): Promise<Uint8Array> => {
     node = peer;
@@ -76,6 +75,7 @@ async function serve(ctx: Context, link: Link, addr: string, opts: DaemonOptions
       txRate: peer.txRate,
       onlineDeadline: peer.onlineDeadline,
       maxOnlineTime: peer.maxOnlineTime,
+      checks,
     };
     try {
       prep = await prepareSession(params);
@@ -137,10 +137,11 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-/** Listen on `bind` and serve every connection. */
+/** Listen on `bind` and serve every connection (their received packets checksummed one at a time). */
 export async function listenDaemon(ctx: Context, opts: ListenOptions): Promise<Daemon> {
   const { host, port } = splitHostPort(opts.bind);
   if (!Number.isInteger(opts.maxConn) || opts.maxConn < 1) throw new PigeonError('EUSAGE', `-maxconn ${opts.maxConn}: expected a positive number`);
+  const checks = new CheckQueue();
   const sessions = new Set<Promise<void>>();
   const links = new Set<Link>();
   const waitingSockets: net.Socket[] = [];
@@ -149,7 +150,7 @@ export async function listenDaemon(ctx: Context, opts: ListenOptions): Promise<D
     ctx.log.debug('daemon-accepted', [['Addr', addr]], `Accepted connection with ${addr}`);
     const link = socketLink(sock);
     links.add(link);
-    const p = serveConnection(ctx, link, addr, opts).finally(() => {
+    const p = serveConnection(ctx, link, addr, opts, checks).finally(() => {
       links.delete(link);
       sessions.delete(p);
       const next = waitingSockets.shift();
@@ -202,6 +203,6 @@ export async function serveStdio(ctx: Context, opts: DaemonOptions, addr: string
       process.stdout.destroy();
     },
   };
-  await serveConnection(ctx, link, addr, opts);
+  await serveConnection(ctx, link, addr, opts, new CheckQueue());
 }
 

@@ -14,9 +14,10 @@
  * UnknownPeerError names its key. Handshake reads and writes are bounded by
  * the reference's deadline ($NNCPDEADLINE seconds, default 10).
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { base32Encode } from '../codec/base32.js';
+import { bytesEqual } from '../codec/bytes.js';
+import { DEFAULT_DEADLINE_S, envDeadlineSeconds } from '../config/env.js';
 import type { Neighbour, SelfNode } from '../config/types.js';
 import { AuthError, ConfigError, errorLine, PacketError, PigeonError } from '../errors.js';
 import { reclaimFrames } from '../stream/reclaim.js';
@@ -72,10 +73,7 @@ export class UnknownPeerError extends AuthError {
 
 /** The reference's I/O deadline: $NNCPDEADLINE seconds, 10 by default. */
 export function spDeadlineMs(env: NodeJS.ProcessEnv = process.env): number {
-  const v = env.NNCPDEADLINE;
-  if (v === undefined || v === '') return 10_000;
-  if (!/^[+]?\d+$/.test(v)) throw new ConfigError(`NNCPDEADLINE=${v}: expected a whole number of seconds`);
-  return Number(v) * 1000;
+  return (envDeadlineSeconds(env) ?? DEFAULT_DEADLINE_S) * 1000;
 }
 
 /** A neighbour lookup by noise public key (constant-time compare), for spRespond. */
@@ -84,7 +82,7 @@ export function noisePubLookup(neighbours: Iterable<Neighbour>): (pub: Uint8Arra
   return (pub) => {
     if (pub.length !== 32) return undefined;
     let found: Neighbour | undefined;
-    for (const n of list) if (timingSafeEqual(n.noisePub!, pub) && !found) found = n;
+    for (const n of list) if (bytesEqual(n.noisePub!, pub) && !found) found = n;
     return found;
   };
 }

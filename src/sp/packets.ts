@@ -127,6 +127,31 @@ export function encodeSpPackets(pkts: readonly SpPacket[]): Uint8Array {
   return out;
 }
 
+/**
+ * Complete, in place, a FILE packet whose chunk of `n` bytes was read
+ * straight into pkt[SP_FILE_OVERHEAD..]: its type, hash, offset and length
+ * go in front, zero padding after it. Returns the packet, a view of `pkt`
+ * (the chunk is never copied; the sender reuses `pkt` for every chunk).
+ */
+export function fileInPlace(pkt: Uint8Array, hash: Uint8Array, offset: number, n: number): Uint8Array {
+  const dv = new DataView(pkt.buffer, pkt.byteOffset, pkt.byteLength);
+  dv.setUint32(0, SpType.File);
+  pkt.set(hash, 4);
+  dv.setBigUint64(36, BigInt(offset));
+  dv.setUint32(44, n);
+  const end = SP_FILE_OVERHEAD + n;
+  const padded = end + pad4(n);
+  pkt.fill(0, end, padded);
+  return pkt.subarray(0, padded);
+}
+
+/** A decoded uint64 field (size, offset) as a number; past 2^53 - 1 it is a PacketError. */
+export function spNumber(v: number | bigint): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new PacketError(`SP packet field ${String(v)} is out of range`);
+  return n;
+}
+
 const TYPE_NAMES = ['INFO', 'FREQ', 'FILE', 'DONE', 'HALT', 'PING'];
 /** Size of each type's fixed part, header included, indexed by type. */
 const FIXED_SIZES = [SP_INFO_SIZE, SP_FREQ_SIZE, SP_FILE_OVERHEAD, SP_DONE_SIZE, SP_HEAD_SIZE, SP_HEAD_SIZE];

@@ -1,22 +1,25 @@
 /**
- * One online session of NNCP's synchronization protocol (manual: Sync), on
- * top of an established Noise transport, the same for caller and daemon.
- * Both directions run at once:
+ * One online session of NNCP's synchronization protocol (manual: Sync), the
+ * same for caller and daemon: a protocol state machine over an established
+ * Noise transport, modelled on ssh2's Protocol. It reaches the network only
+ * through SessionTransport and the disk only through the spool
+ * (src/spool/partial.ts: receiving into .part, reading tx/ packets). Checks
+ * run on the CheckQueue its owner hands in; TxWatch announces packets
+ * queued mid-session; Outbox holds the peer's requests. Both directions run
+ * at once:
  *
  *   - our first payload carries INFO for each of our tx packets for the
  *     peer with niceness <= ours (none with -rx), the rest follows first
- *     thing in the transport phase; packets queued while the session lives
- *     are announced with INFO too (filesystem watch, checked every second);
+ *     thing in the transport phase, then INFOs of packets queued meanwhile;
  *   - on INFO: a packet we already have in rx/ or rx/seen/ is answered with
  *     DONE, one waiting in .nock is left alone, otherwise FREQ from the size
- *     of its .part (resume);
+ *     of its .part (resume), when the spool has room for the rest;
  *   - on FREQ: the packet is queued for sending (most urgent first); FILE
  *     chunks are sent whenever nothing else waits (INFO/FREQ/DONE first);
- *   - on FILE: the chunk is written into rx/<PKT>.part at its offset; a
- *     complete file is fsynced and becomes rx/<PKT> only after its MTH
- *     matched (hashed as it arrived; a resumed one is renamed to .nock and
- *     its beginning hashed in the background), then DONE goes to the peer;
- *     with -nock it stays <PKT>.nock for `check -nock`;
+ *   - on FILE: the chunk goes into rx/<PKT>.part at its offset; a complete
+ *     file becomes rx/<PKT> and DONE goes to the peer once its MTH matched
+ *     (hashed as it arrived; a resumed one goes through .nock and a
+ *     background check); with -nock it stays .nock for `check -nock`;
  *   - on DONE: our tx copy and its hdr/ file are removed; on HALT the
  *     peer's requests are forgotten;
  *   - PING after a minute without sending; the session ends when nothing but
@@ -31,22 +34,19 @@
  * Log records use the reference's Who values and fields (sp-infos-tx,
  * sp-info, sp-file-done, sp-done, ...), so nncp-log shows them the same.
  */
-import fs, { constants as C, promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import path from 'node:path';
-import { base32Decode, base32Encode } from '../codec/base32.js';
+import { base32Encode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
-import { MTH, mthOfFile } from '../crypto/mth.js';
-import { PigeonError } from '../errors.js';
+import type { MTH } from '../crypto/mth.js';
 import { iBytes, type LogFields, type LogValue } from '../log/log.js';
 import { formatNice } from '../nice.js';
-import { decodeEncHeader, ENC_HEADER_SIZE } from '../packet/header.js';
-import { Progress } from '../progress.js';
-import { ensureDir, fsyncDir, syncDisabled } from '../spool/atomic.js';
-import type { SpoolLock } from '../spool/lock.js';
-import { isId, NOCK_SUFFIX, PART_SUFFIX, readHead } from '../spool/spool.js';
-import { decodeSpPackets, encodeSpPackets, groupPayloads, SP_FILE_OVERHEAD, SP_MAX_FILE_CHUNK, SP_MAX_PAYLOAD, SpType, type SpPacket } from './packets.js';
+import { Partials, type PartialReceive } from '../spool/partial.js';
+import { TransferBars } from './bars.js';
+import { logHdrError, type CheckQueue } from './checkqueue.js';
+import { Outbox } from './outbox.js';
+import { decodeSpPackets, encodeSpPackets, groupPayloads, spNumber, type SpPacket } from './packets.js';
+import type { Prepared } from './prepare.js';
+import { idBytes, TxWatch } from './txwatch.js';
 
 /** What a session needs from the Noise layer (src/sp/handshake.ts's SpTransport). */
 export interface SessionTransport {
@@ -61,15 +61,10 @@ export interface SessionTransport {
   readonly txBytes: number;
 }
 
-/** Bytes of file data in one FILE packet: the largest payload less the packet's own fields. */
-export const FILE_CHUNK = SP_MAX_FILE_CHUNK;
 const PING_EVERY_MS = 60_000;
 /** Deadlines are checked this often (the reference: every second). */
 const TICK_MS = 250;
 const SILENCE_MS = 2 * PING_EVERY_MS;
-/** A noticed change in tx/ is announced after this many ms (changes arriving together make one scan). */
-const WATCH_SETTLE_MS = 200;
-
 
 export interface SessionParams {
   ctx: Context;
@@ -90,16 +85,8 @@ export interface SessionParams {
   onlineDeadline: number;
   /** Seconds, 0 = unlimited. */
   maxOnlineTime: number;
-}
-
-/** Locks and our first INFOs, taken before the handshake answers. */
-export interface Prepared {
-  locks: SpoolLock[];
-  /** Our announced packets: id → niceness. */
-  seen: Map<string, number>;
-  /** Our INFO packets, grouped into payloads of at most SP_MAX_PAYLOAD bytes. */
-  infoPayloads: Uint8Array[];
-  release(): void;
+  /** Where received packets are checksummed in the background (owned by whoever runs sessions). */
+  checks: CheckQueue;
 }
 
 export interface SessionResult {
@@ -112,224 +99,26 @@ export interface SessionResult {
   txSpeed: number;
 }
 
-// ---- preparation (the responder does it between the caller's handshake message and its answer) ----
-
-interface TxEntry {
-  id: string;
-  size: number;
-  nice: number;
-}
-
-/** INFO packets for our new tx packets (recorded in `seen`), logging sp-infos-tx as the reference does. */
-function infosOur(ctx: Context, node: Neighbour, jobs: TxEntry[], seen: Map<string, number>): Uint8Array[] {
-  const pkts: Uint8Array[] = [];
-  let total = 0;
-  for (const j of jobs) {
-    if (seen.has(j.id)) continue;
-    seen.set(j.id, j.nice);
-    total += j.size;
-    pkts.push(encodeSpPackets([{ t: 'info', nice: j.nice, size: j.size, hash: idBytes(j.id) }]));
-    ctx.log.debug('sp-info-our', [['Node', node.idB32], ['Name', j.id], ['Size', j.size]], `Our info: ${node.name}/tx/${j.id} (${iBytes(j.size)})`);
-  }
-  if (total > 0) {
-    ctx.log.info(
-      'sp-infos-tx',
-      [['XX', 'tx'], ['Node', node.idB32], ['Pkts', pkts.length], ['Size', total]],
-      `We have got for ${node.name}: ${pkts.length} packets, ${iBytes(total)}`,
-    );
-  }
-  return pkts;
-}
-
-/** The 32 bytes of a packet id (a name that passed isId). */
-function idBytes(id: string): Uint8Array {
-  const b = base32Decode(id);
-  if (b === null || b.length !== 32) throw new RangeError(`${id} is not a packet id`);
-  return b;
-}
-
-/**
- * Take the node's rx/tx locks (as the reference: rx unless -tx or -list, tx
- * unless -rx or -list) and collect our INFOs. The daemon does this after
- * reading the caller's handshake message and before answering it, so a
- * second session with a node is refused there. Throws (after logging the
- * reference's lockdir-flock record) when a lock is held.
- */
-export async function prepareSession(p: SessionParams): Promise<Prepared> {
-  const { ctx, node } = p;
-  await ensureDir(ctx.spool.queueDir(node.idB32, 'rx'), ctx.spool.dirMode);
-  const locks: SpoolLock[] = [];
-  const release = (): void => {
-    for (const l of locks.splice(0)) l.release();
-  };
-  const wanted: ('rx' | 'tx')[] = p.listOnly ? [] : p.xx === 'rx' ? ['rx'] : p.xx === 'tx' ? ['tx'] : ['rx', 'tx'];
-  for (const which of wanted) {
-    try {
-      locks.push(await ctx.spool.lock(node.idB32, which));
-    } catch (err) {
-      release();
-      const lp = ctx.spool.lockPath(node.idB32, which);
-      const busy = err instanceof PigeonError && err.code === 'ELOCKED';
-      ctx.log.error('lockdir-flock', [['Path', lp]], busy ? 'resource temporarily unavailable' : err, `Locking directory: locking ${lp}`);
-      throw err;
-    }
-  }
-  const seen = new Map<string, number>();
-  let infoPayloads: Uint8Array[] = [];
-  if (wanted.includes('tx')) {
-    try {
-      const jobs = await ctx.spool.list(node.idB32, 'tx', { nice: p.nice });
-      infoPayloads = groupPayloads(infosOur(ctx, node, jobs, seen));
-    } catch (err) {
-      release();
-      throw err;
-    }
-  }
-  return { locks, seen, infoPayloads, release };
-}
-
-// ---- background checksumming (one at a time per process, like the reference's checker) ----
-
-interface CheckTask {
-  ctx: Context;
-  node: Neighbour;
-  pktId: string;
-  /** A hasher fed with the data from the resume offset on; null: hash the whole file. */
-  mth: MTH | null;
-  onGood: () => void;
-  /** Called when the check is over, good or bad. */
-  onEnd: () => void;
-}
-
-const checkTasks: CheckTask[] = [];
-let checkRunner: Promise<void> | null = null;
-
-function enqueueCheck(t: CheckTask): void {
-  checkTasks.push(t);
-  if (checkRunner === null) {
-    checkRunner = (async () => {
-      for (let task = checkTasks.shift(); task; task = checkTasks.shift()) {
-        try {
-          await runCheck(task);
-        } finally {
-          task.onEnd();
-        }
-      }
-    })().finally(() => {
-      checkRunner = null;
-    });
-  }
-}
-
-/** Resolves once every queued background check has finished. */
-export async function checksDone(): Promise<void> {
-  while (checkRunner !== null) await checkRunner;
-}
-
-async function runCheck(t: CheckTask): Promise<void> {
-  const { ctx, node, pktId } = t;
-  const rxDir = ctx.spool.queueDir(node.idB32, 'rx');
-  const final = path.join(rxDir, pktId);
-  const nock = final + NOCK_SUFFIX;
-  const fields: [string, LogValue][] = [['XX', 'rx'], ['Node', node.idB32], ['Pkt', pktId]];
-  ctx.log.debug('sp-checker', fields, `Checksumming ${node.name}/rx/${pktId}`);
-  let size = 0;
-  try {
-    size = (await fsp.stat(nock)).size;
-    let digest: Uint8Array;
-    if (t.mth === null) {
-      digest = await mthOfFile(nock);
-    } else {
-      const mth = t.mth;
-      const fh = await fsp.open(nock, 'r');
-      try {
-        await mth.preaddFrom(readChunks(fh, 0, mth.prefixSize));
-      } finally {
-        await fh.close();
-      }
-      digest = mth.digest();
-    }
-    if (base32Encode(digest) !== pktId) throw new Error('checksum mismatch');
-    await fsp.rename(nock, final);
-    await fsyncDir(rxDir, ctx.spool.noSync);
-    if (!ctx.spool.noHdr) await writeHdrFrom(ctx, node, final, pktId);
-  } catch (err) {
-    ctx.log.error('sp-checker', [...fields, ['Size', 0]], err, `Checksumming ${node.name}/rx/${pktId} (${iBytes(0)})`);
-    return;
-  }
-  ctx.log.info('sp-checker-done', [...fields, ['Size', size]], `Packet ${pktId} is retreived (${iBytes(size)})`);
-  t.onGood();
-}
-
-async function* readChunks(fh: FileHandle, from: number, to: number): AsyncGenerator<Uint8Array> {
-  const buf = Buffer.allocUnsafe(1 << 20);
-  for (let pos = from; pos < to; ) {
-    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, to - pos), pos);
-    if (bytesRead === 0) throw new Error(`file ended at byte ${pos} while checksumming it`);
-    pos += bytesRead;
-    yield buf.subarray(0, bytesRead);
-  }
-}
-
-/** Write rx/hdr/<PKT> from the first bytes of a received packet. */
-async function writeHdrFrom(ctx: Context, node: Neighbour, pktPath: string, pktId: string): Promise<void> {
-  try {
-    const raw = await readHead(pktPath, ENC_HEADER_SIZE);
-    decodeEncHeader(raw, `packet ${pktPath}`);
-    await ctx.spool.writeHdr(node.idB32, 'rx', pktId, raw);
-  } catch (err) {
-    ctx.log.error('sp-file-hdr-read', [['Node', node.idB32], ['Pkt', pktId]], err, `Got packet ${pktId}: HdrReading`);
-  }
-}
-
-// ---- the session ----
-
+/** What the peer announced to us. */
 interface PeerInfo {
   nice: number;
   size: number;
 }
 
-interface Freq {
-  id: string;
-  hash: Uint8Array;
-  offset: number;
-  nice: number;
-}
-
-interface TxFile {
-  fd: number;
-  size: number;
-}
-
-interface RxFile {
-  fd: number;
-  hasher: { mth: MTH; offset: number } | null;
-}
-
-function short(id: string): string {
-  return id.length >= 52 ? `${id.slice(0, 16)}..${id.slice(-16)}` : id;
-}
-
-function num(v: number | bigint): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new PigeonError('EPACKET', `SP packet field ${String(v)} is out of range`);
-  return n;
-}
-
 export class SpSession {
   private readonly ctx: Context;
   private readonly node: Neighbour;
-  private readonly seen: Map<string, number>;
+  private readonly partials: Partials;
+  private readonly spWith: string;
   private readonly infosTheir = new Map<string, PeerInfo>();
-  private queue: Freq[] = [];
+  /** The peer's requests and the packets being sent to it. */
+  private readonly outbox: Outbox;
   /** Encoded control packets (INFO/FREQ/DONE) waiting to be sent before any FILE. */
   private control: Uint8Array[] = [];
   private pingPending = false;
-  private readonly txFiles = new Map<string, TxFile>();
-  private readonly rxFiles = new Map<string, RxFile>();
-  private readonly bars = new Map<string, { bar: Progress; shown: number }>();
-  /** One FILE packet, rebuilt in place for every chunk (send() has encrypted it before it resolves). */
-  private readonly filePkt = new Uint8Array(SP_MAX_PAYLOAD);
+  private readonly rxFiles = new Map<string, PartialReceive>();
+  private readonly bars: TransferBars;
+  private readonly txWatch: TxWatch | null = null;
 
   private dead = false;
   private readonly deadWaiters = new Set<() => void>();
@@ -339,12 +128,8 @@ export class SpSession {
   private rxLastNonPing: number;
   private txLastSeen: number;
   private txLastNonPing: number;
-  private txDirty = true;
-  private watcher: fs.FSWatcher | null = null;
-  private watchTimer: NodeJS.Timeout | null = null;
-  private rescanning = false;
   private startedWorkers = false;
-  private pollTicks = 0;
+  /** A payload is being handled (writing, fsyncing, renaming): not idleness. */
   private processing = false;
   /** Background checks of this session still running (their DONE is owed to the peer). */
   private checking = 0;
@@ -356,9 +141,33 @@ export class SpSession {
   ) {
     this.ctx = p.ctx;
     this.node = p.node;
-    this.seen = prep.seen;
+    this.partials = new Partials(p.ctx.spool);
+    this.bars = new TransferBars(p.ctx.progress);
+    this.spWith = `SP with ${p.node.name} (nice ${formatNice(p.nice)})`;
+    this.outbox = new Outbox({
+      ctx: p.ctx,
+      node: p.node,
+      partials: this.partials,
+      les: () => this.les(),
+      spWith: this.spWith,
+      onProgress: (id, size, full, initial) => this.bars.update('Tx', id, size, full, initial),
+    });
     const now = Date.now();
     this.rxLastSeen = this.rxLastNonPing = this.txLastSeen = this.txLastNonPing = now;
+    if (this.canTx) {
+      this.txWatch = new TxWatch({
+        ctx: p.ctx,
+        node: p.node,
+        nice: p.nice,
+        seen: prep.seen,
+        announce: (payloads) => {
+          if (this.dead) return;
+          this.control.push(...payloads);
+          this.wake();
+        },
+        onError: (err) => this.ctx.log.error('sp-queue-dir-watch', this.les(), err, `${this.spWith}: scanning tx`),
+      });
+    }
   }
 
   private get canTx(): boolean {
@@ -369,9 +178,7 @@ export class SpSession {
     return [['Node', this.node.idB32], ['Nice', this.p.nice]];
   }
 
-  private spWith(): string {
-    return `SP with ${this.node.name} (nice ${formatNice(this.p.nice)})`;
-  }
+  // ---- life cycle ----
 
   /**
    * Queue our remaining INFOs and process the peer's first payload (throws
@@ -383,9 +190,9 @@ export class SpSession {
     try {
       await this.process(first);
     } catch (err) {
-      this.ctx.log.error('sp-process', this.les(), err, `${this.spWith()}: processing first payload (${iBytes(first.length)})`);
+      this.ctx.log.error('sp-process', this.les(), err, `${this.spWith}: processing first payload (${iBytes(first.length)})`);
       this.kill();
-      await this.closeFiles();
+      this.closeFiles();
       this.prep.release();
       throw err;
     }
@@ -398,44 +205,36 @@ export class SpSession {
     try {
       if (!this.startedWorkers) await this.start();
       if (!this.p.noCK) void this.checkOldNoCK();
-      if (this.canTx) this.startWatch();
+      this.txWatch?.start();
       await Promise.all([this.receiveLoop(), this.sendLoop()]);
     } catch {
       // logged where it happened
     } finally {
       clearInterval(ticker);
-      this.stopWatch();
       this.kill();
     }
     const durationSec = Math.floor((Date.now() - this.started) / 1000);
-    const ok = this.queue.length === 0 && this.txFiles.size === 0 && this.rxFiles.size === 0;
-    await this.closeFiles();
+    const ok = this.outbox.drained && this.rxFiles.size === 0;
+    this.closeFiles();
     this.prep.release();
-    const rxBytes = this.tr.rxBytes;
-    const txBytes = this.tr.txBytes;
+    const { rxBytes, txBytes } = this.tr;
     const rxDur = Math.floor((this.rxLastSeen - this.started) / 1000);
     const txDur = Math.floor((this.txLastSeen - this.started) / 1000);
-    return {
-      ok,
-      durationSec,
-      rxBytes,
-      txBytes,
-      rxSpeed: rxDur > 0 ? Math.floor(rxBytes / rxDur) : rxBytes,
-      txSpeed: txDur > 0 ? Math.floor(txBytes / txDur) : txBytes,
-    };
+    const speed = (bytes: number, sec: number): number => (sec > 0 ? Math.floor(bytes / sec) : bytes);
+    return { ok, durationSec, rxBytes, txBytes, rxSpeed: speed(rxBytes, rxDur), txSpeed: speed(txBytes, txDur) };
   }
 
-  private async closeFiles(): Promise<void> {
-    for (const id of [...this.txFiles.keys()]) await this.closeTx(id);
-    for (const id of [...this.rxFiles.keys()]) await this.closeRx(id);
-    for (const b of this.bars.values()) b.bar.finish();
-    this.bars.clear();
+  private closeFiles(): void {
+    this.outbox.close();
+    for (const id of [...this.rxFiles.keys()]) this.closeRx(id);
+    this.bars.finishAll();
   }
 
-  /** End the session: close the link and wake everything that waits. */
+  /** End the session: close the link, stop watching tx/ and wake everything that waits. */
   kill(): void {
     if (this.dead) return;
     this.dead = true;
+    this.txWatch?.stop();
     try {
       this.tr.close();
     } catch {
@@ -465,6 +264,7 @@ export class SpSession {
     });
   }
 
+  /** Deadlines, PING and the tx watch's polling. */
   private tick(): void {
     if (this.dead) return;
     const now = Date.now();
@@ -472,11 +272,11 @@ export class SpSession {
     // Time spent on a payload (writing, fsyncing and renaming a finished packet) is not idleness.
     // Nor is a background check whose DONE the peer is waiting for.
     if (!this.processing && this.checking === 0 && now - this.rxLastNonPing >= od && now - this.txLastNonPing >= od) {
-      this.ctx.log.debug('sp-deadline', this.les(), `${this.spWith()}: online deadline reached`);
+      this.ctx.log.debug('sp-deadline', this.les(), `${this.spWith}: online deadline reached`);
       return this.kill();
     }
     if (this.p.maxOnlineTime > 0 && now - this.started >= this.p.maxOnlineTime * 1000) {
-      this.ctx.log.debug('sp-deadline', this.les(), `${this.spWith()}: maximal online time reached`);
+      this.ctx.log.debug('sp-deadline', this.les(), `${this.spWith}: maximal online time reached`);
       return this.kill();
     }
     if (!this.processing && now - this.rxLastSeen >= SILENCE_MS) return this.kill();
@@ -484,92 +284,25 @@ export class SpSession {
       this.pingPending = true;
       this.wake();
     }
-    if (this.canTx && this.watcher === null && ++this.pollTicks * TICK_MS >= 1000) {
-      this.pollTicks = 0;
-      this.txDirty = true; // no filesystem watch: scan tx/ every second
-    }
-    if (this.txDirty) void this.rescan();
+    this.txWatch?.tick(now);
   }
 
-  // ---- announcing packets queued while we are online ----
-
-  private startWatch(): void {
-    const dir = this.ctx.spool.queueDir(this.node.idB32, 'tx');
-    try {
-      fs.mkdirSync(dir, { recursive: true, mode: this.ctx.spool.dirMode });
-      this.watcher = fs.watch(dir, { persistent: false }, () => {
-        this.txDirty = true;
-        if (this.watchTimer === null) {
-          this.watchTimer = setTimeout(() => {
-            this.watchTimer = null;
-            void this.rescan();
-          }, WATCH_SETTLE_MS);
-        }
-      });
-      this.watcher.on('error', () => this.stopWatch());
-    } catch {
-      this.watcher = null; // polled from tick()
-    }
-  }
-
-  private stopWatch(): void {
-    if (this.watchTimer !== null) clearTimeout(this.watchTimer);
-    this.watchTimer = null;
-    this.watcher?.close();
-    this.watcher = null;
-  }
-
-  private async rescan(): Promise<void> {
-    if (this.dead || this.rescanning || !this.canTx) return;
-    this.rescanning = true;
-    this.txDirty = false;
-    try {
-      const jobs = await this.ctx.spool.list(this.node.idB32, 'tx', { nice: this.p.nice });
-      if (this.dead) return;
-      const infos = infosOur(this.ctx, this.node, jobs, this.seen);
-      if (infos.length > 0) {
-        this.control.push(...groupPayloads(infos));
-        this.wake();
-      }
-    } catch (err) {
-      this.ctx.log.error('sp-queue-dir-watch', this.les(), err, `${this.spWith()}: scanning tx`);
-    } finally {
-      this.rescanning = false;
-    }
-  }
+  // ---- background checks ----
 
   /** .nock files left by an earlier session: checksum them and tell the peer (as the reference does at start). */
   private async checkOldNoCK(): Promise<void> {
-    const dir = this.ctx.spool.queueDir(this.node.idB32, 'rx');
-    let names: string[];
-    try {
-      names = await fsp.readdir(dir);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      if (!name.endsWith(NOCK_SUFFIX)) continue;
-      const id = name.slice(0, -NOCK_SUFFIX.length);
-      if (!isId(id)) continue;
-      let nice: number;
-      try {
-        nice = decodeEncHeader(await readHead(path.join(dir, name), ENC_HEADER_SIZE)).nice;
-      } catch {
-        continue;
-      }
-      if (nice > this.p.nice) continue;
-      this.check(id, null);
-    }
+    for (const id of await this.partials.nocks(this.node.idB32, this.p.nice)) this.check(id, null);
   }
 
   /** Checksum rx/<id>.nock in the background; DONE to the peer when good. */
-  private check(id: string, mth: MTH | null): void {
+  private check(id: string, rest: MTH | null): void {
     this.checking++;
-    enqueueCheck({
+    this.p.checks.add({
       ctx: this.ctx,
+      partials: this.partials,
       node: this.node,
       pktId: id,
-      mth,
+      rest,
       onGood: () => this.queueDone(idBytes(id)),
       onEnd: () => {
         this.checking--;
@@ -590,6 +323,7 @@ export class SpSession {
     this.queueControl([encodeSpPackets([{ t: 'done', hash }])]);
   }
 
+  /** PING when due, else control packets, else FILE chunks of the most urgent request; sleeps when there is nothing. */
   private async sendLoop(): Promise<void> {
     while (!this.dead) {
       let payload: Uint8Array | null;
@@ -600,7 +334,7 @@ export class SpSession {
         ping = true;
       } else if (this.control.length > 0) {
         payload = this.control.shift()!;
-      } else if (this.queue.length > 0) {
+      } else if (this.outbox.pending) {
         payload = await this.nextFileChunk();
         if (payload === null) continue;
       } else {
@@ -619,85 +353,17 @@ export class SpSession {
     try {
       await this.tr.send(payload);
     } catch (err) {
-      if (!this.dead) this.ctx.log.error('sp-sending', this.les(), err, `${this.spWith()}: sending ${iBytes(payload.length)}`);
+      if (!this.dead) this.ctx.log.error('sp-sending', this.les(), err, `${this.spWith}: sending ${iBytes(payload.length)}`);
       return this.kill();
     }
     this.txLastSeen = Date.now();
     if (!ping) this.txLastNonPing = this.txLastSeen;
   }
 
-  /** The next FILE packet for the most urgent request, or null when there is nothing to send after all. */
+  /** The next FILE packet for the most urgent request (after the -txrate pause), or null when there is nothing to send after all. */
   private async nextFileChunk(): Promise<Uint8Array | null> {
     if (this.p.txRate > 0) await this.sleep(1000 / this.p.txRate);
-    const q = this.queue[0];
-    if (q === undefined || this.dead) return null;
-    const pktPath = this.ctx.spool.packetPath(this.node.idB32, 'tx', q.id);
-    let tx = this.txFiles.get(q.id);
-    const fields = (): LogFields => [...this.les(), ['XX', 'tx'], ['Pkt', q.id], ['Size', q.offset]];
-    if (tx === undefined) {
-      try {
-        const fd = fs.openSync(pktPath, 'r');
-        tx = { fd, size: fs.fstatSync(fd).size };
-        this.txFiles.set(q.id, tx);
-      } catch (err) {
-        // Gone meanwhile (nncp-rm, a DONE): drop the request rather than the session.
-        this.ctx.log.error('sp-queue-open', fields(), err, `${this.spWith()}: tx/${q.id} (${iBytes(q.offset)}): opening`);
-        this.dropRequest(q.id);
-        return null;
-      }
-    }
-    // Read the chunk straight into the packet (positioned synchronous reads: from the page
-    // cache they cost less than a round trip through the thread pool).
-    const pkt = this.filePkt;
-    let n = 0;
-    if (q.offset < tx.size) {
-      try {
-        n = fs.readSync(tx.fd, pkt, SP_FILE_OVERHEAD, Math.min(FILE_CHUNK, tx.size - q.offset), q.offset);
-        if (n === 0) throw new Error('file ended early');
-      } catch (err) {
-        this.ctx.log.error('sp-file-read', fields(), err, `${this.spWith()}: tx/${q.id} (${iBytes(q.offset)}): reading`);
-        await this.closeTx(q.id);
-        this.dropRequest(q.id);
-        return null;
-      }
-    }
-    const payload = fileInPlace(pkt, q.hash, q.offset, n);
-    const ourSize = q.offset + n;
-    this.progress('Tx', q.id, ourSize, tx.size, q.offset);
-    if (ourSize >= tx.size) {
-      this.ctx.log.debug('sp-file-finished', [...this.les(), ['XX', 'tx'], ['Pkt', q.id], ['Size', ourSize], ['FullSize', tx.size]], `${this.spWith()}: tx/${q.id} (${iBytes(ourSize)}): finished`);
-      await this.closeTx(q.id);
-      this.queue.shift();
-    } else {
-      q.offset = ourSize;
-    }
-    return payload;
-  }
-
-  private dropRequest(id: string): void {
-    this.queue = this.queue.filter((f) => f.id !== id);
-  }
-
-  private async closeTx(id: string): Promise<void> {
-    const f = this.txFiles.get(id);
-    if (!f) return;
-    this.txFiles.delete(id);
-    closeQuietly(f.fd);
-  }
-
-  private progress(dir: 'Tx' | 'Rx', id: string, size: number, full: number, initial: number): void {
-    if (!this.ctx.progress) return;
-    let b = this.bars.get(dir + id);
-    if (!b) {
-      b = { bar: new Progress({ enabled: true, label: `${dir} ${short(id)}`, total: full, initial }), shown: initial };
-      this.bars.set(dir + id, b);
-    }
-    b.bar.add(size - b.shown);
-    b.shown = size;
-    if (size >= full) {
-      b.bar.finish();
-      this.bars.delete(dir + id);
-    }
+    return this.dead ? null : this.outbox.next();
   }
 
   // ---- receiving ----
@@ -708,7 +374,7 @@ export class SpSession {
       try {
         payload = await this.tr.receive();
       } catch (err) {
-        if (!this.dead) this.ctx.log.error('sp-recv-wait', this.les(), err, `${this.spWith()}: waiting for payload`);
+        if (!this.dead) this.ctx.log.error('sp-recv-wait', this.les(), err, `${this.spWith}: waiting for payload`);
         break;
       }
       if (payload === null || this.dead) break;
@@ -717,7 +383,7 @@ export class SpSession {
       try {
         await this.process(payload);
       } catch (err) {
-        if (!this.dead) this.ctx.log.error('sp-recv-process', this.les(), err, `${this.spWith()}: payload (${iBytes(payload.length)}): processing`);
+        if (!this.dead) this.ctx.log.error('sp-recv-process', this.les(), err, `${this.spWith}: payload (${iBytes(payload.length)}): processing`);
         break;
       } finally {
         this.processing = false;
@@ -734,7 +400,7 @@ export class SpSession {
     try {
       pkts = decodeSpPackets(payload);
     } catch (err) {
-      this.ctx.log.error('sp-process-unmarshal', this.les(), err, `${this.spWith()}: unmarshaling header`);
+      this.ctx.log.error('sp-process-unmarshal', this.les(), err, `${this.spWith}: unmarshaling header`);
       throw err;
     }
     const replies: Uint8Array[] = [];
@@ -743,21 +409,21 @@ export class SpSession {
       if (pkt.t !== 'ping') this.rxLastNonPing = this.rxLastSeen;
       switch (pkt.t) {
         case 'halt':
-          this.ctx.log.debug('sp-process-halt', [...this.les(), ['Type', 'halt']], `${this.spWith()}: got HALT`);
-          this.queue = [];
+          this.ctx.log.debug('sp-process-halt', [...this.les(), ['Type', 'halt']], `${this.spWith}: got HALT`);
+          this.outbox.clear();
           break;
         case 'ping':
-          this.ctx.log.debug('sp-process-ping', [...this.les(), ['Type', 'ping']], `${this.spWith()}: got PING`);
+          this.ctx.log.debug('sp-process-ping', [...this.les(), ['Type', 'ping']], `${this.spWith}: got PING`);
           break;
         case 'info':
           infosGot = true;
-          this.onInfo(base32Encode(pkt.hash), pkt.hash, pkt.nice, num(pkt.size), replies);
+          await this.onInfo(base32Encode(pkt.hash), pkt.hash, pkt.nice, spNumber(pkt.size), replies);
           break;
         case 'freq':
-          this.onFreq(base32Encode(pkt.hash), pkt.hash, num(pkt.offset));
+          this.onFreq(base32Encode(pkt.hash), pkt.hash, spNumber(pkt.offset));
           break;
         case 'file':
-          await this.onFile(base32Encode(pkt.hash), pkt.hash, num(pkt.offset), pkt.payload);
+          await this.onFile(base32Encode(pkt.hash), pkt.hash, spNumber(pkt.offset), pkt.payload);
           break;
         case 'done':
           await this.onDone(base32Encode(pkt.hash));
@@ -776,10 +442,11 @@ export class SpSession {
     if (replies.length > 0) this.queueControl(replies);
   }
 
-  private onInfo(id: string, hash: Uint8Array, nice: number, size: number, replies: Uint8Array[]): void {
+  /** INFO: answer with DONE (have it), nothing (.nock, too nice, no room) or FREQ from the resume offset. */
+  private async onInfo(id: string, hash: Uint8Array, nice: number, size: number, replies: Uint8Array[]): Promise<void> {
     const { ctx, p } = this;
     const lesp: [string, LogValue][] = [...this.les(), ['Type', 'info'], ['Pkt', id], ['Size', size], ['PktNice', nice]];
-    const what = `${this.spWith()}: INFO ${id} (${iBytes(size)}) nice ${formatNice(nice)}`;
+    const what = `${this.spWith}: INFO ${id} (${iBytes(size)}) nice ${formatNice(nice)}`;
     if (!p.listOnly && nice > p.nice) {
       ctx.log.debug('sp-process-info-too-nice', lesp, `${what}: too nice`);
       return;
@@ -788,28 +455,18 @@ export class SpSession {
     if (!p.listOnly && p.xx === 'tx') return;
     this.infosTheir.set(id, { nice, size });
     const msg = `Packet ${id} (${iBytes(size)}) (nice ${formatNice(nice)})`;
-    const pktPath = ctx.spool.packetPath(this.node.idB32, 'rx', id);
-    if (exists(pktPath)) {
-      ctx.log.info('sp-info-done', lesp, `${msg}: already done`);
+    const have = await this.partials.holding(this.node.idB32, id);
+    if (have === 'packet' || have === 'seen') {
+      ctx.log.info(have === 'packet' ? 'sp-info-done' : 'sp-info-seen', lesp, `${msg}: already ${have === 'packet' ? 'done' : 'seen'}`);
       if (!p.listOnly) replies.push(encodeSpPackets([{ t: 'done', hash }]));
       return;
     }
-    if (exists(ctx.spool.seenPath(this.node.idB32, id))) {
-      ctx.log.info('sp-info-seen', lesp, `${msg}: already seen`);
-      if (!p.listOnly) replies.push(encodeSpPackets([{ t: 'done', hash }]));
-      return;
-    }
-    if (exists(pktPath + NOCK_SUFFIX)) {
+    if (have === 'nock') {
       ctx.log.info('sp-info-nock', lesp, `${msg}: still not checksummed`);
       return;
     }
-    let offset = 0;
-    try {
-      offset = fs.statSync(pktPath + PART_SUFFIX).size;
-    } catch {
-      // nothing received yet
-    }
-    if (!enoughSpace(ctx.spool.root, size - offset)) {
+    const offset = await this.partials.resumeOffset(this.node.idB32, id);
+    if (!(await this.partials.roomFor(size - offset))) {
       ctx.log.info('sp-info-no-space', lesp, `${msg}: not enough space`);
       return;
     }
@@ -819,49 +476,39 @@ export class SpSession {
     }
   }
 
+  /** FREQ: queue the packet for sending (by niceness), or move a queued request to the new offset. */
   private onFreq(id: string, hash: Uint8Array, offset: number): void {
     const lesp: LogFields = [...this.les(), ['Type', 'freq'], ['Pkt', id], ['Offset', offset]];
-    const nice = this.seen.get(id);
+    const nice = this.prep.seen.get(id);
     if (nice === undefined) {
-      this.ctx.log.debug('sp-process-freq-unknown', lesp, `${this.spWith()}: FREQ ${id}: unknown`);
+      this.ctx.log.debug('sp-process-freq-unknown', lesp, `${this.spWith}: FREQ ${id}: unknown`);
       return;
     }
     // As the reference: with -pkts, requests for the listed packets are not served.
     if (this.p.onlyPkts !== undefined && this.p.onlyPkts.has(id)) {
-      this.ctx.log.debug('sp-process-freq-skip', lesp, `${this.spWith()}: FREQ ${id}: skipping`);
+      this.ctx.log.debug('sp-process-freq-skip', lesp, `${this.spWith}: FREQ ${id}: skipping`);
       return;
     }
-    this.ctx.log.debug('sp-process-freq-queueing', lesp, `${this.spWith()}: FREQ ${id}: queuing`);
-    const existing = this.queue.find((f) => f.id === id);
-    if (existing) {
-      existing.offset = offset;
-    } else {
-      let at = this.queue.length;
-      for (let i = 0; i < this.queue.length; i++) {
-        if (this.queue[i].nice > nice) {
-          at = i;
-          break;
-        }
-      }
-      this.queue.splice(at, 0, { id, hash, offset, nice });
-    }
+    this.ctx.log.debug('sp-process-freq-queueing', lesp, `${this.spWith}: FREQ ${id}: queuing`);
+    this.outbox.request(id, hash, offset, nice);
     this.wake();
   }
 
+  /** DONE: the peer has our packet; remove our tx copy. */
   private async onDone(id: string): Promise<void> {
     const lesp: LogFields = [...this.les(), ['Type', 'done'], ['Pkt', id], ['XX', 'tx']];
-    this.ctx.log.debug('sp-done', lesp, `${this.spWith()}: DONE: removing ${id}`);
-    this.dropRequest(id);
-    await this.closeTx(id);
+    this.ctx.log.debug('sp-done', lesp, `${this.spWith}: DONE: removing ${id}`);
+    this.outbox.drop(id);
     try {
       await this.ctx.spool.removePacket(this.node.idB32, 'tx', id);
     } catch (err) {
-      this.ctx.log.error('sp-done', lesp, err, `${this.spWith()}: DONE: removing ${id}`);
+      this.ctx.log.error('sp-done', lesp, err, `${this.spWith}: DONE: removing ${id}`);
       return;
     }
     this.ctx.log.info('sp-done', lesp, `Packet ${id} is sent`);
   }
 
+  /** FILE: write the chunk into the packet's .part; the last one finishes the packet. */
   private async onFile(id: string, hash: Uint8Array, offset: number, data: Uint8Array): Promise<void> {
     const { ctx } = this;
     const lesp: [string, LogValue][] = [...this.les(), ['Type', 'file'], ['XX', 'rx'], ['Pkt', id], ['Size', data.length]];
@@ -877,62 +524,51 @@ export class SpSession {
       ctx.log.error('sp-file-write', lesp, `chunk at ${offset} of ${data.length} bytes goes past the announced size`, `${got}: writing`);
       return;
     }
-    const rxDir = ctx.spool.queueDir(this.node.idB32, 'rx');
-    const final = path.join(rxDir, id);
-    const part = final + PART_SUFFIX;
     let rx = this.rxFiles.get(id);
     if (rx === undefined) {
-      let fd: number;
       try {
-        fd = fs.openSync(part, C.O_RDWR | C.O_CREAT, 0o666);
+        rx = this.partials.open(this.node.idB32, id, full, offset, { hash: !this.p.noCK });
       } catch (err) {
         ctx.log.error('sp-file-open', lesp, err, `${got}: opening part`);
         throw err;
       }
-      rx = { fd, hasher: this.p.noCK ? null : { mth: new MTH({ size: full, offset }), offset } };
       this.rxFiles.set(id, rx);
     }
+    let hashDropped: boolean;
     try {
-      // Positioned synchronous writes: into the page cache, cheaper than the thread pool round trip.
-      for (let done = 0; done < data.length; ) done += fs.writeSync(rx.fd, data, done, data.length - done, offset + done);
+      hashDropped = rx.write(offset, data);
     } catch (err) {
       ctx.log.error('sp-file-write', lesp, err, `${got}: writing`);
-      await this.closeRx(id);
+      this.closeRx(id);
       throw err;
     }
-    if (rx.hasher !== null) {
-      if (rx.hasher.offset === offset) {
-        rx.hasher.mth.update(data);
-        rx.hasher.offset += data.length;
-      } else {
-        ctx.log.error('sp-file-offset-differs', lesp, 'offset differs', `${got}: deleting hasher`);
-        rx.hasher = null;
-      }
-    }
+    if (hashDropped) ctx.log.error('sp-file-offset-differs', lesp, 'offset differs', `${got}: deleting hasher`);
     const ourSize = offset + data.length;
     lesp[lesp.length - 2] = ['Size', ourSize];
-    this.progress('Rx', id, ourSize, full, offset);
-    if (ourSize !== full) return;
-    const msg = `Got packet ${id} ${full > 0 ? Math.floor((100 * ourSize) / full) : 100}% (${iBytes(ourSize)} / ${iBytes(full)})`;
-    if (!syncDisabled(ctx.spool.noSync)) {
-      try {
-        await new Promise<void>((resolve, reject) => fs.fsync(rx!.fd, (err) => (err ? reject(err) : resolve())));
-      } catch (err) {
-        ctx.log.error('sp-file-sync', lesp, err, `${msg}: syncing`);
-        await this.closeRx(id);
-        return;
-      }
+    this.bars.update('Rx', id, ourSize, full, offset);
+    if (ourSize === full) await this.finishRx(rx, hash, lesp, `Got packet ${id} ${full > 0 ? Math.floor((100 * ourSize) / full) : 100}% (${iBytes(ourSize)} / ${iBytes(full)})`);
+  }
+
+  /** The last chunk arrived: fsync, then rx/<PKT> and DONE when it checked out as it came, else .nock (checked in the background unless -nock). */
+  private async finishRx(rx: PartialReceive, hash: Uint8Array, lesp: LogFields, msg: string): Promise<void> {
+    const { ctx } = this;
+    const id = rx.pktId;
+    try {
+      await rx.sync();
+    } catch (err) {
+      ctx.log.error('sp-file-sync', lesp, err, `${msg}: syncing`);
+      this.closeRx(id);
+      return;
     }
-    const hasher = rx.hasher;
-    await this.closeRx(id);
-    if (hasher !== null && hasher.mth.prefixSize === 0) {
-      if (base32Encode(hasher.mth.digest()) !== id) {
-        ctx.log.error('sp-file-bad-checksum', lesp, 'checksum mismatch', msg);
-        return;
-      }
+    this.closeRx(id);
+    const verdict = rx.verdict();
+    if (verdict === 'bad') {
+      ctx.log.error('sp-file-bad-checksum', lesp, 'checksum mismatch', msg);
+      return;
+    }
+    if (verdict === 'good') {
       try {
-        await fsp.rename(part, final);
-        await fsyncDir(rxDir, ctx.spool.noSync);
+        await rx.commit();
       } catch (err) {
         ctx.log.error('sp-file-rename', lesp, err, `${msg}: renaming`);
         return;
@@ -940,67 +576,25 @@ export class SpSession {
       ctx.log.info('sp-file-done', lesp, `${msg}: done`);
       this.queueDone(hash);
       this.infosTheir.delete(id);
-      if (!ctx.spool.noHdr) await writeHdrFrom(ctx, this.node, final, id);
+      await rx.writeHdr().catch((err) => logHdrError(ctx, this.node, id, err));
       return;
     }
+    let rest: MTH | null;
     try {
-      await fsp.rename(part, final + NOCK_SUFFIX);
-      await fsyncDir(rxDir, ctx.spool.noSync);
+      rest = await rx.toNock();
     } catch (err) {
       ctx.log.error('sp-file-rename', lesp, err, `${msg}: renaming`);
       return;
     }
     ctx.log.info('sp-file-downloaded', lesp, `${msg}: downloaded`);
     this.infosTheir.delete(id);
-    if (!this.p.noCK) {
-      this.check(id, hasher?.mth ?? null);
-    }
+    if (!this.p.noCK) this.check(id, rest);
   }
 
-  private async closeRx(id: string): Promise<void> {
+  private closeRx(id: string): void {
     const f = this.rxFiles.get(id);
     if (!f) return;
     this.rxFiles.delete(id);
-    closeQuietly(f.fd);
-  }
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // already closed
-  }
-}
-
-/** Fill in a FILE packet whose chunk of `n` bytes already sits at SP_FILE_OVERHEAD (zero padding after it). */
-function fileInPlace(pkt: Uint8Array, hash: Uint8Array, offset: number, n: number): Uint8Array {
-  const dv = new DataView(pkt.buffer, pkt.byteOffset, pkt.byteLength);
-  dv.setUint32(0, SpType.File);
-  pkt.set(hash, 4);
-  dv.setBigUint64(36, BigInt(offset));
-  dv.setUint32(44, n);
-  const end = SP_FILE_OVERHEAD + n;
-  const padded = end + ((4 - (n % 4)) % 4);
-  pkt.fill(0, end, padded);
-  return pkt.subarray(0, padded);
-}
-
-function exists(p: string): boolean {
-  try {
-    fs.statSync(p);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
-  }
-}
-
-/** As the reference: the spool's filesystem has more than `want` bytes available. */
-function enoughSpace(spool: string, want: number): boolean {
-  try {
-    const s = fs.statfsSync(spool);
-    return s.bavail * s.bsize > want;
-  } catch {
-    return true;
+    f.close();
   }
 }

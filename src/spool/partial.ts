@@ -1,0 +1,303 @@
+/**
+ * Online transfers in pieces, on the spool's side: the sync session
+ * (src/sp/session.ts) receives and sends packet data only through here
+ * (locking, listing and removing packets are Spool's).
+ *
+ * Receiving a packet of a neighbour's rx queue, chunk by chunk:
+ *
+ *   rx/<PKT>.part   chunks are written in place at their offsets; its size
+ *                   is where a later session resumes (resumeOffset)
+ *        │  complete: fsync, close
+ *        ├─ hashed as it arrived and the MTH matched ──► rx/<PKT> (commit)
+ *        └─ resumed, hash broken, or -nock ──► rx/<PKT>.nock (toNock)
+ *   rx/<PKT>.nock   waits for its checksum (check: now, in the background,
+ *                   or `pigeon check -nock` later) ──► rx/<PKT>
+ *   rx/hdr/<PKT>    written once the packet is in rx/ (unless nohdr)
+ *
+ * Nothing that was not checksummed reaches rx/<PKT>. A .part whose in-stream
+ * checksum mismatched is left in place, as is a .nock that failed its check
+ * (the sender keeps its copy: no DONE is owed for either).
+ *
+ * Sending: TxPacket reads a tx/ packet chunk by chunk from a requested
+ * offset.
+ *
+ * The per-chunk paths (PartialReceive.write, TxPacket.read) are synchronous
+ * positioned calls: from and into the page cache they cost less than a
+ * round trip through the thread pool, and they allocate nothing.
+ */
+import fs, { constants as C, promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { base32Encode } from '../codec/base32.js';
+import { MTH, mthOfFile } from '../crypto/mth.js';
+import { decodeEncHeader, ENC_HEADER_SIZE } from '../packet/header.js';
+import { fsyncDir, syncDisabled } from './atomic.js';
+import { hasRoom } from './space.js';
+import { NOCK_SUFFIX, PART_SUFFIX, readHead, type Spool } from './spool.js';
+
+/** What the rx queue already holds of a packet: complete, tossed (seen/), or waiting for its checksum. */
+export type Holding = 'packet' | 'seen' | 'nock';
+
+/** The outcome of a successful check: the packet is now rx/<PKT>. */
+export interface Checked {
+  size: number;
+  /** Writing its hdr/ file failed (the packet itself is in place: an hdr/ file is only a cache). */
+  hdrError?: unknown;
+}
+
+/** rx/<PKT>.part (partly received). */
+export function partPath(spool: Spool, nodeIdB32: string, pktId: string): string {
+  return spool.packetPath(nodeIdB32, 'rx', pktId) + PART_SUFFIX;
+}
+
+/** rx/<PKT>.nock (received, not yet checksummed). */
+export function nockPath(spool: Spool, nodeIdB32: string, pktId: string): string {
+  return spool.packetPath(nodeIdB32, 'rx', pktId) + NOCK_SUFFIX;
+}
+
+/** Whether a path exists; any error other than "missing" counts as existing, as in the reference. */
+async function present(p: string): Promise<boolean> {
+  try {
+    await fsp.stat(p);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
+/** Write rx/hdr/<PKT> from the first bytes of rx/<PKT> (nothing with nohdr). */
+async function writeRxHdr(spool: Spool, nodeIdB32: string, pktId: string): Promise<void> {
+  if (spool.noHdr) return;
+  const p = spool.packetPath(nodeIdB32, 'rx', pktId);
+  const raw = await readHead(p, ENC_HEADER_SIZE);
+  decodeEncHeader(raw, `packet ${p}`);
+  await spool.writeHdr(nodeIdB32, 'rx', pktId, raw);
+}
+
+async function* readChunks(fh: FileHandle, from: number, to: number): AsyncGenerator<Uint8Array> {
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (let pos = from; pos < to; ) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, to - pos), pos);
+    if (bytesRead === 0) throw new Error(`file ended at byte ${pos} while checksumming it`);
+    pos += bytesRead;
+    yield buf.subarray(0, bytesRead);
+  }
+}
+
+/** The partial-transfer side of a spool: per neighbour and packet id. */
+export class Partials {
+  constructor(readonly spool: Spool) {}
+
+  /** What rx/ already holds of the packet, or null when it holds none of it but perhaps a .part. */
+  async holding(nodeIdB32: string, pktId: string): Promise<Holding | null> {
+    if (await present(this.spool.packetPath(nodeIdB32, 'rx', pktId))) return 'packet';
+    if (await this.spool.isSeen(nodeIdB32, pktId)) return 'seen';
+    if (await present(nockPath(this.spool, nodeIdB32, pktId))) return 'nock';
+    return null;
+  }
+
+  /** Where receiving the packet resumes: the size of its .part (0 without one). */
+  async resumeOffset(nodeIdB32: string, pktId: string): Promise<number> {
+    try {
+      return (await fsp.stat(partPath(this.spool, nodeIdB32, pktId))).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** The spool's filesystem has more than `want` bytes free (the reference's check before a FREQ). */
+  roomFor(want: number): Promise<boolean> {
+    return hasRoom(this.spool.root, want);
+  }
+
+  /**
+   * Open (creating) the packet's .part to receive it from `offset` on.
+   * With `hash`, the data is checksummed as it arrives, so a packet received
+   * whole and in order needs no second reading.
+   */
+  open(nodeIdB32: string, pktId: string, size: number, offset: number, opts: { hash: boolean }): PartialReceive {
+    const fd = fs.openSync(partPath(this.spool, nodeIdB32, pktId), C.O_RDWR | C.O_CREAT, 0o666);
+    return new PartialReceive(this.spool, nodeIdB32, pktId, fd, opts.hash ? new MTH({ size, offset }) : null, offset);
+  }
+
+  /** Ids of .nock files (left by an earlier session, or by -nock) whose header's niceness is <= maxNice. */
+  async nocks(nodeIdB32: string, maxNice: number): Promise<string[]> {
+    let files;
+    try {
+      files = await this.spool.partials(nodeIdB32, NOCK_SUFFIX);
+    } catch {
+      return [];
+    }
+    const ids: string[] = [];
+    for (const f of files) {
+      try {
+        if (decodeEncHeader(await readHead(f.path, ENC_HEADER_SIZE)).nice <= maxNice) ids.push(f.id);
+      } catch {
+        // not a readable packet: left for `check -nock` to report
+      }
+    }
+    return ids;
+  }
+
+  /**
+   * Checksum rx/<PKT>.nock and, when it matches its id, make it rx/<PKT>
+   * and write its hdr/ file. `rest` is a hasher already fed with the data
+   * from the resume offset on (from PartialReceive.toNock); null: hash the
+   * whole file. Throws "checksum mismatch" (the .nock stays) or the I/O error.
+   */
+  async check(nodeIdB32: string, pktId: string, rest: MTH | null): Promise<Checked> {
+    const nock = nockPath(this.spool, nodeIdB32, pktId);
+    const size = (await fsp.stat(nock)).size;
+    let digest: Uint8Array;
+    if (rest === null) {
+      digest = await mthOfFile(nock);
+    } else {
+      const fh = await fsp.open(nock, 'r');
+      try {
+        await rest.preaddFrom(readChunks(fh, 0, rest.prefixSize));
+      } finally {
+        await fh.close();
+      }
+      digest = rest.digest();
+    }
+    if (base32Encode(digest) !== pktId) throw new Error('checksum mismatch');
+    await fsp.rename(nock, this.spool.packetPath(nodeIdB32, 'rx', pktId));
+    await fsyncDir(this.spool.queueDir(nodeIdB32, 'rx'), this.spool.noSync);
+    try {
+      await writeRxHdr(this.spool, nodeIdB32, pktId);
+    } catch (err) {
+      return { size, hdrError: err };
+    }
+    return { size };
+  }
+
+  /** Remove whatever was partly received of the packet (.part and .nock); missing files are fine. */
+  async discard(nodeIdB32: string, pktId: string): Promise<void> {
+    for (const p of [partPath(this.spool, nodeIdB32, pktId), nockPath(this.spool, nodeIdB32, pktId)]) {
+      await fsp.unlink(p).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+    }
+  }
+
+  /** Open tx/<PKT> for sending (throws when it is gone). */
+  openTx(nodeIdB32: string, pktId: string): TxPacket {
+    const fd = fs.openSync(this.spool.packetPath(nodeIdB32, 'tx', pktId), 'r');
+    try {
+      return new TxPacket(fd, fs.fstatSync(fd).size);
+    } catch (err) {
+      closeQuietly(fd);
+      throw err;
+    }
+  }
+}
+
+/** One packet being received into its .part (from Partials.open). */
+export class PartialReceive {
+  private fd: number | null;
+  /** Where the next in-order byte goes: the running checksum covers everything before it. */
+  private hashedTo: number;
+
+  constructor(
+    private readonly spool: Spool,
+    private readonly nodeIdB32: string,
+    readonly pktId: string,
+    fd: number,
+    private hasher: MTH | null,
+    offset: number,
+  ) {
+    this.fd = fd;
+    this.hashedTo = offset;
+  }
+
+  /**
+   * Write a chunk in place at its offset. The running checksum goes on only
+   * for a chunk at the current end; any other write drops it (the file is
+   * then checksummed whole after toNock). Returns true when this write
+   * dropped it. Throws on an I/O error (the caller closes).
+   */
+  write(offset: number, data: Uint8Array): boolean {
+    const fd = this.fd;
+    if (fd === null) throw new Error(`${this.pktId}${PART_SUFFIX}: written after close`);
+    for (let done = 0; done < data.length; ) done += fs.writeSync(fd, data, done, data.length - done, offset + done);
+    if (this.hasher === null) return false;
+    if (this.hashedTo !== offset) {
+      this.hasher = null;
+      return true;
+    }
+    this.hasher.update(data);
+    this.hashedTo += data.length;
+    return false;
+  }
+
+  /** fsync the .part (unless syncing is off). */
+  async sync(): Promise<void> {
+    const fd = this.fd;
+    if (fd === null || syncDisabled(this.spool.noSync)) return;
+    await new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Close the .part; it stays, to be resumed (idempotent). */
+  close(): void {
+    if (this.fd !== null) closeQuietly(this.fd);
+    this.fd = null;
+  }
+
+  /**
+   * After the last chunk: 'good' or 'bad' when the whole file was hashed as
+   * it arrived, 'unchecked' otherwise (resumed, out of order, or no hashing).
+   */
+  verdict(): 'good' | 'bad' | 'unchecked' {
+    if (this.hasher === null || this.hasher.prefixSize !== 0) return 'unchecked';
+    return base32Encode(this.hasher.digest()) === this.pktId ? 'good' : 'bad';
+  }
+
+  /** Close, and make a 'good' .part rx/<PKT> (its hdr/ file comes with writeHdr). */
+  async commit(): Promise<void> {
+    this.close();
+    if (this.verdict() !== 'good') throw new Error(`${this.pktId}${PART_SUFFIX}: not checksummed, cannot become a packet`);
+    await fsp.rename(partPath(this.spool, this.nodeIdB32, this.pktId), this.spool.packetPath(this.nodeIdB32, 'rx', this.pktId));
+    await fsyncDir(this.spool.queueDir(this.nodeIdB32, 'rx'), this.spool.noSync);
+  }
+
+  /** Write rx/hdr/<PKT> for a committed packet (nothing with nohdr). */
+  writeHdr(): Promise<void> {
+    return writeRxHdr(this.spool, this.nodeIdB32, this.pktId);
+  }
+
+  /**
+   * Close, and make the .part rx/<PKT>.nock. Returns what Partials.check
+   * needs to finish its checksum: the running hasher of a resumed receive,
+   * or null (hash the whole file).
+   */
+  async toNock(): Promise<MTH | null> {
+    this.close();
+    await fsp.rename(partPath(this.spool, this.nodeIdB32, this.pktId), nockPath(this.spool, this.nodeIdB32, this.pktId));
+    await fsyncDir(this.spool.queueDir(this.nodeIdB32, 'rx'), this.spool.noSync);
+    return this.hasher;
+  }
+}
+
+/** A tx/ packet open for sending (from Partials.openTx). */
+export class TxPacket {
+  constructor(
+    private readonly fd: number,
+    readonly size: number,
+  ) {}
+
+  /** Read up to `len` bytes at `pos` into buf[at..]: the count read (0 at the end). */
+  read(buf: Uint8Array, at: number, len: number, pos: number): number {
+    return fs.readSync(this.fd, buf, at, len, pos);
+  }
+
+  close(): void {
+    closeQuietly(this.fd);
+  }
+}
