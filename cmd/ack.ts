@@ -6,7 +6,7 @@ import { makeContext, node } from '../src/context.js';
 import { PigeonError } from '../src/errors.js';
 import { DEFAULT_NICE_FREQ, formatNice, parseNice } from '../src/nice.js';
 import { ackLine, ackRx, txAck } from '../src/tx/ack.js';
-import { parseVia } from '../src/tx/file.js';
+import { parseVia } from '../src/tx/route.js';
 import { kibFlag } from './file.js';
 import { commonFlags, CommonArgs, run } from './common.js';
 

@@ -5,7 +5,7 @@ import { PigeonError } from '../src/errors.js';
 import { DEFAULT_NICE_EXEC, DEFAULT_NICE_FILE, formatNice, parseNice } from '../src/nice.js';
 import { findArea, selfNeighbour } from '../src/tx/area.js';
 import { txExec } from '../src/tx/exec.js';
-import { parseVia } from '../src/tx/file.js';
+import { parseVia } from '../src/tx/route.js';
 import { kibFlag } from './file.js';
 import { commonFlags, CommonArgs, run } from './common.js';
 

@@ -5,7 +5,8 @@ import { PigeonError } from '../src/errors.js';
 import { DEFAULT_NICE_FILE, formatNice, parseNice } from '../src/nice.js';
 import type { AreaConfig } from '../src/config/types.js';
 import { findArea, selfNeighbour } from '../src/tx/area.js';
-import { parseVia, txFile } from '../src/tx/file.js';
+import { txFile } from '../src/tx/file.js';
+import { parseVia } from '../src/tx/route.js';
 import { commonFlags, CommonArgs, run } from './common.js';
 
 interface Args extends CommonArgs {

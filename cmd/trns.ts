@@ -5,7 +5,7 @@ import type { CommandModule } from 'yargs';
 import { makeContext, node } from '../src/context.js';
 import { PigeonError } from '../src/errors.js';
 import { DEFAULT_NICE_FILE, formatNice, parseNice } from '../src/nice.js';
-import { parseVia } from '../src/tx/file.js';
+import { parseVia } from '../src/tx/route.js';
 import { txTrns } from '../src/tx/trns.js';
 import { commonFlags, CommonArgs, run } from './common.js';
 

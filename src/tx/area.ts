@@ -15,7 +15,7 @@ import { base32Encode } from '../codec/base32.js';
 import type { AreaConfig, Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { ConfigError } from '../errors.js';
-import { iBytes } from '../log/log.js';
+import { iBytes } from '../format.js';
 import { formatNice } from '../nice.js';
 import { encryptPacket } from '../packet/encrypted.js';
 import { PktType, type PlainHeader } from '../packet/header.js';

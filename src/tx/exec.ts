@@ -9,10 +9,11 @@ import { createRequire } from 'node:module';
 import type { AreaConfig, Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { PigeonError } from '../errors.js';
-import { iBytes } from '../log/log.js';
+import { iBytes } from '../format.js';
 import { MAX_PATH_SIZE, PktType } from '../packet/header.js';
 import { Progress } from '../progress.js';
-import { logTxFailure, readStdin } from './file.js';
+import { readStdin } from '../stream/stdin.js';
+import { logTxFailure } from './file.js';
 import { txArea } from './area.js';
 import { txPacket, TxResult } from './send.js';
 
