@@ -10,7 +10,12 @@ import { base32Encode } from '../src/codec/base32.js';
 import { loadConfig } from '../src/config/load.js';
 import { decryptPacket, openPlain } from '../src/packet/encrypted.js';
 import { TmpFile } from '../src/spool/atomic.js';
+import { enableBufferPool } from '../src/stream/pool.js';
+import { enableReclaim } from '../src/stream/reclaim.js';
 
+// The executable's memory profile, so that peak RSS compares with `pigeon` (cmd/pigeon.ts).
+enableReclaim();
+enableBufferPool();
 const [cfgPath, pktPath, incoming] = process.argv.slice(2);
 const cfg = await loadConfig({ cfg: cfgPath, needSelf: true });
 const fh = await open(pktPath, 'r');
