@@ -64,7 +64,7 @@ export interface AutoTossArgs {
 }
 
 /** Go's flag package keeps the last of repeated flags; yargs would make an array. */
-export function lastOf<T>(v: T | T[]): T {
+function lastOf<T>(v: T | T[]): T {
   return Array.isArray(v) ? v[v.length - 1] : v;
 }
 export const lastStr = (v: string | string[]): string => lastOf(v);

@@ -20,6 +20,10 @@
  * `offset`), and `digest()` joins both. The leaf/node bookkeeping, and so the
  * `onEvent` trace, follows the reference step by step, so `nncp-hash -debug`
  * output can be reproduced exactly.
+ *
+ * Longer than 600 lines on purpose: the file and worker-thread drivers
+ * (mthOfFile, MthWorker) use the tree's leaf-level entry points, and the
+ * worker threads run this very module (new Worker(import.meta.url)).
  */
 import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';

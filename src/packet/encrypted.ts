@@ -8,7 +8,12 @@
  * SIZE structure (payload and padding sizes) starts a block and is sealed
  * under key=size. Nonces count blocks (big-endian in 12 bytes); the AD is
  * BLAKE3-256 of the signed header part. Padding is zeros inside the last
- * block (IPAD), then keyed-BLAKE3 XOF output (OPAD).
+ * block (IPAD), then keyed-BLAKE3 XOF output (OPAD). openPlain() splits
+ * the plaintext into its plain header and payload.
+ *
+ * Longer than 600 lines on purpose: the encryptor and the decryptor share
+ * the key schedule, the block layout and the batch-slot machinery, which
+ * would otherwise have to be exported for each other.
  */
 import { XdrReader, XdrWriter } from '../codec/xdr.js';
 import { base32Encode } from '../codec/base32.js';
@@ -35,7 +40,7 @@ import {
 } from './header.js';
 import { MAGIC_ENC } from './magic.js';
 
-export const BLOCK_SIZE = 128 * 1024;
+const BLOCK_SIZE = 128 * 1024;
 export const TAG_SIZE = 16;
 export const CT_BLOCK_SIZE = BLOCK_SIZE + TAG_SIZE;
 /** XDR of the SIZE structure: two unsigned hypers. */
@@ -90,7 +95,7 @@ export interface Recipient {
 }
 
 /** Ciphertext length of `size` plaintext bytes plus the SIZE structure. */
-export function sizeWithTags(size: number): number {
+function sizeWithTags(size: number): number {
   const s = size + SIZE_STRUCT_SIZE;
   return s + Math.floor(s / BLOCK_SIZE) * TAG_SIZE + (s % BLOCK_SIZE !== 0 ? TAG_SIZE : 0);
 }

@@ -35,7 +35,7 @@ export const MAX_PATH_SIZE = 255;
 export const PLAIN_HEADER_SIZE = 8 + 4 + 4 + 4 + 256;
 export const ENC_HEADER_SIZE = 8 + 4 + 32 + 32 + 32 + 64;
 /** Unsigned part of the encrypted header: what is signed and hashed into the AD. */
-export const ENC_TBS_SIZE = ENC_HEADER_SIZE - 64;
+const ENC_TBS_SIZE = ENC_HEADER_SIZE - 64;
 export const NODE_ID_SIZE = 32;
 
 export interface PlainHeader {

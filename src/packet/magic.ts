@@ -22,9 +22,6 @@ function magic(letter: string, version: number, name: string, tooOld: string | n
 
 export const MAGIC_PLAIN = magic('P', 3, 'plain packet v3');
 export const MAGIC_ENC = magic('E', 6, 'encrypted packet v6');
-export const MAGIC_AREA = magic('A', 1, 'area packet v1');
-export const MAGIC_EBLOB = magic('B', 3, 'EBlob v3');
-export const MAGIC_MCD = magic('D', 1, 'multicast discovery v1');
 export const MAGIC_SP = magic('S', 1, 'sync protocol v1');
 export const MAGIC_CHUNKED_META = magic('M', 2, 'chunked .meta v2');
 

@@ -64,7 +64,7 @@ export async function txAck(ctx: Context, o: TxAckOptions): Promise<TxResult> {
 }
 
 /** The line the reference writes to fd 4 for a new ACK packet: "NODEID/PKTID". */
-export function ackLine(node: Neighbour, pktId: string): string {
+function ackLine(node: Neighbour, pktId: string): string {
   return `${node.idB32}/${pktId}`;
 }
 
@@ -87,7 +87,7 @@ async function plainType(ctx: Context, job: Job): Promise<PktType> {
   }
 }
 
-export interface AckRxOptions {
+interface AckRxOptions {
   nodes: Neighbour[];
   nice: number;
   minSize?: number;
@@ -101,7 +101,7 @@ export interface AckRxOptions {
  * when some packet could not be read (logged; the others are still
  * acknowledged).
  */
-export async function ackRx(ctx: Context, o: AckRxOptions): Promise<boolean> {
+async function ackRx(ctx: Context, o: AckRxOptions): Promise<boolean> {
   let ok = true;
   for (const node of o.nodes) {
     const { jobs, skipped } = await ctx.spool.scan(node.idB32, 'rx');
@@ -173,7 +173,7 @@ export async function ack(ctx: Context, o: AckOptions): Promise<boolean> {
 }
 
 /** Where the reference lists new ACK packets. */
-export const ACKS_FD = 4;
+const ACKS_FD = 4;
 
 function fdFlags(fd: number): number | null {
   try {

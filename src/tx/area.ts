@@ -51,7 +51,7 @@ export function selfNeighbour(ctx: Context): Neighbour {
 }
 
 /** Find an area by name; a one-line error naming it otherwise. */
-export function findArea(ctx: Context, name: string): AreaConfig {
+function findArea(ctx: Context, name: string): AreaConfig {
   const area = ctx.cfg.areas.get(name);
   if (!area) throw new ConfigError(`unknown area ${name}: not in areas of ${ctx.cfg.path}`);
   return area;

@@ -37,7 +37,7 @@ export interface TxExecOptions {
 }
 
 /** zstd level used for exec bodies: the library default, as fast as the reference's default speed. */
-export const EXEC_ZSTD_LEVEL = 3;
+const EXEC_ZSTD_LEVEL = 3;
 
 const utf8 = new TextEncoder();
 
@@ -69,7 +69,7 @@ export function zstd(): ZstdBinding {
  * valid until the next one is asked for (the encryptor consumes chunks
  * synchronously, as it does those of readReused).
  */
-export async function* zstdCompress(src: AsyncIterable<Uint8Array>, level = EXEC_ZSTD_LEVEL): AsyncGenerator<Uint8Array> {
+async function* zstdCompress(src: AsyncIterable<Uint8Array>, level = EXEC_ZSTD_LEVEL): AsyncGenerator<Uint8Array> {
   const z = zstd();
   const cctx = new z.CCtx();
   cctx.setParameter(z.CParameter.compressionLevel, level);

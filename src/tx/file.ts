@@ -121,7 +121,7 @@ export function logTxFailure(ctx: Context, fields: LogFields, err: unknown, huma
 }
 
 /** Packet size the reference expects for `dataSize` bytes after the plain header. */
-export function expectedPacketSize(dataSize: number, minSize: number, wrappers: number): number {
+function expectedPacketSize(dataSize: number, minSize: number, wrappers: number): number {
   return encryptedSize(dataSize, padSizeFor(dataSize + PLAIN_HEADER_SIZE, minSize, wrappers));
 }
 
