@@ -8,10 +8,14 @@ import { open, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { base32Encode } from '../src/codec/base32.js';
 import { loadConfig } from '../src/config/load.js';
-import { decryptPacket } from '../src/packet/encrypted.js';
+import { decryptPacket, openPlain } from '../src/packet/encrypted.js';
 import { TmpFile } from '../src/spool/atomic.js';
-import { splitPlain } from '../src/toss/common.js';
+import { enableBufferPool } from '../src/stream/pool.js';
+import { enableReclaim } from '../src/stream/reclaim.js';
 
+// The executable's memory profile, so that peak RSS compares with `pigeon` (cmd/pigeon.ts).
+enableReclaim();
+enableBufferPool();
 const [cfgPath, pktPath, incoming] = process.argv.slice(2);
 const cfg = await loadConfig({ cfg: cfgPath, needSelf: true });
 const fh = await open(pktPath, 'r');
@@ -22,7 +26,7 @@ const dec = await decryptPacket({
   what: pktPath,
   borrow: true,
 });
-const { plain, body } = await splitPlain(dec.plaintext, pktPath);
+const { plain, body } = await openPlain(dec.plaintext, pktPath);
 const tmp = await TmpFile.create(incoming);
 for await (const chunk of body) await tmp.writeBorrowed(chunk);
 await tmp.commit(path.join(incoming, new TextDecoder().decode(plain.path)));

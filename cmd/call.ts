@@ -5,19 +5,7 @@ import { findNode } from '../src/config/types.js';
 import { PigeonError } from '../src/errors.js';
 import { parseNice } from '../src/nice.js';
 import { callNode, UCSPI_TCP_CLIENT } from '../src/sp/call.js';
-import type { TossOptions } from '../src/toss/toss.js';
-import { commonFlags, type CommonArgs, run } from './common.js';
-
-export interface AutoTossArgs {
-  autotoss?: boolean;
-  'autotoss-seen'?: boolean;
-  'autotoss-nofile'?: boolean;
-  'autotoss-nofreq'?: boolean;
-  'autotoss-noexec'?: boolean;
-  'autotoss-notrns'?: boolean;
-  'autotoss-noarea'?: boolean;
-  'autotoss-noack'?: boolean;
-}
+import { autoTossFlags, autoTossOptions, commonFlags, lastNum, lastStr, run, type AutoTossArgs, type CommonArgs } from './common.js';
 
 interface Args extends CommonArgs, AutoTossArgs {
   node?: string;
@@ -34,40 +22,6 @@ interface Args extends CommonArgs, AutoTossArgs {
   nock?: boolean;
   ucspi?: boolean;
   'mcd-wait': number;
-}
-
-/** Go's flag package keeps the last of repeated flags; yargs would make an array. */
-export function lastOf<T>(v: T | T[]): T {
-  return Array.isArray(v) ? v[v.length - 1] : v;
-}
-export const lastStr = (v: string | string[]): string => lastOf(v);
-export const lastNum = (v: number | number[]): number => lastOf(v);
-
-/** The reference's -autotoss* flags (nncp-call, nncp-daemon). */
-export function autoTossFlags<T>(y: import('yargs').Argv<T>): import('yargs').Argv<T> {
-  return y
-    .option('autotoss', { type: 'boolean', describe: 'Toss after call is finished' })
-    .option('autotoss-seen', { type: 'boolean', describe: 'Create seen/ files during tossing' })
-    .option('autotoss-nofile', { type: 'boolean', describe: 'Do not process "file" packets during tossing' })
-    .option('autotoss-nofreq', { type: 'boolean', describe: 'Do not process "freq" packets during tossing' })
-    .option('autotoss-noexec', { type: 'boolean', describe: 'Do not process "exec" packets during tossing' })
-    .option('autotoss-notrns', { type: 'boolean', describe: 'Do not process "trns" packets during tossing' })
-    .option('autotoss-noarea', { type: 'boolean', describe: 'Do not process "area" packets during tossing' })
-    .option('autotoss-noack', { type: 'boolean', describe: 'Do not process "ack" packets during tossing' });
-}
-
-/** TossOptions from the -autotoss* flags, or undefined without -autotoss. */
-export function autoTossOptions(a: AutoTossArgs): TossOptions | undefined {
-  if (!a.autotoss) return undefined;
-  return {
-    doSeen: a['autotoss-seen'],
-    noFile: a['autotoss-nofile'],
-    noFreq: a['autotoss-nofreq'],
-    noExec: a['autotoss-noexec'],
-    noTrns: a['autotoss-notrns'],
-    noArea: a['autotoss-noarea'],
-    noAck: a['autotoss-noack'],
-  };
 }
 
 function wholeNumber(v: number, flag: string): number {

@@ -1,9 +1,11 @@
 /**
- * What every command shares: the reference's global flags and the wrapper that
- * turns a thrown error into one line on stderr and an exit code.
+ * What the commands share: the reference's global flags, the flag families
+ * several commands take (-autotoss*, KiB sizes, repeated flags), and the
+ * wrapper that turns a thrown error into one line on stderr and an exit code.
  */
 import type { Argv } from 'yargs';
 import { errorLine, PigeonError } from '../src/errors.js';
+import type { TossOptions } from '../src/toss/common.js';
 
 export interface CommonArgs {
   cfg?: string;
@@ -40,4 +42,61 @@ export async function run(name: string, body: () => Promise<number | void> | num
     if (process.env.PIGEON_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     process.exitCode = err instanceof PigeonError ? err.exitCode : 1;
   }
+}
+
+/** A KiB flag: negative means "take the default". */
+export function kibFlag(name: string, v: number, allowDefault: boolean): number {
+  if (!Number.isInteger(v) || (v < 0 && !(allowDefault && v === -1))) {
+    throw new PigeonError('EUSAGE', `-${name} ${v}: expected a whole number of KiB${allowDefault ? ' (or -1 for the default)' : ''}`);
+  }
+  return v;
+}
+
+export interface AutoTossArgs {
+  autotoss?: boolean;
+  'autotoss-seen'?: boolean;
+  'autotoss-nofile'?: boolean;
+  'autotoss-nofreq'?: boolean;
+  'autotoss-noexec'?: boolean;
+  'autotoss-notrns'?: boolean;
+  'autotoss-noarea'?: boolean;
+  'autotoss-noack'?: boolean;
+}
+
+/** Go's flag package keeps the last of repeated flags; yargs would make an array. */
+function lastOf<T>(v: T | T[]): T {
+  return Array.isArray(v) ? v[v.length - 1] : v;
+}
+export const lastStr = (v: string | string[]): string => lastOf(v);
+export const lastNum = (v: number | number[]): number => lastOf(v);
+
+/** The reference's -autotoss* flags (nncp-call, nncp-daemon, nncp-caller); `autotoss` describes -autotoss. */
+export function autoTossFlags<T>(y: Argv<T>, autotoss = 'Toss after call is finished'): Argv<T & AutoTossArgs> {
+  return y
+    .option('autotoss', { type: 'boolean', describe: autotoss })
+    .option('autotoss-seen', { type: 'boolean', describe: 'Create seen/ files during tossing' })
+    .option('autotoss-nofile', { type: 'boolean', describe: 'Do not process "file" packets during tossing' })
+    .option('autotoss-nofreq', { type: 'boolean', describe: 'Do not process "freq" packets during tossing' })
+    .option('autotoss-noexec', { type: 'boolean', describe: 'Do not process "exec" packets during tossing' })
+    .option('autotoss-notrns', { type: 'boolean', describe: 'Do not process "trns" packets during tossing' })
+    .option('autotoss-noarea', { type: 'boolean', describe: 'Do not process "area" packets during tossing' })
+    .option('autotoss-noack', { type: 'boolean', describe: 'Do not process "ack" packets during tossing' }) as Argv<T & AutoTossArgs>;
+}
+
+/** The -autotoss-* switches as toss options (whether or not -autotoss is given). */
+export function autoTossSwitches(a: AutoTossArgs): TossOptions {
+  return {
+    doSeen: a['autotoss-seen'],
+    noFile: a['autotoss-nofile'],
+    noFreq: a['autotoss-nofreq'],
+    noExec: a['autotoss-noexec'],
+    noTrns: a['autotoss-notrns'],
+    noArea: a['autotoss-noarea'],
+    noAck: a['autotoss-noack'],
+  };
+}
+
+/** TossOptions from the -autotoss* flags, or undefined without -autotoss. */
+export function autoTossOptions(a: AutoTossArgs): TossOptions | undefined {
+  return a.autotoss ? autoTossSwitches(a) : undefined;
 }

@@ -20,7 +20,7 @@ interface Args {
 }
 
 /** Lines nncp-cronexpr prints for `expr` at instant `nowNanos`. */
-export function cronexprLines(expr: string, nowNanos: bigint, num: number): string[] {
+function cronexprLines(expr: string, nowNanos: bigint, num: number): string[] {
   const cron = parseCron(expr);
   const from = new Date(Number(nowNanos / 1_000_000n));
   const lines = [`Now:\t${formatWhen(nowNanos)}`];

@@ -6,8 +6,7 @@ import { Logger } from '../src/log/log.js';
 import { parseNice } from '../src/nice.js';
 import { ucspiRemoteAddr } from '../src/sp/call.js';
 import { listenDaemon, serveStdio } from '../src/sp/daemon.js';
-import { autoTossFlags, autoTossOptions, lastNum, lastStr, type AutoTossArgs } from './call.js';
-import { commonFlags, type CommonArgs, run } from './common.js';
+import { autoTossFlags, autoTossOptions, commonFlags, lastNum, lastStr, run, type AutoTossArgs, type CommonArgs } from './common.js';
 
 interface Args extends CommonArgs, AutoTossArgs {
   nice: string;

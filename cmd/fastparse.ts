@@ -12,8 +12,16 @@
  * not record, a coerce that throws) returns null, and the caller goes the
  * full yargs way, which prints yargs' own message. spec/fastparse.test.ts
  * checks that both ways hand every command the same argv.
+ *
+ * goFlags() is the other way in, for a command whose trailing words belong
+ * to someone else (exec: the remote handle's arguments): the flags its
+ * builder declares, read by Go's rules up to the first word that is not a
+ * flag. yargs cannot do that for a subcommand (its halt-at-non-option stops
+ * at the command word itself), and yargs-parser's booleans take a following
+ * "true"/"false" word while Go's do not.
  */
 import parser from 'yargs-parser';
+import { PigeonError } from '../src/errors.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
@@ -166,4 +174,54 @@ export function fastArgv(mod: { command?: string | readonly string[]; builder?: 
   }
   argv.$0 = 'pigeon';
   return argv;
+}
+
+export interface GoArgs {
+  flags: Record<string, string | number | boolean>;
+  /** The words from the first one that is not a flag (or after "--"), untouched. */
+  rest: string[];
+}
+
+/**
+ * The flags `mod`'s builder declares, parsed from `words` the way Go's flag
+ * package does: "-name", "--name", "-name=value", "-name value"; parsing
+ * stops at the first word that is not a flag (or after "--"), so that words
+ * such as "-c" after it pass through untouched. Errors are Go's. Flags not
+ * given take the builder's defaults.
+ */
+export function goFlags(mod: { command?: string | readonly string[]; builder?: unknown }, words: readonly string[]): GoArgs {
+  const spec = record(typeof mod.command === 'string' ? mod.command : '', mod.builder).options;
+  const flags: GoArgs['flags'] = {};
+  let i = 0;
+  for (; i < words.length; i++) {
+    const a = words[i];
+    if (a === '--') {
+      i++;
+      break;
+    }
+    if (a.length < 2 || a[0] !== '-') break;
+    const body = a.startsWith('--') ? a.slice(2) : a.slice(1);
+    const eq = body.indexOf('=');
+    const name = eq < 0 ? body : body.slice(0, eq);
+    const kind = spec.get(name)?.type;
+    if (!kind) throw new PigeonError('EUSAGE', `flag provided but not defined: -${name}`);
+    let value: string;
+    if (kind === 'boolean') {
+      value = eq < 0 ? 'true' : body.slice(eq + 1);
+      if (!/^(1|0|t|f|true|false|TRUE|FALSE|True|False)$/.test(value)) throw new PigeonError('EUSAGE', `invalid boolean value ${JSON.stringify(value)} for -${name}`);
+      flags[name] = /^(1|t|true|TRUE|True)$/.test(value);
+      continue;
+    }
+    if (eq >= 0) value = body.slice(eq + 1);
+    else if (i + 1 < words.length) value = words[++i];
+    else throw new PigeonError('EUSAGE', `flag needs an argument: -${name}`);
+    if (kind === 'number') {
+      if (!/^-?\d+$/.test(value)) throw new PigeonError('EUSAGE', `invalid value ${JSON.stringify(value)} for -${name}: expected a whole number`);
+      flags[name] = Number(value);
+    } else {
+      flags[name] = value;
+    }
+  }
+  for (const [name, o] of spec) if (!(name in flags) && o.default !== undefined) flags[name] = o.default as string | number | boolean;
+  return { flags, rest: words.slice(i) };
 }

@@ -1,12 +1,12 @@
 /** pigeon file: send a file, stdin or a directory to a neighbour (nncp-file). */
 import type { CommandModule } from 'yargs';
-import { makeContext, node } from '../src/context.js';
+import { makeContext } from '../src/context.js';
 import { PigeonError } from '../src/errors.js';
 import { DEFAULT_NICE_FILE, formatNice, parseNice } from '../src/nice.js';
-import type { AreaConfig } from '../src/config/types.js';
-import { findArea, selfNeighbour } from '../src/tx/area.js';
-import { parseVia, txFile } from '../src/tx/file.js';
-import { commonFlags, CommonArgs, run } from './common.js';
+import { recipient } from '../src/tx/area.js';
+import { txFile } from '../src/tx/file.js';
+import { parseVia } from '../src/tx/route.js';
+import { commonFlags, CommonArgs, kibFlag, run } from './common.js';
 
 interface Args extends CommonArgs {
   src: string;
@@ -16,14 +16,6 @@ interface Args extends CommonArgs {
   maxsize: number;
   chunked: number;
   via?: string;
-}
-
-/** A KiB flag: negative means "take the default". */
-export function kibFlag(name: string, v: number, allowDefault: boolean): number {
-  if (!Number.isInteger(v) || (v < 0 && !(allowDefault && v === -1))) {
-    throw new PigeonError('EUSAGE', `-${name} ${v}: expected a whole number of KiB${allowDefault ? ' (or -1 for the default)' : ''}`);
-  }
-  return v;
 }
 
 /** yargs turns a lone "-" positional into "": recover it from the raw arguments. */
@@ -55,17 +47,16 @@ export const fileCommand: CommandModule<object, Args> = {
       const target = String(argv.target);
       const colon = target.indexOf(':');
       if (colon < 0) throw new PigeonError('EUSAGE', `${target}: expected NODE:[DST] (a colon after the node name)`);
-      const nodeName = target.slice(0, colon);
+      let name = target.slice(0, colon);
       let dst = target.slice(colon + 1);
       const ctx = await makeContext({ ...argv, needSelf: true });
-      let area: AreaConfig | undefined;
-      if (nodeName === 'area') {
+      if (name === 'area') {
         const c2 = dst.indexOf(':');
         if (c2 < 0) throw new PigeonError('EUSAGE', `${target}: expected area:AREA:[DST]`);
-        area = findArea(ctx, dst.slice(0, c2));
+        name = `area:${dst.slice(0, c2)}`;
         dst = dst.slice(c2 + 1);
       }
-      const to = area ? selfNeighbour(ctx) : node(ctx, nodeName);
+      const { to, area } = recipient(ctx, name);
       await txFile(ctx, {
         to,
         area,

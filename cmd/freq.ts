@@ -4,10 +4,9 @@ import path from 'node:path';
 import { makeContext, node } from '../src/context.js';
 import { PigeonError } from '../src/errors.js';
 import { DEFAULT_NICE_FILE, DEFAULT_NICE_FREQ, formatNice, parseNice } from '../src/nice.js';
-import { parseVia } from '../src/tx/file.js';
+import { parseVia } from '../src/tx/route.js';
 import { txFreq } from '../src/tx/freq.js';
-import { kibFlag } from './file.js';
-import { commonFlags, CommonArgs, run } from './common.js';
+import { commonFlags, CommonArgs, kibFlag, run } from './common.js';
 
 interface Args extends CommonArgs {
   target: string;

@@ -1,7 +1,15 @@
 #!/usr/bin/env node
 /** The `pigeon` executable: one subcommand per nncp-* program. */
+import { enableBufferPool } from '../src/stream/pool.js';
+import { enableReclaim } from '../src/stream/reclaim.js';
 import { commands, loadCommands } from './commands.js';
 import { BASE_PARSER_CONFIG, fastArgv } from './fastparse.js';
+
+// The executable's memory profile (the library leaves both off): forced
+// young collections every few MiB of short-lived buffers, and packet batch
+// buffers kept between packets.
+enableReclaim();
+enableBufferPool();
 
 const args = process.argv.slice(2);
 
@@ -44,7 +52,7 @@ async function withYargs(): Promise<void> {
     .alias('help', 'h')
     .version(false)
     .wrap(Math.min(100, process.stdout.columns ?? 100))
-    .fail((msg, err, y) => {
+    .fail((msg, err) => {
       if (err) throw err;
       process.stderr.write(`pigeon: ${msg}\n`);
       process.stderr.write('Run with -h for the flags.\n');

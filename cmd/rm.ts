@@ -2,6 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { parseOlder, parsePktList, rm } from '../src/admin/rm.js';
 import { makeContext, node } from '../src/context.js';
+import { readStdinText } from '../src/stream/stdin.js';
 import { commonFlags, type CommonArgs, run } from './common.js';
 
 interface Args extends CommonArgs {
@@ -19,12 +20,6 @@ interface Args extends CommonArgs {
   older?: string;
   dryrun?: boolean;
   pkt?: boolean;
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 export const rmCommand: CommandModule<object, Args> = {
@@ -51,7 +46,7 @@ export const rmCommand: CommandModule<object, Args> = {
     run('rm', async () => {
       const ctx = await makeContext(argv);
       const olderSec = argv.older ? parseOlder(argv.older) : 0;
-      const pkts = argv.pkt ? parsePktList(await readStdin()) : undefined;
+      const pkts = argv.pkt ? parsePktList(await readStdinText()) : undefined;
       const only = !argv.tmp && !argv.lock && argv.node ? node(ctx, argv.node) : undefined;
       await rm(ctx, {
         tmp: argv.tmp,

@@ -4,7 +4,6 @@ import { makeContext, node } from '../src/context.js';
 import { PigeonError } from '../src/errors.js';
 import { parseNice } from '../src/nice.js';
 import { tossAll, tossCycle, type TossOptions } from '../src/toss/toss.js';
-import { pigeonVersion } from '../src/tx/file.js';
 import { commonFlags, CommonArgs, run } from './common.js';
 
 interface Args extends CommonArgs {
@@ -19,8 +18,6 @@ interface Args extends CommonArgs {
   notrns?: boolean;
   noarea?: boolean;
   noack?: boolean;
-  version?: boolean;
-  warranty?: boolean;
 }
 
 export const tossCommand: CommandModule<object, Args> = {
@@ -38,19 +35,9 @@ export const tossCommand: CommandModule<object, Args> = {
       .option('noexec', { type: 'boolean', describe: 'Do not process "exec" packets' })
       .option('notrns', { type: 'boolean', describe: 'Do not process "transitional" packets' })
       .option('noarea', { type: 'boolean', describe: 'Do not process "area" packets' })
-      .option('noack', { type: 'boolean', describe: 'Do not process "ack" packets' })
-      .option('version', { type: 'boolean', describe: 'Print version information' })
-      .option('warranty', { type: 'boolean', describe: 'Print warranty information' }),
+      .option('noack', { type: 'boolean', describe: 'Do not process "ack" packets' }),
   handler: (argv) =>
     run('toss', async () => {
-      if (argv.warranty) {
-        process.stdout.write('This program comes with ABSOLUTELY NO WARRANTY, to the extent permitted by law (see LICENSE).\n');
-        return 0;
-      }
-      if (argv.version) {
-        process.stdout.write(`${pigeonVersion()}\n`);
-        return 0;
-      }
       const nice = parseNice(argv.nice, '-nice');
       const cycle = argv.cycle;
       if (!Number.isInteger(cycle) || cycle < 0) throw new PigeonError('EUSAGE', `-cycle ${cycle}: expected a whole number of seconds`);

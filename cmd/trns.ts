@@ -1,12 +1,9 @@
 /** pigeon trns: wrap an existing encrypted packet in transit packets (nncp-trns). */
-import { stat } from 'node:fs/promises';
-import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { makeContext, node } from '../src/context.js';
-import { PigeonError } from '../src/errors.js';
+import { makeContext } from '../src/context.js';
 import { DEFAULT_NICE_FILE, formatNice, parseNice } from '../src/nice.js';
-import { parseVia } from '../src/tx/file.js';
-import { txTrns } from '../src/tx/trns.js';
+import { parseVia } from '../src/tx/route.js';
+import { trnsPacketPath, txTrns } from '../src/tx/trns.js';
 import { commonFlags, CommonArgs, run } from './common.js';
 
 interface Args extends CommonArgs {
@@ -27,16 +24,6 @@ export const trnsCommand: CommandModule<object, Args> = {
     run('trns', async () => {
       const nice = parseNice(argv.nice, '-nice');
       const ctx = await makeContext({ ...argv, needSelf: true });
-      const arg = String(argv.pkt);
-      let pktPath: string;
-      if (await stat(arg).then(() => true, () => false)) {
-        pktPath = arg;
-      } else {
-        const parts = arg.split(':');
-        if (parts.length !== 2) throw new PigeonError('EUSAGE', `${arg}: neither an existing file nor NODE:PKT`);
-        const n = node(ctx, parts[0]);
-        pktPath = path.join(ctx.spool.queueDir(n.idB32, 'tx'), path.basename(parts[1]));
-      }
-      await txTrns(ctx, { pktPath, via: parseVia(ctx, argv.via), nice });
+      await txTrns(ctx, { pktPath: await trnsPacketPath(ctx, String(argv.pkt)), via: parseVia(ctx, argv.via), nice });
     }),
 };

@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNodes, requireNncp, runNncp, runPigeon, tmpDir } from './helpers/nncp.js';
-import { formatWhen, humanize, iBytes, Logger, parseLog, parseLogRecord, readLog } from '../src/log/log.js';
+import { iBytes } from '../src/format.js';
+import { formatWhen, humanize, Logger, parseLog, parseLogRecord, readLog } from '../src/log/log.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 

@@ -32,6 +32,11 @@ export interface ContextFlags {
   needSelf?: boolean;
 }
 
+/**
+ * Load the configuration and build the context. The one process-wide
+ * effect: a configured `umask` is applied to the process (process.umask),
+ * as the reference does, so that every file Pigeon creates gets it.
+ */
 export async function makeContext(flags: ContextFlags): Promise<Context> {
   const cfg = await loadConfig({ cfg: flags.cfg, spool: flags.spool, log: flags.log, needSelf: flags.needSelf });
   applyUmask(cfg);

@@ -1,4 +1,16 @@
-/** Pigeon as a library: the pieces the commands are built from. */
+/**
+ * Pigeon as a library: the pieces the commands are built from.
+ *
+ * Importing it changes nothing in the process (no V8 flags, no forced
+ * collections, no buffers kept, no handlers). The `pigeon` executable turns
+ * on two process-wide switches at start that a library user may want too,
+ * for the same memory profile: enableReclaim() (forced young-generation
+ * collections every few MiB of short-lived buffers: stdin chunks, online
+ * frames, the node:crypto engine's blocks; without it V8 collects them only
+ * after ~64 MiB) and enableBufferPool() (packet batch buffers, ~17 MB,
+ * kept between packets). The bytes produced are the same either way, and
+ * memory stays bounded without them.
+ */
 export { makeContext, type Context } from './context.js';
 export { loadConfig, parseConfigText } from './config/load.js';
 export type { Config, Neighbour, SelfNode, AreaConfig } from './config/types.js';
@@ -15,4 +27,7 @@ export { txFile } from './tx/file.js';
 export { txExec } from './tx/exec.js';
 export { tossAll } from './toss/toss.js';
 export { parseNice, formatNice } from './nice.js';
+export { iBytes, shortId } from './format.js';
+export { enableReclaim } from './stream/reclaim.js';
+export { enableBufferPool } from './stream/pool.js';
 export { PigeonError, ConfigError, PacketError, AuthError } from './errors.js';

@@ -19,7 +19,7 @@ export interface NativeModule {
 }
 
 /** Where the addon is, from dist/src (built layout) or src. */
-export function nativeAddonPath(): string | null {
+function nativeAddonPath(): string | null {
   const here = path.dirname(fileURLToPath(import.meta.url));
   for (const up of ['../..', '..']) {
     const p = path.resolve(here, up, 'build', 'pigeon_native.node');

@@ -4,11 +4,11 @@
  */
 import { PigeonError } from './errors.js';
 
-export const NICE_FLASH = 32;
+const NICE_FLASH = 32;
 export const NICE_PRIORITY = 96;
 export const NICE_NORMAL = 160;
 export const NICE_BULK = 224;
-export const NICE_MAX = 255;
+const NICE_MAX = 255;
 
 export const DEFAULT_NICE_EXEC = NICE_PRIORITY;
 export const DEFAULT_NICE_FREQ = NICE_NORMAL;

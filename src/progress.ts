@@ -4,7 +4,7 @@
  * redrawn in place at most a few times a second, finished with a newline.
  * Disabled (every call a no-op) unless the context says to draw.
  */
-import { iBytes } from './log/log.js';
+import { iBytes } from './format.js';
 
 export interface ProgressOptions {
   enabled: boolean;

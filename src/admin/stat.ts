@@ -19,10 +19,11 @@ import path from 'node:path';
 import { base32Decode, base32Encode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
-import { iBytes } from '../log/log.js';
+import { iBytes } from '../format.js';
 import { formatNice } from '../nice.js';
 import { ENC_HEADER_SIZE } from '../packet/header.js';
-import { MAGIC_ENC, OLD_MAGICS, sameBytes } from '../packet/magic.js';
+import { bytesEqual } from '../codec/bytes.js';
+import { MAGIC_ENC, OLD_MAGICS } from '../packet/magic.js';
 import { NOCK_SUFFIX, PART_SUFFIX, PKT_ID_LEN, readHead } from '../spool/spool.js';
 
 export type QueueKind = 'rx' | 'tx' | 'nock' | 'part';
@@ -75,8 +76,8 @@ export function judgeHeader(raw: Uint8Array): HeaderVerdict {
   const nice = view.getUint32(8);
   if (nice > 255) return { ok: false, foreign: null };
   const magic = raw.subarray(0, 8);
-  if (!sameBytes(magic, MAGIC_ENC.bytes)) {
-    const old = OLD_MAGICS.find((m) => sameBytes(m.bytes, magic));
+  if (!bytesEqual(magic, MAGIC_ENC.bytes)) {
+    const old = OLD_MAGICS.find((m) => bytesEqual(m.bytes, magic));
     if (old) {
       const tag = `NNCP${String.fromCharCode(magic[4])}v${(magic[5] << 16) | (magic[6] << 8) | magic[7]}`;
       return { ok: false, foreign: `${tag} (${old.name}) format is unsupported (used till ${old.tooOld})` };

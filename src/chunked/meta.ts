@@ -8,7 +8,8 @@
 import { XdrReader, XdrWriter } from '../codec/xdr.js';
 import { PacketError } from '../errors.js';
 import { MTH_SIZE } from '../crypto/mth.js';
-import { describeForeignMagic, MAGIC_CHUNKED_META, sameBytes } from '../packet/magic.js';
+import { bytesEqual } from '../codec/bytes.js';
+import { describeForeignMagic, MAGIC_CHUNKED_META } from '../packet/magic.js';
 
 export const META_SUFFIX = '.nncp.meta';
 export const CHUNK_SUFFIX = '.nncp.chunk';
@@ -45,7 +46,7 @@ function safe(v: bigint, what: string, field: string): number {
 export function decodeMeta(buf: Uint8Array, what = 'chunked meta'): ChunkedMeta {
   const r = new XdrReader(buf, 0, what);
   const magic = r.fixed(8);
-  if (!sameBytes(magic, MAGIC_CHUNKED_META.bytes)) throw new PacketError(`${what}: ${describeForeignMagic(magic)}, not a chunked .meta v2 file`);
+  if (!bytesEqual(magic, MAGIC_CHUNKED_META.bytes)) throw new PacketError(`${what}: ${describeForeignMagic(magic)}, not a chunked .meta v2 file`);
   const fileSize = safe(r.u64(), what, 'file size');
   const chunkSize = safe(r.u64(), what, 'chunk size');
   const n = r.u32();

@@ -12,8 +12,9 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { MTH, mthOfFile } from '../crypto/mth.js';
-import { iBytes } from '../log/log.js';
-import { describeForeignMagic, MAGIC_CHUNKED_META, OLD_MAGICS, sameBytes } from '../packet/magic.js';
+import { iBytes } from '../format.js';
+import { bytesEqual } from '../codec/bytes.js';
+import { describeForeignMagic, MAGIC_CHUNKED_META, OLD_MAGICS } from '../packet/magic.js';
 import { Progress } from '../progress.js';
 import { TmpFile } from '../spool/atomic.js';
 import { copyChunks, readReused } from '../stream/fileread.js';
@@ -60,7 +61,7 @@ export async function reassemble(ctx: Context, metaPath: string, o: ReassOptions
   try {
     const raw = await fsp.readFile(metaPath);
     const magic = raw.subarray(0, 8);
-    if (raw.length >= 8 && !sameBytes(magic, MAGIC_CHUNKED_META.bytes) && OLD_MAGICS.some((m) => sameBytes(m.bytes, magic))) {
+    if (raw.length >= 8 && !bytesEqual(magic, MAGIC_CHUNKED_META.bytes) && OLD_MAGICS.some((m) => bytesEqual(m.bytes, magic))) {
       ctx.log.error('reass', les, describeForeignMagic(magic), logMsg);
       return false;
     }
@@ -109,7 +110,7 @@ export async function reassemble(ctx: Context, metaPath: string, o: ReassOptions
     let good = true;
     for (let i = 0; i < chunks.length; i++) {
       const sum = await mthOfFile(chunks[i]);
-      if (!sameBytes(sum, meta.checksums[i])) {
+      if (!bytesEqual(sum, meta.checksums[i])) {
         badChecksum(i);
         good = false;
       }
@@ -140,7 +141,7 @@ export async function reassemble(ctx: Context, metaPath: string, o: ReassOptions
         mth.update(b);
         await tmp.write(b);
       }
-      if (!sameBytes(mth.digest(), meta.checksums[i])) {
+      if (!bytesEqual(mth.digest(), meta.checksums[i])) {
         badChecksum(i);
         good = false;
       }

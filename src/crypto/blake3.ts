@@ -16,8 +16,8 @@
 import { createRequire } from 'node:module';
 import { createDeriveKey, createHasher, createKeyed, type Hasher as JitHasher, type XofReader } from 'blake3-jit';
 
-export const BLAKE3_KEY_LEN = 32;
-export const BLAKE3_OUT_LEN = 32;
+const BLAKE3_KEY_LEN = 32;
+const BLAKE3_OUT_LEN = 32;
 
 /** An incremental 256-bit BLAKE3 hasher (plain or keyed), reusable after `reset()`. */
 export interface Blake3Hasher256 {

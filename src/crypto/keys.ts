@@ -17,12 +17,11 @@ import { blake2b } from '@noble/hashes/blake2.js';
 import { base32Encode } from '../codec/base32.js';
 import { ed25519Public } from './ecc.js';
 import type { SelfNode } from '../config/types.js';
+import { NODE_ID_SIZE } from '../packet/header.js';
 
-export const KEY_SIZE = 32;
-export const NODE_ID_SIZE = 32;
+const KEY_SIZE = 32;
 /** Go's ed25519.PrivateKey: seed ‖ public key. */
-export const SIGN_PRV_SIZE = 64;
-export const SIGNATURE_SIZE = 64;
+const SIGN_PRV_SIZE = 64;
 
 function checkLen(what: string, b: Uint8Array, n: number): void {
   if (!(b instanceof Uint8Array)) throw new TypeError(`${what}: expected a Uint8Array`);

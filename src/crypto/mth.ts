@@ -20,11 +20,14 @@
  * `offset`), and `digest()` joins both. The leaf/node bookkeeping, and so the
  * `onEvent` trace, follows the reference step by step, so `nncp-hash -debug`
  * output can be reproduced exactly.
+ *
+ * Longer than 600 lines on purpose: the file and worker-thread drivers
+ * (mthOfFile, MthWorker) use the tree's leaf-level entry points, and the
+ * worker threads run this very module (new Worker(import.meta.url)).
  */
 import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { Writable } from 'node:stream';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { errorLine, PigeonError } from '../errors.js';
 import { blake3Hasher, blake3Sum256, type Blake3Hasher256 } from './blake3.js';
@@ -492,26 +495,6 @@ export async function mthOfFile(path: string, opts: MthFileOptions = {}): Promis
     return mth.digest();
   } finally {
     await fh.close();
-  }
-}
-
-/** A Writable that hashes what is written; `digest()` once it has finished. */
-export class MthWritable extends Writable {
-  readonly mth: MTH;
-  constructor(opts?: MthOptions) {
-    super();
-    this.mth = new MTH(opts);
-  }
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    try {
-      this.mth.update(chunk);
-      cb();
-    } catch (err) {
-      cb(err as Error);
-    }
-  }
-  digest(): Uint8Array {
-    return this.mth.digest();
   }
 }
 

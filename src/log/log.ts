@@ -334,27 +334,3 @@ export function humanize(rec: LogRecord): string {
   }
   return `${when.seconds} ${level}${msg}`;
 }
-
-// ---- helpers for composing human messages like the reference's ----
-
-const IEC = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
-
-/** Go's "%.Nf" for a non-negative value: exact halves round to even, as strconv does. */
-function goFixed(v: number, digits: number): string {
-  const scaled = v * 10 ** digits;
-  const floor = Math.floor(scaled);
-  if (scaled - floor === 0.5 && Number.isInteger(floor)) {
-    const n = floor % 2 === 0 ? floor : floor + 1;
-    return (n / 10 ** digits).toFixed(digits);
-  }
-  return v.toFixed(digits);
-}
-
-/** Size as the reference prints it (go-humanize IBytes): "282 B", "5.1 KiB", "13 MiB". */
-export function iBytes(size: number | bigint): string {
-  const s = Number(size);
-  if (s < 10) return `${s} B`;
-  const e = Math.floor(Math.log(s) / Math.log(1024));
-  const val = Math.floor((s / 1024 ** e) * 10 + 0.5) / 10;
-  return `${val < 10 ? goFixed(val, 1) : goFixed(val, 0)} ${IEC[e]}`;
-}

@@ -8,15 +8,22 @@
  * SIZE structure (payload and padding sizes) starts a block and is sealed
  * under key=size. Nonces count blocks (big-endian in 12 bytes); the AD is
  * BLAKE3-256 of the signed header part. Padding is zeros inside the last
- * block (IPAD), then keyed-BLAKE3 XOF output (OPAD).
+ * block (IPAD), then keyed-BLAKE3 XOF output (OPAD). openPlain() splits
+ * the plaintext into its plain header and payload.
+ *
+ * Longer than 600 lines on purpose: the encryptor and the decryptor share
+ * the key schedule, the block layout and the batch-slot machinery, which
+ * would otherwise have to be exported for each other.
  */
-import { randomBytes } from 'node:crypto';
 import { XdrReader, XdrWriter } from '../codec/xdr.js';
 import { base32Encode } from '../codec/base32.js';
 import { AuthError, PacketError } from '../errors.js';
 import { blake3DeriveKey, blake3Sum256, Blake3Xof } from '../crypto/blake3.js';
 import { ed25519Sign, ed25519Verify, x25519, x25519Keypair } from '../crypto/ecc.js';
+import { bytesEqual } from '../codec/bytes.js';
 import { BlockReader } from '../stream/blockreader.js';
+import { takeHead } from '../stream/head.js';
+import { bufferPoolEnabled } from '../stream/pool.js';
 import { readFd } from '../stream/fileread.js';
 import type { FileHandle } from 'node:fs/promises';
 import { aead } from '../crypto/aead.js';
@@ -31,9 +38,9 @@ import {
   PLAIN_HEADER_SIZE,
   PlainHeader,
 } from './header.js';
-import { MAGIC_ENC, sameBytes } from './magic.js';
+import { MAGIC_ENC } from './magic.js';
 
-export const BLOCK_SIZE = 128 * 1024;
+const BLOCK_SIZE = 128 * 1024;
 export const TAG_SIZE = 16;
 export const CT_BLOCK_SIZE = BLOCK_SIZE + TAG_SIZE;
 /** XDR of the SIZE structure: two unsigned hypers. */
@@ -53,7 +60,10 @@ interface Slot {
   pt: Buffer;
 }
 
-/** Slot buffers of finished decryptions, kept for the next packet (a toss run opens many). */
+/**
+ * Slot buffers of finished packets, kept for the next packet (a toss run
+ * opens many) once the pool is on (stream/pool.ts): up to 2 * SLOTS slots.
+ */
 const slotPool: Slot[] = [];
 
 function takeSlot(): Slot {
@@ -61,6 +71,7 @@ function takeSlot(): Slot {
 }
 
 function giveSlots(slots: Slot[]): void {
+  if (!bufferPoolEnabled()) return;
   for (const s of slots) if (slotPool.length < 2 * SLOTS) slotPool.push(s);
 }
 
@@ -84,7 +95,7 @@ export interface Recipient {
 }
 
 /** Ciphertext length of `size` plaintext bytes plus the SIZE structure. */
-export function sizeWithTags(size: number): number {
+function sizeWithTags(size: number): number {
   const s = size + SIZE_STRUCT_SIZE;
   return s + Math.floor(s / BLOCK_SIZE) * TAG_SIZE + (s % BLOCK_SIZE !== 0 ? TAG_SIZE : 0);
 }
@@ -412,7 +423,7 @@ export async function decryptPacket(opts: DecryptOptions): Promise<DecryptResult
   let header: EncHeader;
   try {
     header = decodeEncHeader(headerBytes.subarray(0, got), what);
-    if (!sameBytes(header.recipient, opts.self.id)) {
+    if (!bytesEqual(header.recipient, opts.self.id)) {
       throw new AuthError(`${what}: addressed to node ${base32Encode(header.recipient)}, not to us (${base32Encode(opts.self.id)})`);
     }
   } catch (err) {
@@ -586,7 +597,7 @@ export async function decryptPacket(opts: DecryptOptions): Promise<DecryptResult
         const got = await reader.read(Math.min(opad, 1 << 20));
         if (got.length === 0) throw new PacketError(`${what} is truncated: ${opad} bytes of its outer padding are missing`);
         const want = xof.read(got.length);
-        if (!sameBytes(got, want)) throw new PacketError(`${what}: outer padding is not what the sender's key makes: the packet is corrupt`);
+        if (!bytesEqual(got, want)) throw new PacketError(`${what}: outer padding is not what the sender's key makes: the packet is corrupt`);
         opad -= got.length;
       }
     }
@@ -603,30 +614,26 @@ function checkZeros(b: Uint8Array, what: string): number {
   return b.length;
 }
 
-/** Split decrypted plaintext into its plain header and the payload after it. */
+/**
+ * Split decrypted plaintext into its plain header and the payload, passing
+ * the payload's chunks through as they come (no copy; borrowed chunks stay
+ * borrowed). A plaintext too short for a header is read to its end first,
+ * so that an integrity fault is what gets reported. The one split used by
+ * toss, ack and everything else that opens a packet.
+ */
 export async function openPlain(
   plaintext: AsyncIterable<Uint8Array>,
   what = 'packet',
 ): Promise<{ plain: PlainHeader; body: AsyncGenerator<Uint8Array> }> {
-  const reader = new BlockReader(plaintext);
-  const head = await reader.read(PLAIN_HEADER_SIZE);
+  const { head, rest } = await takeHead(plaintext, PLAIN_HEADER_SIZE);
   if (head.length < PLAIN_HEADER_SIZE) {
-    // Drain so that integrity errors surface before the format complaint.
-    while (!(await reader.atEnd())) await reader.read(BLOCK_SIZE);
+    while (!(await rest.next()).done);
     throw new PacketError(`${what}: decrypted payload of ${head.length} bytes is shorter than a plain packet header`);
   }
-  const plain = decodePlainHeader(head.slice(), what);
-  async function* body(): AsyncGenerator<Uint8Array> {
-    for (;;) {
-      const b = await reader.read(BLOCK_SIZE);
-      if (b.length === 0) return;
-      yield b;
-    }
+  try {
+    return { plain: decodePlainHeader(head, what), body: rest };
+  } catch (err) {
+    await rest.return(undefined);
+    throw err;
   }
-  return { plain, body: body() };
-}
-
-/** A random 32-byte value (ephemeral keys in tests, tmp names). */
-export function random32(): Uint8Array {
-  return randomBytes(32);
 }

@@ -7,7 +7,8 @@
  */
 import { XdrReader, XdrWriter } from '../codec/xdr.js';
 import { PacketError } from '../errors.js';
-import { describeForeignMagic, MAGIC_ENC, MAGIC_PLAIN, sameBytes } from './magic.js';
+import { bytesEqual } from '../codec/bytes.js';
+import { describeForeignMagic, MAGIC_ENC, MAGIC_PLAIN } from './magic.js';
 
 /** Payload types; numbering starts at 1 on the wire. */
 export enum PktType {
@@ -34,7 +35,7 @@ export const MAX_PATH_SIZE = 255;
 export const PLAIN_HEADER_SIZE = 8 + 4 + 4 + 4 + 256;
 export const ENC_HEADER_SIZE = 8 + 4 + 32 + 32 + 32 + 64;
 /** Unsigned part of the encrypted header: what is signed and hashed into the AD. */
-export const ENC_TBS_SIZE = ENC_HEADER_SIZE - 64;
+const ENC_TBS_SIZE = ENC_HEADER_SIZE - 64;
 export const NODE_ID_SIZE = 32;
 
 export interface PlainHeader {
@@ -66,7 +67,7 @@ export function encodePlainHeader(h: PlainHeader): Uint8Array {
 export function decodePlainHeader(buf: Uint8Array, what = 'plain packet'): PlainHeader {
   const r = new XdrReader(buf, 0, what);
   const magic = r.fixed(8);
-  if (!sameBytes(magic, MAGIC_PLAIN.bytes)) throw new PacketError(`${what}: ${describeForeignMagic(magic)}`);
+  if (!bytesEqual(magic, MAGIC_PLAIN.bytes)) throw new PacketError(`${what}: ${describeForeignMagic(magic)}`);
   const type = r.u32();
   if (!(type in PKT_TYPE_NAMES)) throw new PacketError(`${what}: unknown packet type ${type}`);
   const nice = r.u32();
@@ -101,7 +102,7 @@ export function decodeEncHeader(buf: Uint8Array, what = 'encrypted packet'): Enc
   }
   const r = new XdrReader(buf, 0, what);
   const magic = r.fixed(8);
-  if (!sameBytes(magic, MAGIC_ENC.bytes)) throw new PacketError(`${what}: ${describeForeignMagic(magic)}`);
+  if (!bytesEqual(magic, MAGIC_ENC.bytes)) throw new PacketError(`${what}: ${describeForeignMagic(magic)}`);
   const nice = r.u32();
   if (nice > 255) throw new PacketError(`${what}: niceness ${nice} is out of range`);
   return {

@@ -12,7 +12,8 @@ import { BlockReader } from '../stream/blockreader.js';
 import { readFd } from '../stream/fileread.js';
 import { decryptPacket, KnownSender, SelfKeys } from './encrypted.js';
 import { decodeEncHeader, decodePlainHeader, ENC_HEADER_SIZE, PLAIN_HEADER_SIZE, PktType } from './header.js';
-import { describeForeignMagic, MAGIC_ENC, MAGIC_PLAIN, sameBytes } from './magic.js';
+import { bytesEqual } from '../codec/bytes.js';
+import { describeForeignMagic, MAGIC_ENC, MAGIC_PLAIN } from './magic.js';
 
 export const OVERHEADS = { plain: PLAIN_HEADER_SIZE, encrypted: ENC_HEADER_SIZE, size: 16 };
 
@@ -99,7 +100,7 @@ export async function inspectPacket(opts: {
   if (encHead.length < ENC_HEADER_SIZE) throw new PacketError(`${what}: not enough data to read a packet header (${encHead.length} bytes)`);
   const magic = encHead.subarray(0, 8);
 
-  if (sameBytes(magic, MAGIC_ENC.bytes)) {
+  if (bytesEqual(magic, MAGIC_ENC.bytes)) {
     const h = decodeEncHeader(encHead, what);
     const senderB32 = base32Encode(h.sender);
     const recipientB32 = base32Encode(h.recipient);
@@ -142,7 +143,7 @@ export async function inspectPacket(opts: {
   const plainHead = new Uint8Array(PLAIN_HEADER_SIZE);
   plainHead.set(encHead);
   plainHead.set(more, ENC_HEADER_SIZE);
-  if (sameBytes(magic, MAGIC_PLAIN.bytes)) {
+  if (bytesEqual(magic, MAGIC_PLAIN.bytes)) {
     if (more.length < PLAIN_HEADER_SIZE - ENC_HEADER_SIZE) throw new PacketError(`${what}: not enough data to read a plain packet header`);
     const p = decodePlainHeader(plainHead, what);
     if (opts.dump) {

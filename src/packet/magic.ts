@@ -2,6 +2,8 @@
  * Magic numbers: 8 bytes, "NNCP" + a letter for the format + a 3-byte version.
  * Older versions are recognised so that errors can say "too old".
  */
+import { bytesEqual } from '../codec/bytes.js';
+
 export interface Magic {
   readonly name: string;
   readonly bytes: Uint8Array;
@@ -20,9 +22,6 @@ function magic(letter: string, version: number, name: string, tooOld: string | n
 
 export const MAGIC_PLAIN = magic('P', 3, 'plain packet v3');
 export const MAGIC_ENC = magic('E', 6, 'encrypted packet v6');
-export const MAGIC_AREA = magic('A', 1, 'area packet v1');
-export const MAGIC_EBLOB = magic('B', 3, 'EBlob v3');
-export const MAGIC_MCD = magic('D', 1, 'multicast discovery v1');
 export const MAGIC_SP = magic('S', 1, 'sync protocol v1');
 export const MAGIC_CHUNKED_META = magic('M', 2, 'chunked .meta v2');
 
@@ -40,14 +39,8 @@ export const OLD_MAGICS: Magic[] = [
   magic('P', 2, 'plain packet v2', '4.1'),
 ];
 
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** Describe an 8-byte magic we do not speak, for an error message. */
 export function describeForeignMagic(m: Uint8Array): string {
-  for (const old of OLD_MAGICS) if (sameBytes(old.bytes, m)) return `${old.name} is an old format (written by NNCP up to ${old.tooOld}) and is not supported`;
+  for (const old of OLD_MAGICS) if (bytesEqual(old.bytes, m)) return `${old.name} is an old format (written by NNCP up to ${old.tooOld}) and is not supported`;
   return 'unknown magic number';
 }

@@ -21,7 +21,7 @@ import { base32Decode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { errorLine, PigeonError } from '../errors.js';
-import { iBytes } from '../log/log.js';
+import { iBytes } from '../format.js';
 import { formatNice } from '../nice.js';
 import { tossAll, type TossOptions } from '../toss/toss.js';
 import { CheckQueue } from './checkqueue.js';

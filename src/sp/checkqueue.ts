@@ -13,7 +13,8 @@
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import type { MTH } from '../crypto/mth.js';
-import { iBytes, type LogFields } from '../log/log.js';
+import { iBytes } from '../format.js';
+import type { LogFields } from '../log/log.js';
 import type { Partials } from '../spool/partial.js';
 
 export interface CheckTask {

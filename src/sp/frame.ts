@@ -13,7 +13,8 @@
  */
 import type { Readable } from 'node:stream';
 import { PacketError } from '../errors.js';
-import { describeForeignMagic, MAGIC_SP, sameBytes } from '../packet/magic.js';
+import { bytesEqual } from '../codec/bytes.js';
+import { describeForeignMagic, MAGIC_SP } from '../packet/magic.js';
 import { NOISE_MAX_MSG } from './noise.js';
 
 /** Magic and length. */
@@ -65,7 +66,7 @@ export class FrameReader {
     if (!(await this.fill(1))) return null;
     if (!(await this.fill(8))) throw this.truncated('magic number');
     const magic = this.peek(8);
-    if (!sameBytes(magic, MAGIC_SP.bytes)) {
+    if (!bytesEqual(magic, MAGIC_SP.bytes)) {
       const hex = Buffer.from(magic).toString('hex');
       throw new PacketError(`${this.what}: not an NNCP sync protocol frame (${describeForeignMagic(magic)}: ${hex}); garbage on the link or not an NNCP peer`);
     }

@@ -6,7 +6,8 @@
  */
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
-import { iBytes, type LogFields, type LogValue } from '../log/log.js';
+import { iBytes } from '../format.js';
+import type { LogFields, LogValue } from '../log/log.js';
 import type { Partials, TxPacket } from '../spool/partial.js';
 import { fileInPlace, SP_FILE_OVERHEAD, SP_MAX_FILE_CHUNK, SP_MAX_PAYLOAD } from './packets.js';
 

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { base32Decode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
-import { iBytes } from '../log/log.js';
+import { iBytes } from '../format.js';
 import type { Job } from '../spool/spool.js';
 import { encodeSpPackets, groupPayloads } from './packets.js';
 

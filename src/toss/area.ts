@@ -19,17 +19,15 @@
 import { blake2b } from '@noble/hashes/blake2.js';
 import { base32Encode } from '../codec/base32.js';
 import { nodeById } from '../config/types.js';
-import { iBytes } from '../log/log.js';
-import { decryptPacket } from '../packet/encrypted.js';
+import { iBytes } from '../format.js';
+import { decryptPacket, openPlain } from '../packet/encrypted.js';
 import { decodeEncHeader, ENC_HEADER_SIZE, PktType } from '../packet/header.js';
+import { prepend, takeHead } from '../stream/head.js';
 import { txPacket } from '../tx/send.js';
 import {
   drain,
   path32,
   pktSizeWithoutEnc,
-  prepend,
-  splitPlain,
-  takeHead,
   TossFailure,
   withFields,
   type Outcome,
@@ -131,7 +129,7 @@ export async function tossArea(t: Tossing, deliver: Deliver): Promise<Outcome> {
         noVerify: !known,
         borrow: true,
       });
-      const { plain, body } = await splitPlain(dec.plaintext, `area message ${msgHash}`);
+      const { plain, body } = await openPlain(dec.plaintext, `area message ${msgHash}`);
       const size = pktSizeWithoutEnc(t.size);
       innerTossing = {
         ctx,

@@ -14,9 +14,11 @@
 import { base32Encode } from '../codec/base32.js';
 import type { FreqConfig } from '../config/types.js';
 import type { Context } from '../context.js';
-import { errorLine, PacketError } from '../errors.js';
-import { iBytes, type LogFields, type LogValue } from '../log/log.js';
-import { decodePlainHeader, PLAIN_HEADER_SIZE, type PlainHeader } from '../packet/header.js';
+import { errorLine } from '../errors.js';
+import { iBytes } from '../format.js';
+import type { LogFields, LogValue } from '../log/log.js';
+import { CT_BLOCK_SIZE, SIZE_STRUCT_SIZE, TAG_SIZE } from '../packet/encrypted.js';
+import { ENC_HEADER_SIZE, PLAIN_HEADER_SIZE, type PlainHeader } from '../packet/header.js';
 
 export interface TossOptions {
   /** Only this neighbour's queue (default: every neighbour, self included). */
@@ -112,28 +114,17 @@ export function tossingPrefix(t: Tossing, kind?: string): string {
   return `Tossing ${kind ? kind + ' ' : ''}${t.origin.name}/${t.pktName} (${iBytes(t.size)})`;
 }
 
-// Sizes the reference subtracts: encrypted header, plain header, SIZE structure, tag per block.
-const ENC_OVERHEAD = 172;
-const PLAIN_OVERHEAD = 276;
-const SIZE_OVERHEAD = 16;
-const TAG = 16;
-const CT_BLOCK = 128 * 1024 + TAG;
-
 /**
  * The payload size the reference logs for a packet of `pktSize` bytes:
- * the packet less its headers and tags (padding included, as there).
+ * the packet less its headers, SIZE structure and tags (padding included,
+ * as there).
  */
 export function pktSizeWithoutEnc(pktSize: number): number {
-  let s = pktSize - ENC_OVERHEAD - PLAIN_OVERHEAD - SIZE_OVERHEAD;
-  const blocks = Math.floor(s / CT_BLOCK);
-  if (s % CT_BLOCK !== 0) s -= TAG;
-  s -= blocks * TAG;
+  let s = pktSize - ENC_HEADER_SIZE - PLAIN_HEADER_SIZE - SIZE_STRUCT_SIZE;
+  const blocks = Math.floor(s / CT_BLOCK_SIZE);
+  if (s % CT_BLOCK_SIZE !== 0) s -= TAG_SIZE;
+  s -= blocks * TAG_SIZE;
   return Math.max(0, s);
-}
-
-/** A packet id shortened like the reference's progress labels: 16 chars ".." 16 chars. */
-export function shortPkt(name: string): string {
-  return name.length > 34 ? `${name.slice(0, 16)}..${name.slice(-16)}` : name;
 }
 
 /** The path field of a plain header, as text (invalid UTF-8 replaced: for messages only). */
@@ -157,50 +148,6 @@ export async function drain(body: AsyncIterable<Uint8Array>, signal?: AbortSigna
   for await (const _ of body) checkAbort(signal);
 }
 
-/**
- * Split `n` bytes off the front of a stream. Returns them (fewer when the
- * stream is shorter) and the rest of the stream.
- */
-export async function takeHead(src: AsyncIterable<Uint8Array>, n: number): Promise<{ head: Uint8Array; rest: AsyncGenerator<Uint8Array> }> {
-  const it = src[Symbol.asyncIterator]();
-  const head = new Uint8Array(n);
-  let have = 0;
-  let leftover: Uint8Array | null = null;
-  let ended = false;
-  while (have < n) {
-    const r = await it.next();
-    if (r.done) {
-      ended = true;
-      break;
-    }
-    const take = Math.min(n - have, r.value.length);
-    head.set(r.value.subarray(0, take), have);
-    have += take;
-    if (take < r.value.length) leftover = r.value.subarray(take);
-  }
-  // Later chunks pass through as they come: no copy beyond the head.
-  async function* rest(): AsyncGenerator<Uint8Array> {
-    try {
-      if (leftover) yield leftover;
-      if (ended) return;
-      for (;;) {
-        const r = await it.next();
-        if (r.done) return;
-        yield r.value;
-      }
-    } finally {
-      await it.return?.();
-    }
-  }
-  return { head: head.subarray(0, have), rest: rest() };
-}
-
-/** `head` followed by the chunks of `rest`. */
-export async function* prepend(head: Uint8Array, rest: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  if (head.length > 0) yield head;
-  yield* rest;
-}
-
 /** Is `p` the directory `root` or inside it? Both absolute and free of symlinks. */
 export function isInside(p: string, root: string): boolean {
   if (root === '/') return p.startsWith('/');
@@ -209,24 +156,4 @@ export function isInside(p: string, root: string): boolean {
 
 export function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
-}
-
-/**
- * Split decrypted plaintext into its plain header and the payload, passing
- * the payload's chunks through as they come (no copy). A plaintext too
- * short for a header is read to its end first, so that an integrity fault
- * is what gets reported.
- */
-export async function splitPlain(plaintext: AsyncIterable<Uint8Array>, what: string): Promise<{ plain: PlainHeader; body: AsyncGenerator<Uint8Array> }> {
-  const { head, rest } = await takeHead(plaintext, PLAIN_HEADER_SIZE);
-  if (head.length < PLAIN_HEADER_SIZE) {
-    await drain(rest);
-    throw new PacketError(`${what}: decrypted payload of ${head.length} bytes is shorter than a plain packet header`);
-  }
-  try {
-    return { plain: decodePlainHeader(head, what), body: rest };
-  } catch (err) {
-    await rest.return(undefined);
-    throw err;
-  }
 }

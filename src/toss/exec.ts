@@ -20,7 +20,7 @@ import { accessSync, constants as FS } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { errorLine, PacketError } from '../errors.js';
-import { iBytes } from '../log/log.js';
+import { iBytes } from '../format.js';
 import { PktType } from '../packet/header.js';
 import { zstd } from '../tx/exec.js';
 import { checkAbort, drain, TossAborted, TossFailure, tossingPrefix, withFields, type Outcome, type Tossing } from './common.js';

@@ -17,7 +17,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { iBytes } from '../log/log.js';
+import { iBytes, shortId } from '../format.js';
 import { Progress } from '../progress.js';
 import { ensureDir, makeDir, TmpFile } from '../spool/atomic.js';
 import {
@@ -26,7 +26,6 @@ import {
   errCode,
   isInside,
   pathText,
-  shortPkt,
   TossFailure,
   tossingPrefix,
   withFields,
@@ -174,7 +173,7 @@ export async function tossFile(t: Tossing): Promise<Outcome> {
     throw new TossFailure('rx-mktemp', fields, err, `${prefix}: mktemp`);
   }
   ctx.log.debug('rx-tmp-created', withFields(fields, ['Tmp', tmp.path]), `${prefix}: created: ${tmp.path}`);
-  const progress = new Progress({ enabled: ctx.progress, label: `Rx file ${shortPkt(t.pktName)}`, total: t.size });
+  const progress = new Progress({ enabled: ctx.progress, label: `Rx file ${shortId(t.pktName)}`, total: t.size });
   try {
     for await (const chunk of t.body) {
       checkAbort(opts.signal);

@@ -20,14 +20,15 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { nodeById } from '../config/types.js';
 import type { Context } from '../context.js';
 import { ConfigError, PigeonError } from '../errors.js';
-import { iBytes, type LogFields } from '../log/log.js';
+import { iBytes } from '../format.js';
+import type { LogFields } from '../log/log.js';
 import { formatNice } from '../nice.js';
-import { decryptPacket } from '../packet/encrypted.js';
+import { decryptPacket, openPlain } from '../packet/encrypted.js';
 import { PKT_TYPE_NAMES, PktType } from '../packet/header.js';
 import type { Job, Queue } from '../spool/spool.js';
 import { tossAck } from './ack.js';
 import { tossArea } from './area.js';
-import { checkAbort, pktSizeWithoutEnc, splitPlain, TossAborted, TossFailure, withFields, type Outcome, type TossOptions, type Tossing } from './common.js';
+import { checkAbort, pktSizeWithoutEnc, TossAborted, TossFailure, withFields, type Outcome, type TossOptions, type Tossing } from './common.js';
 import { tossExec } from './exec.js';
 import { tossFile } from './file.js';
 import { tossFreq } from './freq.js';
@@ -196,7 +197,7 @@ export async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {
       let t: Tossing;
       try {
         const dec = await decryptPacket({ self, lookup: (id) => nodeById(ctx.cfg, id), input: { file: fh }, what: `packet ${job.id}`, borrow: true });
-        const { plain, body } = await splitPlain(dec.plaintext, `packet ${job.id}`);
+        const { plain, body } = await openPlain(dec.plaintext, `packet ${job.id}`);
         const fields = withFields(fields0, ['Size', size]);
         t = { ctx, opts, origin: sender, pktName: job.id, nice: job.nice, size, fields, plain, body, job: { path: job.path, nodeIdB32: queueNode, id: job.id } };
       } catch (err) {

@@ -10,17 +10,16 @@
 import { base32Encode } from '../codec/base32.js';
 import { nodeById, type Neighbour } from '../config/types.js';
 import { MTH } from '../crypto/mth.js';
-import { iBytes } from '../log/log.js';
+import { iBytes } from '../format.js';
 import { formatNice } from '../nice.js';
 import { decodeEncHeader, ENC_HEADER_SIZE, PktType } from '../packet/header.js';
 import { Progress } from '../progress.js';
+import { prepend, takeHead } from '../stream/head.js';
 import { txPacket } from '../tx/send.js';
 import {
   checkAbort,
   drain,
   path32,
-  prepend,
-  takeHead,
   TossFailure,
   tossingPrefix,
   withFields,

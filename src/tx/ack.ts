@@ -3,19 +3,21 @@
  * the raw 32-byte id of the packet received, with no payload. ackRx() makes
  * one for every packet waiting in a node's rx queue (except ACKs themselves)
  * and reports each new packet as "NODE/PKT", the line the reference writes
- * to file descriptor 4.
+ * to file descriptor 4; ack() is the whole of nncp-ack.
  */
+import fs from 'node:fs';
 import { open } from 'node:fs/promises';
 import { base32Decode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
 import { nodeById } from '../config/types.js';
-import type { Context } from '../context.js';
+import { node as findNeighbour, type Context } from '../context.js';
 import { ConfigError, PigeonError } from '../errors.js';
 import { decryptPacket, openPlain } from '../packet/encrypted.js';
 import { PktType } from '../packet/header.js';
 import type { Job } from '../spool/spool.js';
 import { readReused } from '../stream/fileread.js';
 import { logTxFailure } from './file.js';
+import { parseVia } from './route.js';
 import { txPacket, TxResult } from './send.js';
 
 export interface TxAckOptions {
@@ -62,7 +64,7 @@ export async function txAck(ctx: Context, o: TxAckOptions): Promise<TxResult> {
 }
 
 /** The line the reference writes to fd 4 for a new ACK packet: "NODEID/PKTID". */
-export function ackLine(node: Neighbour, pktId: string): string {
+function ackLine(node: Neighbour, pktId: string): string {
   return `${node.idB32}/${pktId}`;
 }
 
@@ -85,21 +87,21 @@ async function plainType(ctx: Context, job: Job): Promise<PktType> {
   }
 }
 
-export interface AckRxOptions {
+interface AckRxOptions {
   nodes: Neighbour[];
   nice: number;
   minSize?: number;
-  /** Relays for the ACK packets (the reference ignores -via here, so callers normally leave it out). */
-  via?: Uint8Array[];
   /** Called with "NODEID/PKTID" for every ACK packet queued. */
   onCreated?: (line: string) => void;
 }
 
 /**
- * ACK every packet in the rx queues of `nodes`. Returns false when some
- * packet could not be read (logged; the others are still acknowledged).
+ * ACK every packet in the rx queues of `nodes`, sent directly or by the
+ * nodes' configured via (the reference ignores -via here). Returns false
+ * when some packet could not be read (logged; the others are still
+ * acknowledged).
  */
-export async function ackRx(ctx: Context, o: AckRxOptions): Promise<boolean> {
+async function ackRx(ctx: Context, o: AckRxOptions): Promise<boolean> {
   let ok = true;
   for (const node of o.nodes) {
     const { jobs, skipped } = await ctx.spool.scan(node.idB32, 'rx');
@@ -129,9 +131,102 @@ export async function ackRx(ctx: Context, o: AckRxOptions): Promise<boolean> {
         ctx.log.info('ack-read-if-ack', les, `${msg}: it is ACK, skipping`);
         continue;
       }
-      const res = await txAck(ctx, { to: node, pktId: job.id, nice: o.nice, minSize: o.minSize, via: o.via });
+      const res = await txAck(ctx, { to: node, pktId: job.id, nice: o.nice, minSize: o.minSize });
       o.onCreated?.(ackLine(node, res.pktId));
     }
   }
   return ok;
+}
+
+export interface AckOptions {
+  /** Every neighbour's rx queue. */
+  all?: boolean;
+  /** These neighbours' rx queues (comma list of names or ids). */
+  node?: string;
+  /** Only this packet (with exactly one `node`). */
+  pkt?: string;
+  /** The -via flag, used with `pkt` only (as the reference). */
+  via?: string;
+  nice: number;
+  minSize?: number;
+  /** Called with "NODEID/PKTID" for every ACK packet queued. */
+  onCreated?: (line: string) => void;
+}
+
+/** nncp-ack: -all, -node NODE[,...] or -node NODE -pkt PKT. False when some packet could not be read. */
+export async function ack(ctx: Context, o: AckOptions): Promise<boolean> {
+  let nodes: Neighbour[] = [];
+  if (o.node) nodes = o.node.split(',').map((n) => findNeighbour(ctx, n));
+  if (o.all) {
+    if (nodes.length > 0) throw new PigeonError('EUSAGE', 'give either -all or -node, not both');
+    nodes = [...ctx.cfg.neighbours.values()];
+  } else if (nodes.length === 0) {
+    throw new PigeonError('EUSAGE', 'name the node whose packets to acknowledge: -node NODE[,...], or -all');
+  }
+  if (o.pkt) {
+    if (nodes.length !== 1) throw new PigeonError('EUSAGE', '-pkt needs exactly one -node');
+    const res = await txAck(ctx, { to: nodes[0], pktId: o.pkt, nice: o.nice, minSize: o.minSize, via: parseVia(ctx, o.via) });
+    o.onCreated?.(ackLine(nodes[0], res.pktId));
+    return true;
+  }
+  return ackRx(ctx, { nodes, nice: o.nice, minSize: o.minSize, onCreated: o.onCreated });
+}
+
+/** Where the reference lists new ACK packets. */
+const ACKS_FD = 4;
+
+function fdFlags(fd: number): number | null {
+  try {
+    const m = /^flags:\s*([0-7]+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    return m ? parseInt(m[1], 8) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * True when file descriptor 4 was handed to us open for writing (`4>acks`,
+ * `4>&1`). Node's runtime opens descriptors of its own (event loop pipes,
+ * eventfds) that may land on 4 when the caller left it closed; those are
+ * told apart: anonymous inodes, read-only ends, or pipes whose read end is
+ * also ours. Where /proc is missing, nothing is written.
+ */
+function callerFd(fd: number): boolean {
+  const flags = fdFlags(fd);
+  if (flags === null || (flags & 3) === 0) return false;
+  let target: string;
+  try {
+    target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return false;
+  }
+  if (target.startsWith('anon_inode:')) return false;
+  if (target.startsWith('pipe:')) {
+    for (const other of fs.readdirSync('/proc/self/fd')) {
+      if (Number(other) === fd) continue;
+      try {
+        if (fs.readlinkSync(`/proc/self/fd/${other}`) !== target) continue;
+      } catch {
+        continue;
+      }
+      const f = fdFlags(Number(other));
+      if (f !== null && (f & 3) === 0) return false; // we hold its read end: an internal pipe
+    }
+  }
+  return true;
+}
+
+/**
+ * What `ack` does with each "NODE/PKT" line: written to `fd` (4) when the
+ * caller handed it to us open for writing, else dropped.
+ */
+export function ackFdWriter(fd = ACKS_FD): (line: string) => void {
+  if (!callerFd(fd)) return () => {};
+  return (line) => {
+    try {
+      fs.writeSync(fd, line + '\n');
+    } catch {
+      // like the reference: a closed or broken fd 4 is not an error
+    }
+  };
 }

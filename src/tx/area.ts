@@ -12,10 +12,10 @@ import { promises as fsp, constants as C } from 'node:fs';
 import path from 'node:path';
 import { blake2b } from '@noble/hashes/blake2.js';
 import { base32Encode } from '../codec/base32.js';
-import type { AreaConfig, Neighbour } from '../config/types.js';
+import { findNode, type AreaConfig, type Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { ConfigError } from '../errors.js';
-import { iBytes } from '../log/log.js';
+import { iBytes } from '../format.js';
 import { formatNice } from '../nice.js';
 import { encryptPacket } from '../packet/encrypted.js';
 import { PktType, type PlainHeader } from '../packet/header.js';
@@ -51,10 +51,20 @@ export function selfNeighbour(ctx: Context): Neighbour {
 }
 
 /** Find an area by name; a one-line error naming it otherwise. */
-export function findArea(ctx: Context, name: string): AreaConfig {
+function findArea(ctx: Context, name: string): AreaConfig {
   const area = ctx.cfg.areas.get(name);
   if (!area) throw new ConfigError(`unknown area ${name}: not in areas of ${ctx.cfg.path}`);
   return area;
+}
+
+/**
+ * Where a command sends: "NODE" (a neighbour's name or id) or "area:AREA"
+ * (the area, with our own node as `to`).
+ */
+export function recipient(ctx: Context, name: string): { to: Neighbour; area?: AreaConfig } {
+  if (!name.startsWith('area:')) return { to: findNode(ctx.cfg, name) };
+  const area = findArea(ctx, name.slice('area:'.length));
+  return { to: selfNeighbour(ctx), area };
 }
 
 export async function txArea(ctx: Context, req: AreaTxRequest): Promise<AreaTxResult> {

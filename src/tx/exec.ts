@@ -9,10 +9,11 @@ import { createRequire } from 'node:module';
 import type { AreaConfig, Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { PigeonError } from '../errors.js';
-import { iBytes } from '../log/log.js';
+import { iBytes } from '../format.js';
 import { MAX_PATH_SIZE, PktType } from '../packet/header.js';
 import { Progress } from '../progress.js';
-import { logTxFailure, readStdin } from './file.js';
+import { readStdin } from '../stream/stdin.js';
+import { logTxFailure } from './file.js';
 import { txArea } from './area.js';
 import { txPacket, TxResult } from './send.js';
 
@@ -36,7 +37,7 @@ export interface TxExecOptions {
 }
 
 /** zstd level used for exec bodies: the library default, as fast as the reference's default speed. */
-export const EXEC_ZSTD_LEVEL = 3;
+const EXEC_ZSTD_LEVEL = 3;
 
 const utf8 = new TextEncoder();
 
@@ -68,7 +69,7 @@ export function zstd(): ZstdBinding {
  * valid until the next one is asked for (the encryptor consumes chunks
  * synchronously, as it does those of readReused).
  */
-export async function* zstdCompress(src: AsyncIterable<Uint8Array>, level = EXEC_ZSTD_LEVEL): AsyncGenerator<Uint8Array> {
+async function* zstdCompress(src: AsyncIterable<Uint8Array>, level = EXEC_ZSTD_LEVEL): AsyncGenerator<Uint8Array> {
   const z = zstd();
   const cctx = new z.CCtx();
   cctx.setParameter(z.CParameter.compressionLevel, level);

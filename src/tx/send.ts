@@ -10,6 +10,7 @@ import { ConfigError, PigeonError } from '../errors.js';
 import { encryptPacket } from '../packet/encrypted.js';
 import { PktType, PlainHeader } from '../packet/header.js';
 import type { Spool } from '../spool/spool.js';
+import { routeHops } from './route.js';
 
 export interface TxContext {
   cfg: Config;
@@ -43,17 +44,6 @@ export interface TxResult {
   payloadSize: number;
   /** Bytes of the queued packet. */
   size: number;
-}
-
-/** Hops from the destination outwards: [destination, last relay, …, first relay]. */
-export function routeHops(cfg: Config, to: Neighbour, via = to.via): Neighbour[] {
-  const hops = [to];
-  for (let i = via.length - 1; i >= 0; i--) {
-    const relay = cfg.neighbours.get(base32Encode(via[i]));
-    if (!relay) throw new ConfigError(`via of ${to.name}: relay ${base32Encode(via[i])} is not a known neighbour`);
-    hops.push(relay);
-  }
-  return hops;
 }
 
 function needSelf(cfg: Config): SelfNode {

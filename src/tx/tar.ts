@@ -14,7 +14,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { PigeonError } from '../errors.js';
 
-export const TAR_BLOCK = 512;
+const TAR_BLOCK = 512;
 const USTAR_NAME = 100;
 /** Largest size or time an 11-digit octal field holds. */
 const OCTAL11_MAX = 0o77777777777;

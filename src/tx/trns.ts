@@ -5,12 +5,12 @@
  * the relays before it, and queued for the first relay. The original file
  * is left where it is.
  */
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { base32Encode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
 import { nodeById } from '../config/types.js';
-import type { Context } from '../context.js';
+import { node, type Context } from '../context.js';
 import { ConfigError, PigeonError } from '../errors.js';
 import { decodeEncHeader, ENC_HEADER_SIZE, PktType } from '../packet/header.js';
 import { Progress } from '../progress.js';
@@ -28,6 +28,18 @@ export interface TxTrnsOptions {
 export interface TxTrnsResult extends TxResult {
   /** Final recipient of the wrapped packet. */
   recipient: Neighbour;
+}
+
+/**
+ * The packet nncp-trns names: an existing file, else NODE:PKT in our spool's
+ * tx queue for NODE.
+ */
+export async function trnsPacketPath(ctx: Context, arg: string): Promise<string> {
+  if (await stat(arg).then(() => true, () => false)) return arg;
+  const parts = arg.split(':');
+  if (parts.length !== 2) throw new PigeonError('EUSAGE', `${arg}: neither an existing file nor NODE:PKT`);
+  const n = node(ctx, parts[0]);
+  return path.join(ctx.spool.queueDir(n.idB32, 'tx'), path.basename(parts[1]));
 }
 
 export async function txTrns(ctx: Context, o: TxTrnsOptions): Promise<TxTrnsResult> {

@@ -1,0 +1,40 @@
+/**
+ * What nncp-log shows: which log file it reads (-log, $NNCPLOG, the
+ * configuration's `log`), refused with an actionable message when it cannot
+ * be read, and the line(s) printed for each record.
+ */
+import { stat } from 'node:fs/promises';
+import { loadConfig } from '../config/load.js';
+import { PigeonError } from '../errors.js';
+import { goMapString, humanize, readLog } from './log.js';
+
+/** -log, else $NNCPLOG, else the configuration's `log`. */
+async function resolveLogPath(o: { cfg?: string; log?: string; env: NodeJS.ProcessEnv }): Promise<string> {
+  if (o.log) return o.log;
+  if (o.env.NNCPLOG) return o.env.NNCPLOG;
+  return (await loadConfig({ cfg: o.cfg })).log;
+}
+
+/** The log file `pigeon log` reads, checked to be a readable file. */
+export async function logToShow(o: { cfg?: string; log?: string; env?: NodeJS.ProcessEnv }): Promise<string> {
+  const logPath = await resolveLogPath({ ...o, env: o.env ?? process.env });
+  if (logPath.startsWith('FD:')) throw new PigeonError('EUSAGE', `log ${logPath} is a file descriptor; pass -log FILE to read a log file`);
+  try {
+    const st = await stat(logPath);
+    if (st.isDirectory()) throw new PigeonError('EIO', `cannot read log ${logPath}: it is a directory; pass -log FILE`);
+  } catch (err) {
+    if (err instanceof PigeonError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file (nothing has been logged yet?)' : code === 'EACCES' ? 'permission denied' : String(code);
+    throw new PigeonError('ENOTFOUND', `cannot open log ${logPath}: ${why}`, { cause: err });
+  }
+  return logPath;
+}
+
+/** The lines nncp-log prints for the log at `logPath`: per record, with `debug` its raw fields first. */
+export async function* logLines(logPath: string, debug = false): AsyncGenerator<string> {
+  for await (const rec of readLog(logPath)) {
+    if (debug) yield goMapString(rec.fields);
+    yield humanize(rec);
+  }
+}
