@@ -162,6 +162,11 @@ export interface Lab {
   ctx: Record<string, Context>;
 }
 
+/** makeNodes in a fresh temporary directory, removed when the test ends. */
+export async function tmpNodes(t: ExecutionContext, names: readonly string[], opts: MakeNodesOptions = {}): Promise<Record<string, TestNode>> {
+  return makeNodes(await tmpDir(t), names, opts);
+}
+
 /** Nodes made in-process in a fresh temporary directory (makeNodes, generator 'pigeon'), with a context each. */
 export async function lab(t: ExecutionContext, names: readonly string[], opts: Omit<MakeNodesOptions, 'generator'> = {}): Promise<Lab> {
   const dir = await tmpDir(t);
