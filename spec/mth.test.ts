@@ -25,7 +25,7 @@ import {
   MthWritable,
   type MthEvent,
 } from '../src/crypto/mth.js';
-import { requireNncp, runNncp, tmpDir } from './helpers/nncp.js';
+import { requireNncp, runNncp, tmpDir } from './helpers/util.js';
 
 const B = MTH_BLOCK_SIZE;
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -24,7 +24,7 @@ import { once } from '../src/stream/blockreader.js';
 import { generateAreaKeys } from '../src/crypto/keys.js';
 import { blake2b } from '@noble/hashes/blake2.js';
 import { nodeContext, saveNode, tmpNodes, type MakeNodesOptions, type TestNode } from './helpers/nncp.js';
-import { asText, listFiles, logFields, packetIds, PIGEON_JS, run, runPigeon, sh } from './helpers/util.js';
+import { asText, bash, listFiles, logFields, packetIds, PIGEON_JS, run, runPigeon } from './helpers/util.js';
 
 type Nodes = Record<string, TestNode>;
 
@@ -142,7 +142,7 @@ test('file -: stdin read from a regular file, a shell pipe and a socket gives th
   fs.writeFileSync(src, data);
   const viaFile = await runPigeon(['file', '-cfg', alice.cfgPath, '-quiet', '-', 'bob:from-file'], { stdinFile: src });
   t.is(viaFile.code, 0, viaFile.stderr);
-  const viaPipe = await sh(`cat "${src}" | "${process.execPath}" "${PIGEON_JS}" file -cfg "${alice.cfgPath}" -quiet - bob:from-pipe`);
+  const viaPipe = await bash(`cat "${src}" | "${process.execPath}" "${PIGEON_JS}" file -cfg "${alice.cfgPath}" -quiet - bob:from-pipe`);
   t.is(viaPipe.code, 0, viaPipe.stderr);
   const viaSocket = await runPigeon(['file', '-cfg', alice.cfgPath, '-quiet', '-', 'bob:from-socket'], { input: data });
   t.is(viaSocket.code, 0, viaSocket.stderr);

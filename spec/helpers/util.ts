@@ -106,7 +106,7 @@ export interface RunOptions {
 const STRIPPED_ENV = ['NNCPCFG', 'NNCPSPOOL', 'NNCPLOG', 'NNCPDEADLINE', 'NNCPNOSYNC'];
 
 /** process.env without the NNCP* variables that would change a run, plus `extra`. */
-export function childEnv(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+function childEnv(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of STRIPPED_ENV) delete env[k];
   return { ...env, ...extra };
@@ -151,7 +151,7 @@ export function asText(r: RunResult): { code: number; stdout: string; stderr: st
 }
 
 /** Run a bash script (for redirections such as `4>FILE`), with NNCPNOSYNC=1 unless `env` says otherwise. */
-export async function sh(script: string, opts: Omit<RunOptions, 'input' | 'stdinFile'> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function bash(script: string, opts: Omit<RunOptions, 'input' | 'stdinFile'> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return asText(await run('bash', ['-c', script], { ...opts, env: { NNCPNOSYNC: '1', ...opts.env } }));
 }
 
@@ -199,7 +199,7 @@ export function requireNncp(t: ExecutionContext): boolean {
 }
 
 /** The path of a reference binary: `nncpBin('file')` or `nncpBin('nncp-file')`. */
-export function nncpBin(bin: string): string {
+function nncpBin(bin: string): string {
   const name = bin.startsWith('nncp-') ? bin : `nncp-${bin}`;
   const dir = nncpDir();
   return dir ? path.join(dir, name) : name;
