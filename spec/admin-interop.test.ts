@@ -11,48 +11,10 @@ import path from 'node:path';
 import { base32Encode } from '../src/codec/base32.js';
 import { parseLog } from '../src/log/log.js';
 import os from 'node:os';
-import { haveNncp, makeNodes, requireNncp, runNncp, runPigeon, tmpDir, type RunResult, type TestNode } from './helpers/nncp.js';
+import { makeNodes, type TestNode } from './helpers/nncp.js';
+import { age, fileContents, haveNncp, listFiles, ok, put, requireNncp, runNncp, runPigeon, tmpDir, type RunResult } from './helpers/util.js';
 
 const rid = (): string => base32Encode(randomBytes(32));
-
-function ok(t: ExecutionContext, what: string, r: RunResult): void {
-  t.is(r.code, 0, `${what} failed: ${r.stderr}`);
-}
-
-function files(root: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) {
-        out.push(path.relative(root, p) + '/');
-        walk(p);
-      } else out.push(path.relative(root, p));
-    }
-  };
-  if (fs.existsSync(root)) walk(root);
-  return out.sort();
-}
-
-function contents(root: string): Map<string, Buffer> {
-  const m = new Map<string, Buffer>();
-  for (const f of files(root)) {
-    const p = path.join(root, f);
-    if (!f.endsWith('/') && fs.lstatSync(p).isFile()) m.set(f, fs.readFileSync(p));
-  }
-  return m;
-}
-
-function age(p: string, days: number): void {
-  const when = new Date(Date.now() - days * 86400_000);
-  fs.utimesSync(p, when, when);
-}
-
-function put(p: string, data: string | Uint8Array, days = 0): void {
-  fs.mkdirSync(path.dirname(p), { recursive: true });
-  fs.writeFileSync(p, data);
-  if (days) age(p, days);
-}
 
 interface Fixture {
   dir: string;
@@ -178,7 +140,7 @@ for (const c of rmCases) {
     const ref = await runNncp('nncp-rm', ['-cfg', f.alice.cfgPath, '-spool', refSpool, ...c.args], { input, env: { NNCPLOG: `${refSpool}.log` } });
     const our = await runPigeon(['rm', '-cfg', f.alice.cfgPath, '-spool', ourSpool, ...c.args], { input, env: { NNCPLOG: `${ourSpool}.log` } });
     t.is(our.code, ref.code, `exit code; nncp-rm said: ${ref.stderr}\npigeon rm said: ${our.stderr}`);
-    t.deepEqual(files(ourSpool), files(refSpool), 'same files remain');
+    t.deepEqual(listFiles(ourSpool, { dirs: true }), listFiles(refSpool, { dirs: true }), 'same files remain');
     t.deepEqual(removedLines(our.stderr, ourSpool), removedLines(ref.stderr, refSpool), 'same files reported');
     const logged = (spool: string): string[] => {
       const p = `${spool}.log`;
@@ -214,7 +176,7 @@ test('stat prints what nncp-stat prints, with and without -pkt and -node, and ma
   const ref = await runNncp('nncp-stat', ['-cfg', f.alice.cfgPath, '-spool', a, '-pkt']);
   const our = await runPigeon(['stat', '-cfg', f.alice.cfgPath, '-spool', b, '-pkt']);
   t.is(our.stdout.toString().split('\n').sort().join('\n'), ref.stdout.toString().split('\n').sort().join('\n'));
-  const hdrs = (s: string) => new Map([...contents(s)].filter(([k]) => k.includes('/hdr/')));
+  const hdrs = (s: string) => new Map([...fileContents(s)].filter(([k]) => k.includes('/hdr/')));
   const ours = hdrs(b);
   const theirs = hdrs(a);
   t.deepEqual([...ours.keys()].sort(), [...theirs.keys()].sort());
@@ -241,7 +203,7 @@ test('check finds the corrupted packet nncp-check finds, with the same log recor
   const recs = (p: string) => parseLog(fs.readFileSync(p, 'utf8')).filter((r) => r.who === 'checking').map((r) => [...r.fields].filter(([k]) => k !== 'When').map(([k, v]) => `${k}=${v}`).join(' '));
   t.deepEqual(recs(ourLog), recs(refLog));
   t.is(recs(ourLog).length, 1);
-  t.deepEqual(files(b), files(a), 'nothing moved or removed');
+  t.deepEqual(listFiles(b, { dirs: true }), listFiles(a, { dirs: true }), 'nothing moved or removed');
 
   // An intact spool: both say 0.
   const c = await copyOf(f, 'chk-ok');
@@ -272,9 +234,9 @@ test('check -nock settles .nock files as nncp-check -nock does: good ones rename
   const our = await runPigeon(['check', '-cfg', f.alice.cfgPath, '-spool', b, '-nock', '-noprogress']);
   t.is(ref.code, 1);
   t.is(our.code, ref.code);
-  t.deepEqual(files(b), files(a), 'same files after settling');
-  const ca = contents(a);
-  const cb = contents(b);
+  t.deepEqual(listFiles(b, { dirs: true }), listFiles(a, { dirs: true }), 'same files after settling');
+  const ca = fileContents(a);
+  const cb = fileContents(b);
   for (const [k, v] of ca) t.true(cb.get(k)!.equals(v), k);
   t.true(cb.has(`${B}/rx/${f.rxFromBob[0]}`) && cb.has(`${B}/rx/hdr/${f.rxFromBob[2]}`) && cb.has(`${B}/rx/${f.rxFromBob[1]}.nock`));
   const lines = (r: RunResult, s: string) => r.stderr.split('\n').filter((l) => l.includes('checksum mismatch')).map((l) => l.replace(/^main\.go:\d+: /, '').split(s).join('SPOOL'));

@@ -9,16 +9,13 @@ import path from 'node:path';
 import { check } from '../src/admin/check.js';
 import { parseOlder, parsePktList, rm, type RmOptions } from '../src/admin/rm.js';
 import { stat } from '../src/admin/stat.js';
-import { base32Decode, base32Encode } from '../src/codec/base32.js';
-import { loadConfig } from '../src/config/load.js';
-import type { Context } from '../src/context.js';
-import { generateNodeKeys } from '../src/crypto/keys.js';
-import { MTH } from '../src/crypto/mth.js';
+import { base32Encode } from '../src/codec/base32.js';
 import { PigeonError } from '../src/errors.js';
-import { Logger, parseLog } from '../src/log/log.js';
-import { encodeEncHeader, ENC_HEADER_SIZE } from '../src/packet/header.js';
-import { Spool } from '../src/spool/spool.js';
-import { runPigeon, tmpDir } from './helpers/nncp.js';
+import { parseLog } from '../src/log/log.js';
+import { ENC_HEADER_SIZE } from '../src/packet/header.js';
+import { capturingContext, makeNodes } from './helpers/nncp.js';
+import { fakePacket } from './helpers/packets.js';
+import { listFiles, put, runPigeon, tmpDir } from './helpers/util.js';
 
 const b32 = (b: Uint8Array): string => base32Encode(b);
 const rid = (): string => b32(randomBytes(32));
@@ -41,64 +38,13 @@ interface World {
 /** A configuration with ourselves and two neighbours (keys made in-process). */
 async function world(t: ExecutionContext): Promise<World> {
   const dir = await tmpDir(t);
-  const keys = { self: generateNodeKeys(), alice: generateNodeKeys(), bob: generateNodeKeys() };
-  const pub = (k: ReturnType<typeof generateNodeKeys>) => ({ id: k.idB32, exchpub: b32(k.exchPub), signpub: b32(k.signPub), noisepub: b32(k.noisePub) });
-  const s = keys.self;
-  const spool = path.join(dir, 'spool');
-  const log = path.join(dir, 'log');
-  fs.mkdirSync(spool);
-  const raw = {
-    spool,
-    log,
-    self: { id: s.idB32, exchpub: b32(s.exchPub), exchprv: b32(s.exchPrv), signpub: b32(s.signPub), signprv: b32(s.signPrv), noisepub: b32(s.noisePub), noiseprv: b32(s.noisePrv) },
-    neigh: { self: pub(s), alice: pub(keys.alice), bob: pub(keys.bob) },
-  };
-  const cfgPath = path.join(dir, 'cfg.hjson');
-  fs.writeFileSync(cfgPath, JSON.stringify(raw));
+  const { me, alice, bob } = await makeNodes(dir, ['me', 'alice', 'bob'], { generator: 'pigeon' });
   return {
-    dir, cfgPath, spool, log,
-    self: { name: 'self', id: s.idB32 },
-    alice: { name: 'alice', id: keys.alice.idB32 },
-    bob: { name: 'bob', id: keys.bob.idB32 },
+    dir, cfgPath: me.cfgPath, spool: me.spool, log: me.log,
+    self: { name: 'self', id: me.idB32 },
+    alice: { name: 'alice', id: alice.idB32 },
+    bob: { name: 'bob', id: bob.idB32 },
   };
-}
-
-async function contextOf(w: World, opts: { noHdr?: boolean } = {}): Promise<{ ctx: Context; stderr: () => string }> {
-  const cfg = await loadConfig({ cfg: w.cfgPath, env: {} });
-  let text = '';
-  const log = new Logger({ path: cfg.log, stderr: { write: (s: string) => (text += s) } });
-  const spool = new Spool({ root: cfg.spool, noHdr: opts.noHdr ?? cfg.noHdr, noSync: true });
-  return { ctx: { cfg, spool, log, quiet: false, debug: false, progress: false }, stderr: () => text };
-}
-
-/** A fake packet (real header, random body) named by its MTH. */
-function fakePacket(sender: string, recipient: string, nice: number, bodyLen: number): { id: string; data: Buffer } {
-  const hdr = encodeEncHeader({ nice, sender: base32Decode(sender)!, recipient: base32Decode(recipient)!, exchPub: randomBytes(32), signature: randomBytes(64) });
-  const data = Buffer.concat([hdr, randomBytes(bodyLen)]);
-  return { id: b32(new MTH().update(data).digest()), data };
-}
-
-function put(p: string, data: string | Uint8Array = '', ageDays = 0): string {
-  fs.mkdirSync(path.dirname(p), { recursive: true });
-  fs.writeFileSync(p, data);
-  if (ageDays) {
-    const when = new Date(Date.now() - ageDays * 86400_000);
-    fs.utimesSync(p, when, when);
-  }
-  return p;
-}
-
-function files(root: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(path.relative(root, p));
-    }
-  };
-  if (fs.existsSync(root)) walk(root);
-  return out.sort();
 }
 
 // ---------------------------------------------------------------- rm
@@ -163,10 +109,10 @@ function richSpool(w: World) {
 async function rmCase(t: ExecutionContext, opts: RmOptions, expectGone: (rel: string, s: ReturnType<typeof richSpool>) => boolean): Promise<void> {
   const w = await world(t);
   const s = richSpool(w);
-  const { ctx } = await contextOf(w);
+  const { ctx } = await capturingContext(w.cfgPath);
   const res = await rm(ctx, opts.node ? { ...opts, node: ctx.cfg.byName.get('alice') } : opts);
   const expected = s.all.filter((rel) => expectGone(rel, s));
-  const left = files(w.spool).filter((f) => f !== 'alice');
+  const left = listFiles(w.spool).filter((f) => f !== 'alice');
   t.deepEqual(left, s.all.filter((rel) => !expected.includes(rel)), 'removed exactly these, left the rest');
   // Every removal is reported and logged, except a packet's hdr/ file, which goes silently with it.
   const companion = (rel: string) => /\/(rx|tx)\/hdr\/[^/]+$/.test(rel) && expected.includes(rel.replace('/hdr/', '/'));
@@ -215,22 +161,22 @@ test('rm -tmp and -lock need no node; -tmp -older leaves fresh files', async (t)
 test('rm -pkt: the listed ids in rx/, tx/ (with hdr/) and seen/, whatever their age; -dryrun removes nothing', async (t) => {
   const w = await world(t);
   const s = richSpool(w);
-  const { ctx } = await contextOf(w);
+  const { ctx } = await capturingContext(w.cfgPath);
   const pkts = parsePktList(`${s.P1}\n${s.A}/${s.T1}\n  ${s.S1}\n${s.Q1}\n`);
-  const before = files(w.spool);
+  const before = listFiles(w.spool);
   const dry = await rm(ctx, { node: ctx.cfg.byName.get('alice'), pkts, olderSec: 999 * 86400, dryRun: true });
-  t.deepEqual(files(w.spool), before, '-dryrun: nothing removed');
+  t.deepEqual(listFiles(w.spool), before, '-dryrun: nothing removed');
   const expected = [`${s.A}/rx/${s.P1}`, `${s.A}/tx/${s.T1}`, `${s.A}/rx/seen/${s.S1}`].sort();
   t.deepEqual(dry.removed.map((p) => path.relative(w.spool, p)).sort(), expected, '-dryrun reports what would go');
   const res = await rm(ctx, { node: ctx.cfg.byName.get('alice'), pkts, olderSec: 999 * 86400 });
   t.deepEqual(res.removed.map((p) => path.relative(w.spool, p)).sort(), expected);
   const gone = [...expected, `${s.A}/rx/hdr/${s.P1}`, `${s.A}/tx/hdr/${s.T1}`];
-  t.deepEqual(files(w.spool), before.filter((f) => !gone.includes(f)), 'hdr/ files go with their packets; bob\'s packet stays (-node alice)');
+  t.deepEqual(listFiles(w.spool), before.filter((f) => !gone.includes(f)), 'hdr/ files go with their packets; bob\'s packet stays (-node alice)');
 });
 
 test('rm without -node or -all is refused, and so is a bad -older (CLI, one line, exit 1)', async (t) => {
   const w = await world(t);
-  const { ctx } = await contextOf(w);
+  const { ctx } = await capturingContext(w.cfgPath);
   await t.throwsAsync(rm(ctx, { rx: true }), { instanceOf: PigeonError, message: /-node NODE.*-all/ });
   for (const args of [['-rx'], ['-all', '-rx', '-older', '5x'], ['-node', 'nobody', '-rx']]) {
     const r = await runPigeon(['rm', '-cfg', w.cfgPath, ...args]);
@@ -262,7 +208,7 @@ test('stat: per node (sorted by name) counts and sizes by niceness, -pkt lines, 
   put(path.join(w.spool, B, 'tx', txB.id), txB.data);
   put(path.join(w.spool, A, 'rx', rid()), randomBytes(10)); // not readable as a packet: not counted
 
-  const { ctx } = await contextOf(w);
+  const { ctx } = await capturingContext(w.cfgPath);
   const lines: string[] = [];
   await stat(ctx, { out: (l) => void lines.push(l) });
   t.deepEqual(lines, [
@@ -294,7 +240,7 @@ test('stat: per node (sorted by name) counts and sizes by niceness, -pkt lines, 
 
   // With nohdr, nothing is written.
   fs.rmSync(path.join(w.spool, A, 'rx', 'hdr'), { recursive: true });
-  const { ctx: noHdr } = await contextOf(w, { noHdr: true });
+  const { ctx: noHdr } = await capturingContext(w.cfgPath, { noHdr: true });
   await stat(noHdr, { out: () => {} });
   t.false(fs.existsSync(path.join(w.spool, A, 'rx', 'hdr')));
 });
@@ -305,7 +251,7 @@ test('stat: more than 99 packets widens the count column as Go\'s "% 3d" does', 
     const p = fakePacket(w.alice.id, w.self.id, 1, 0);
     put(path.join(w.spool, w.alice.id, 'rx', p.id), p.data);
   }
-  const { ctx } = await contextOf(w);
+  const { ctx } = await capturingContext(w.cfgPath);
   const lines: string[] = [];
   await stat(ctx, { node: ctx.cfg.byName.get('alice'), out: (l) => void lines.push(l) });
   t.deepEqual(lines, ['alice', '\tnice:   1 | Rx:     17 KiB,  100 pkts | Tx:        0 B,   0 pkts']);
@@ -325,7 +271,7 @@ test('check: finds a corrupted packet in rx/ and tx/, logs it, leaves it; good o
   put(path.join(w.spool, A, 'rx', badRx.id), flipped);
   put(path.join(w.spool, A, 'tx', badTx.id), Buffer.concat([badTx.data, Buffer.from('x')]));
 
-  const { ctx, stderr } = await contextOf(w);
+  const { ctx, stderr } = await capturingContext(w.cfgPath);
   const res = await check(ctx);
   t.false(res.ok);
   t.is(res.checked, 3);
@@ -359,7 +305,7 @@ test('check -nock: a good .nock becomes the packet with its hdr/ file; a bad one
   put(path.join(w.spool, A, 'rx', bad.id + '.nock'), badData);
   const garbage = put(path.join(w.spool, A, 'rx', rid() + '.nock'), randomBytes(50)); // no readable header: not looked at
 
-  const { ctx } = await contextOf(w);
+  const { ctx } = await capturingContext(w.cfgPath);
   const reports: string[] = [];
   const res = await check(ctx, { nock: true, report: (l) => void reports.push(l) });
   t.false(res.ok);

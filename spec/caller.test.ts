@@ -6,20 +6,19 @@
  * schedule without future, refusals).
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Neighbour } from '../src/config/types.js';
 import { makeContext, type Context } from '../src/context.js';
 import { parseCron } from '../src/cron/cronexpr.js';
 import { ConfigError } from '../src/errors.js';
-import { Logger, parseLog, type LogRecord } from '../src/log/log.js';
+import { Logger, type LogRecord } from '../src/log/log.js';
 import { NICE_BULK, NICE_NORMAL, NICE_PRIORITY } from '../src/nice.js';
 import { autoTossFor, callerNodes, nextFireTime, runCaller, systemClock, type CallNodeOptions, type Clock } from '../src/sp/caller.js';
-import { makeNodes, PIGEON_JS, requireNncp, runNncp, runPigeon, startNncp, tmpDir, type TestNode } from './helpers/nncp.js';
+import { makeNodes, type TestNode } from './helpers/nncp.js';
+import { freePort, listening, logRecords, requireNncp, runNncp, runPigeon, startNncp, startPigeon, tmpDir, until } from './helpers/util.js';
 
 process.env.TZ = 'UTC';
 
@@ -135,10 +134,6 @@ async function setup(name: string, neigh: { bob?: Record<string, unknown>; carol
   const printed: string[] = [];
   ctx.log = new Logger({ path: raw.log, debug: true, stderr: { write: (s: string) => printed.push(s) } });
   return { dir, cfgPath, logPath: raw.log, ctx, printed };
-}
-
-async function logRecords(p: string): Promise<LogRecord[]> {
-  return parseLog(await readFile(p, 'utf8').catch(() => ''));
 }
 
 const T0 = Date.parse('2030-01-01T00:00:03Z');
@@ -282,7 +277,7 @@ test('a schedule with no future fire time logs the reference error record and en
   const stop = new AbortController();
   const running = runCaller(s.ctx, { callNode: call.fn, clock, signal: stop.signal });
   await clock.advanceTo(T0 + 12_000, 1);
-  const recs = await logRecords(s.logPath);
+  const recs = logRecords(s.logPath);
   const zero = recs.filter((r) => r.who === 'caller');
   t.is(zero.length, 1);
   t.is(zero[0].fields.get('Err'), 'got zero time');
@@ -297,7 +292,7 @@ test('a schedule with no future fire time logs the reference error record and en
   // Every schedule without a future: runCaller returns by itself.
   const only = await setup('zero-only', { bob: { calls: [{ cron: '0 0 1 1 * 2020' }] }, carol: { calls: [{ cron: '* * 30 2 *' }] } });
   await runCaller(only.ctx, { callNode: fakeCall(clock).fn, clock });
-  t.is((await logRecords(only.logPath)).filter((r) => r.fields.get('Err') === 'got zero time').length, 2);
+  t.is(logRecords(only.logPath).filter((r) => r.fields.get('Err') === 'got zero time').length, 2);
 });
 
 test('stopping waits for the call under way and starts no other', async (t) => {
@@ -383,9 +378,9 @@ test('pigeon caller logs what nncp-caller logs for schedules without a future, a
     recs
       .map((r) => [...r.fields].filter(([k]) => k !== 'When').map(([k, v]) => `${k}: ${v}`).join('\n'))
       .sort();
-  const theirs = shape(await logRecords(refLog));
+  const theirs = shape(logRecords(refLog));
   t.is(theirs.length, 2);
-  t.deepEqual(shape(await logRecords(s.logPath)), theirs);
+  t.deepEqual(shape(logRecords(s.logPath)), theirs);
 });
 
 test('pigeon caller refuses unknown and non-online nodes as nncp-caller does', async (t) => {
@@ -399,25 +394,6 @@ test('pigeon caller refuses unknown and non-online nodes as nncp-caller does', a
   }
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 test('pigeon caller calls nncp-daemon at the next fire time, delivers the queued packet, then (when-tx-exists) calls no more', async (t) => {
   if (!requireNncp(t)) return;
   const dir = await tmpDir(t);
@@ -430,19 +406,14 @@ test('pigeon caller calls nncp-daemon at the next fire time, delivers the queued
   const queued = await runPigeon(['file', '-cfg', alice.cfgPath, '-quiet', src, 'bob:f.txt']);
   t.is(queued.code, 0, queued.stderr);
   const daemon = startNncp(t, 'nncp-daemon', ['-cfg', bob.cfgPath, '-bind', `127.0.0.1:${port}`, '-autotoss', '-quiet']);
-  await waitFor('nncp-daemon to listen', () => new Promise((r) => net.connect(port, '127.0.0.1').on('connect', function (this: net.Socket) { this.destroy(); r(true); }).on('error', () => r(false))), 10_000);
-  const caller = spawn(process.execPath, [PIGEON_JS, 'caller', '-cfg', alice.cfgPath, '-quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let callerErr = '';
-  caller.stderr.on('data', (b: Buffer) => (callerErr += b.toString()));
-  t.teardown(() => {
-    if (caller.exitCode === null && caller.signalCode === null) caller.kill('SIGTERM');
-  });
+  await listening(port, 10_000, 'nncp-daemon to listen');
+  const caller = startPigeon(t, ['caller', '-cfg', alice.cfgPath, '-quiet']);
   const delivered = path.join(bob.incoming, 'f.txt');
-  await waitFor(`f.txt in bob's incoming (caller: ${callerErr}; daemon: ${daemon.stderr()})`, () => existsSync(delivered), 20_000);
+  await until(() => existsSync(delivered), 20_000, () => `f.txt in bob's incoming (caller: ${caller.stderr()}; daemon: ${daemon.stderr()})`);
   t.is(await readFile(delivered, 'utf8'), 'hello from the caller\n');
   // The queue is empty now: the schedules that follow (every second) make no call.
   await new Promise((r) => setTimeout(r, 3000));
-  const started = (await logRecords(alice.log)).filter((r) => r.who === 'call-started');
+  const started = logRecords(alice.log).filter((r) => r.who === 'call-started');
   t.is(started.length, 1, `calls made: ${started.length}`);
-  t.is(caller.exitCode, null, `the caller keeps running: ${callerErr}`);
+  t.is(caller.child.exitCode, null, `the caller keeps running: ${caller.stderr()}`);
 });

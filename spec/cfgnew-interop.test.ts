@@ -9,9 +9,9 @@
  */
 import test from 'ava';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
-import { makeNodes, requireNncp, runNncp, runPigeon, saveNode, startNncp, tmpDir, type TestNode } from './helpers/nncp.js';
+import { makeNodes, saveNode, type TestNode } from './helpers/nncp.js';
+import { freePort, listening, requireNncp, runNncp, runPigeon, startNncp, tmpDir } from './helpers/util.js';
 
 async function ok(what: string, p: Promise<{ code: number; stdout: Buffer; stderr: string }>): Promise<string> {
   const res = await p;
@@ -48,34 +48,6 @@ test('mixed: a pigeon-made node and an nncp-made node exchange files', async (t)
   t.is(await fileThroughXfer(dir, nodes.pig, nodes.ref, 'to nncp', 'b'), 'to nncp');
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitListening(port: number, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (up) return;
-    if (Date.now() > until) throw new Error(`nothing listens on 127.0.0.1:${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 test('nncp-call to nncp-daemon authenticates with noise keys pigeon cfgnew made', async (t) => {
   if (!requireNncp(t)) return;
   const dir = await tmpDir(t);
@@ -85,7 +57,7 @@ test('nncp-call to nncp-daemon authenticates with noise keys pigeon cfgnew made'
   await ok('nncp-file', runNncp('nncp-file', ['-quiet', '-cfg', nodes.alice.cfgPath, src, 'bob:wire.txt']));
   const port = await freePort();
   const daemon = startNncp(t, 'nncp-daemon', ['-quiet', '-cfg', nodes.bob.cfgPath, '-bind', `127.0.0.1:${port}`]);
-  await waitListening(port, 10_000);
+  await listening(port, 10_000);
   const call = await runNncp('nncp-call', ['-quiet', '-cfg', nodes.alice.cfgPath, '-onlinedeadline', '1', 'bob', `127.0.0.1:${port}`], { timeout: 30_000 });
   t.is(call.code, 0, `nncp-call: ${call.stderr.trim()} / daemon: ${daemon.stderr().trim()}`);
   await ok('nncp-toss', runNncp('nncp-toss', ['-quiet', '-cfg', nodes.bob.cfgPath]));

@@ -16,7 +16,7 @@ import { Logger } from '../src/log/log.js';
 import { once } from '../src/stream/blockreader.js';
 import { Spool } from '../src/spool/spool.js';
 import type { Config } from '../src/config/types.js';
-import { tmpDir } from './helpers/nncp.js';
+import { logFields, tmpDir } from './helpers/util.js';
 
 async function context(t: ExecutionContext): Promise<{ ctx: Context; dir: string; log: string }> {
   const dir = await tmpDir(t);
@@ -46,15 +46,6 @@ async function chunkUp(dir: string, name: string, data: Buffer, chunkSize: numbe
   const meta = path.join(dir, `${name}.nncp.meta`);
   fs.writeFileSync(meta, encodeMeta({ fileSize: data.length, chunkSize, checksums }));
   return meta;
-}
-
-function records(log: string): Record<string, string>[] {
-  if (!fs.existsSync(log)) return [];
-  return fs
-    .readFileSync(log, 'utf8')
-    .split('\n\n')
-    .filter((r) => r.trim())
-    .map((r) => Object.fromEntries(r.trim().split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)])));
 }
 
 test('meta codec: the manual\'s layout, byte for byte', (t) => {
@@ -96,7 +87,7 @@ test('reassemble: the file appears whole, chunks and meta are removed, a "reass"
   t.true(await reassemble(ctx, meta));
   t.deepEqual(fs.readdirSync(dir), ['movie.mkv']);
   t.true(fs.readFileSync(path.join(dir, 'movie.mkv')).equals(data));
-  t.like(records(log).at(-1), { Who: 'reass', Path: meta, Msg: `Reassembling chunked file "${meta}": done` });
+  t.like(logFields(log).at(-1), { Who: 'reass', Path: meta, Msg: `Reassembling chunked file "${meta}": done` });
 });
 
 test('reassemble: exact multiples of the chunk size and empty files; -keep keeps the parts; an existing file is never overwritten', async (t) => {
@@ -124,13 +115,13 @@ test('reassemble refuses a missing chunk, a chunk of the wrong size and a corrup
 
   fs.renameSync(path.join(dir, 'f.nncp.chunk2'), path.join(dir, 'aside'));
   t.false(await reassemble(ctx, meta));
-  t.like(records(log).at(-1), { Who: 'reass-chunk-miss', Chunk: '2', Msg: `Reassembling chunked file "${meta}": chunk 2 missing` });
+  t.like(logFields(log).at(-1), { Who: 'reass-chunk-miss', Chunk: '2', Msg: `Reassembling chunked file "${meta}": chunk 2 missing` });
   fs.renameSync(path.join(dir, 'aside'), path.join(dir, 'f.nncp.chunk2'));
 
   fs.appendFileSync(path.join(dir, 'f.nncp.chunk0'), 'x');
   t.false(await reassemble(ctx, meta));
-  t.like(records(log).at(-1), { Who: 'reass-chunk', Chunk: '0' });
-  t.regex(records(log).at(-1)!.Err, /^invalid size/);
+  t.like(logFields(log).at(-1), { Who: 'reass-chunk', Chunk: '0' });
+  t.regex(logFields(log).at(-1)!.Err, /^invalid size/);
   fs.truncateSync(path.join(dir, 'f.nncp.chunk0'), 65536);
 
   const c1 = path.join(dir, 'f.nncp.chunk1');
@@ -138,14 +129,14 @@ test('reassemble refuses a missing chunk, a chunk of the wrong size and a corrup
   bytes[1000] ^= 1;
   fs.writeFileSync(c1, bytes);
   t.false(await reassemble(ctx, meta));
-  t.like(records(log).at(-1), { Who: 'reass-chunk', Chunk: '1', Err: 'checksum is bad' });
+  t.like(logFields(log).at(-1), { Who: 'reass-chunk', Chunk: '1', Err: 'checksum is bad' });
   t.false(await reassemble(ctx, meta, { dryRun: true }));
   t.deepEqual(fs.readdirSync(dir).sort(), before, 'no output file, no temporary file, all parts kept');
 
   bytes[1000] ^= 1;
   fs.writeFileSync(c1, bytes);
   t.true(await reassemble(ctx, meta, { dryRun: true }));
-  t.like(records(log).at(-1), { Who: 'reass', path: meta });
+  t.like(logFields(log).at(-1), { Who: 'reass', path: meta });
   t.deepEqual(fs.readdirSync(dir).sort(), before, '-dryrun writes nothing');
 });
 
@@ -154,15 +145,15 @@ test('reassemble: bad meta files and names are refused and logged', async (t) =>
   const garbage = path.join(dir, 'g.nncp.meta');
   fs.writeFileSync(garbage, 'garbage\n');
   t.false(await reassemble(ctx, garbage));
-  t.like(records(log).at(-1), { Who: 'reass-bad-meta', Path: garbage, Msg: `Reassembling chunked file "${garbage}": bad meta` });
+  t.like(logFields(log).at(-1), { Who: 'reass-bad-meta', Path: garbage, Msg: `Reassembling chunked file "${garbage}": bad meta` });
   const meta = await chunkUp(dir, 'ok', randomBytes(10), 16);
   const renamed = path.join(dir, 'ok.meta');
   fs.renameSync(meta, renamed);
   t.false(await reassemble(ctx, renamed));
-  t.like(records(log).at(-1), { Who: 'reass' });
-  t.regex(records(log).at(-1)!.Err, /invalid filename suffix/);
+  t.like(logFields(log).at(-1), { Who: 'reass' });
+  t.regex(logFields(log).at(-1)!.Err, /invalid filename suffix/);
   t.false(await reassemble(ctx, path.join(dir, 'missing.nncp.meta')));
-  t.like(records(log).at(-1), { Who: 'reass-bad-meta' });
+  t.like(logFields(log).at(-1), { Who: 'reass-bad-meta' });
 });
 
 test('reassemble -stdout writes the verified file to a stream; -dump prints the meta as nncp-reass does', async (t) => {

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { commands } from '../cmd/commands.js';
-import { runPigeon } from './helpers/nncp.js';
+import { runPigeon } from './helpers/util.js';
 
 test('npx pigeon --help works from the repository root and lists every command', async (t) => {
   const out = await new Promise<string>((resolve, reject) => {

@@ -4,11 +4,11 @@
  * NNCPPATH pointing there. File descriptors (fd 4 of nncp-ack) pass through.
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { haveNncp, makeNodes, nncpDir, PIGEON_JS, runPigeon, tmpDir } from './helpers/nncp.js';
+import { makeNodes } from './helpers/nncp.js';
+import { bash, haveNncp, nncpDir, packetIds, PIGEON_JS, runPigeon, tmpDir } from './helpers/util.js';
 
 const ROOT = path.resolve(path.dirname(PIGEON_JS), '../..');
 const COMPAT = path.join(ROOT, 'compat');
@@ -19,20 +19,8 @@ const COMMANDS = [
   'cfgnew', 'cfgmin', 'call', 'daemon', 'caller', 'cronexpr', 'bundle',
 ];
 
-function sh(script: string, env: NodeJS.ProcessEnv, cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn('bash', ['-c', script], { env: { ...process.env, NNCPNOSYNC: '1', ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (b) => (stdout += b));
-    c.stderr.on('data', (b) => (stderr += b));
-    c.on('error', reject);
-    c.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
-  });
-}
-
 test('there is an executable nncp-<cmd> shim for every command; each runs pigeon <cmd> or says in one line that pigeon lacks it', async (t) => {
-  const results = await Promise.all(COMMANDS.map((c) => sh(`"${COMPAT}/nncp-${c}" -h`, {})));
+  const results = await Promise.all(COMMANDS.map((c) => bash(`"${COMPAT}/nncp-${c}" -h`)));
   for (const [i, c] of COMMANDS.entries()) {
     const shim = path.join(COMPAT, `nncp-${c}`);
     t.true((fs.statSync(shim).mode & 0o111) !== 0, `${shim} is executable`);
@@ -54,7 +42,7 @@ test('a shim for a command pigeon does not have fails with one clear line', asyn
   fs.symlinkSync(path.join(ROOT, 'dist'), path.join(dir, 'dist'));
   fs.copyFileSync(path.join(COMPAT, 'nncp-file'), path.join(dir, 'compat', 'nncp-frobnicate'));
   fs.chmodSync(path.join(dir, 'compat', 'nncp-frobnicate'), 0o755);
-  const r = await sh(`"${dir}/compat/nncp-frobnicate" -cfg x`, {});
+  const r = await bash(`"${dir}/compat/nncp-frobnicate" -cfg x`);
   t.is(r.code, 1);
   t.regex(r.stderr, /^nncp-frobnicate: pigeon has no 'frobnicate' command \(.*\)\n$/);
   // A symlink to a shim (e.g. from a bin directory) still finds pigeon.
@@ -62,7 +50,7 @@ test('a shim for a command pigeon does not have fails with one clear line', asyn
   fs.mkdirSync(bin);
   fs.symlinkSync(path.join(COMPAT, 'nncp-hash'), path.join(bin, 'nncp-hash'));
   fs.writeFileSync(path.join(dir, 'f'), 'hash me');
-  const h = await sh(`"${bin}/nncp-hash" -file "${dir}/f"`, {});
+  const h = await bash(`"${bin}/nncp-hash" -file "${dir}/f"`);
   t.is(h.code, 0, h.stderr);
   const p = await runPigeon(['hash', '-file', path.join(dir, 'f')]);
   t.is(h.stdout, p.stdout.toString());
@@ -84,10 +72,10 @@ test('a script written for NNCP runs with NNCPPATH=compat and queues what it que
   const src = path.join(dir, 'payload.bin');
   fs.writeFileSync(src, randomBytes(10_000));
   const env = { CFG: alice.cfgPath, SRC: src };
-  const ours = await sh(SCRIPT, { ...env, NNCPPATH: COMPAT });
+  const ours = await bash(SCRIPT, { env: { ...env, NNCPPATH: COMPAT } });
   t.is(ours.code, 0, ours.stderr);
   const tx = path.join(alice.spool, bob.idB32, 'tx');
-  const count = () => fs.readdirSync(tx).filter((n) => /^[A-Z2-7]{52}$/.test(n)).length;
+  const count = () => packetIds(tx).length;
   t.is(count(), 4, 'file, piped file, exec and freq packets queued');
   t.regex(ours.stdout, /^[0-9a-f]{64}\n$/);
   const ref = nncpDir();
@@ -95,7 +83,7 @@ test('a script written for NNCP runs with NNCPPATH=compat and queues what it que
     t.log('SKIP (reference part): nncp-* not installed');
     return;
   }
-  const theirs = await sh(SCRIPT, { ...env, NNCPPATH: ref });
+  const theirs = await bash(SCRIPT, { env: { ...env, NNCPPATH: ref } });
   t.is(theirs.code, 0, theirs.stderr);
   t.is(count(), 8, 'the reference queued the same four');
   t.is(ours.stdout, theirs.stdout, 'nncp-hash prints the same through the shim');
@@ -109,9 +97,9 @@ test('fd 4 passes through the nncp-ack shim', async (t) => {
   const tx = path.join(alice.spool, bob.idB32, 'tx');
   const rx = path.join(bob.spool, alice.idB32, 'rx');
   fs.mkdirSync(rx, { recursive: true });
-  for (const n of fs.readdirSync(tx).filter((x) => /^[A-Z2-7]{52}$/.test(x))) fs.renameSync(path.join(tx, n), path.join(rx, n));
+  for (const n of packetIds(tx)) fs.renameSync(path.join(tx, n), path.join(rx, n));
   const acks = path.join(dir, 'acks');
-  const a = await sh(`"$NNCPPATH/nncp-ack" -cfg "${bob.cfgPath}" -quiet -node alice 4>"${acks}"`, { NNCPPATH: COMPAT });
+  const a = await bash(`"$NNCPPATH/nncp-ack" -cfg "${bob.cfgPath}" -quiet -node alice 4>"${acks}"`, { env: { NNCPPATH: COMPAT } });
   t.is(a.code, 0, a.stderr);
   t.regex(fs.readFileSync(acks, 'utf8'), new RegExp(`^${alice.idB32}/[A-Z2-7]{52}\\n$`));
 });

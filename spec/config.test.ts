@@ -15,7 +15,7 @@ import { tryParseNice as parseNiceness } from '../src/nice.js';
 import { findNode, type SelfNode } from '../src/config/types.js';
 import { generateNodeKeys } from '../src/crypto/keys.js';
 import { ConfigError } from '../src/errors.js';
-import { haveNncp, runNncp, tmpDir } from './helpers/nncp.js';
+import { haveNncp, runNncp, tmpDir } from './helpers/util.js';
 
 type Raw = Record<string, any>;
 

@@ -7,7 +7,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { parseCron } from '../src/cron/cronexpr.js';
 import { PigeonError } from '../src/errors.js';
-import { haveNncp, requireNncp, runNncp, runPigeon } from './helpers/nncp.js';
+import { haveNncp, requireNncp, runNncp, runPigeon } from './helpers/util.js';
 
 // Unit tests read wall-clock fields in UTC; the time-zone tests switch TZ
 // only around synchronous code and switch it back.

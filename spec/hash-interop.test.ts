@@ -4,29 +4,12 @@
  * where the reference has quirks), -debug, -progress and usage errors.
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { openSync, closeSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { nncpDir, PIGEON_JS, requireNncp, runNncp, runPigeon, tmpDir } from './helpers/nncp.js';
+import { asText, requireNncp, runNncp, runPigeon, tmpDir } from './helpers/util.js';
 
 const B = 128 * 1024;
-
-/** Run with stdin redirected from a file (not a pipe), as a shell's `< FILE` does. */
-function runWithStdinFile(cmd: string, args: string[], file: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const fd = openSync(file, 'r');
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [fd, 'pipe', 'pipe'] });
-    closeSync(fd);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 async function files(dir: string): Promise<Array<{ name: string; size: number }>> {
   const sizes = [0, 1, B, 5 * B + 7, 3 * 1024 * 1024 + 1];
@@ -44,8 +27,8 @@ test('-file and stdin (pipe and redirected file) print what nncp-hash prints', a
     const [got, piped, redirected, refStdin] = await Promise.all([
       runPigeon(['hash', '-file', name]),
       runPigeon(['hash'], { input: await readFile(name) }),
-      runWithStdinFile(process.execPath, [PIGEON_JS, 'hash'], name),
-      runWithStdinFile(path.join(nncpDir()!, 'nncp-hash'), [], name),
+      runPigeon(['hash'], { stdinFile: name }).then(asText),
+      runNncp('nncp-hash', [], { stdinFile: name }).then(asText),
     ]);
     t.is(got.code, 0, got.stderr);
     t.is(got.stdout.toString(), want.stdout.toString(), `-file, size ${size}`);

@@ -19,7 +19,7 @@ import {
   x25519,
   x25519Pub,
 } from '../src/crypto/keys.js';
-import { requireNncp, runNncp } from './helpers/nncp.js';
+import { requireNncp, runNncp } from './helpers/util.js';
 
 const hex = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString('hex');

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeNodes, requireNncp, runNncp, runPigeon, tmpDir } from './helpers/nncp.js';
+import { makeNodes } from './helpers/nncp.js';
+import { asText, requireNncp, runNncp, runPigeon, tmpDir } from './helpers/util.js';
 import { iBytes } from '../src/format.js';
 import { formatWhen, humanize, Logger, parseLog, parseLogRecord, readLog } from '../src/log/log.js';
 
@@ -29,8 +30,6 @@ async function makePair(root: string): Promise<{ a: NodeDir; b: NodeDir }> {
   return { a: n(alice), b: n(bob) };
 }
 
-type TextRun = { code: number; stdout: string; stderr: string };
-const asText = (r: { code: number; stdout: Buffer; stderr: string }): TextRun => ({ code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr });
 const nncp = async (bin: string, args: string[], input?: string) => asText(await runNncp(bin, args, { input }));
 const pigeon = async (args: string[]) => asText(await runPigeon(args));
 

@@ -24,7 +24,7 @@ import {
   type MthEvent,
 } from '../src/crypto/mth.js';
 import { mthSum } from '../src/crypto/mthsum.js';
-import { requireNncp, runNncp, tmpDir } from './helpers/nncp.js';
+import { requireNncp, runNncp, tmpDir } from './helpers/util.js';
 
 const B = MTH_BLOCK_SIZE;
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -13,7 +13,8 @@ import { decryptPacket, openPlain } from '../src/packet/encrypted.js';
 import { PktType } from '../src/packet/header.js';
 import { Spool } from '../src/spool/spool.js';
 import { txPacket } from '../src/tx/send.js';
-import { makeNodes, requireNncp, runNncp, tmpDir, TestNode } from './helpers/nncp.js';
+import { makeNodes, type TestNode } from './helpers/nncp.js';
+import { requireNncp, runNncp, runPigeon, tmpDir } from './helpers/util.js';
 
 const BLK = 128 * 1024;
 
@@ -130,7 +131,6 @@ test('pigeon pkt describes and dumps what nncp-pkt does, both ways', async (t) =
   const data = new Uint8Array(randomBytes(5000));
   const r = await pigeonSend(alice, 'bob', 'x.bin', data, { nice: 100 });
   const pkt = await readFile(path.join(alice.spool, bob.idB32, 'tx', r.pktId));
-  const { runPigeon } = await import('./helpers/nncp.js');
   for (const args of [[], ['-dump']]) {
     const ours = await runPigeon(['pkt', '-cfg', bob.cfgPath, ...args], { input: pkt });
     const theirs = await runNncp('nncp-pkt', ['-cfg', bob.cfgPath, ...args], { input: pkt });

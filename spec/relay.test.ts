@@ -4,23 +4,18 @@
  * each relay seeing only the next hop.
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeNodes, PIGEON_JS, requireNncp, tmpDir } from './helpers/nncp.js';
+import { makeNodes } from './helpers/nncp.js';
+import { requireNncp, runImpl, tmpDir } from './helpers/util.js';
 
 type Impl = 'pigeon' | 'nncp';
 
-function run(impl: Impl, cmd: string, args: string[]): Promise<{ code: number; out: string }> {
-  const [prog, pre] = impl === 'pigeon' ? [process.execPath, [PIGEON_JS, cmd]] : [`nncp-${cmd}`, []];
-  return new Promise((resolve) => {
-    const child = spawn(prog, [...pre, ...args], { env: { ...process.env, NNCPNOSYNC: '1', NNCPCFG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (b) => (out += b));
-    child.stderr.on('data', (b) => (out += b));
-    child.on('close', (code) => resolve({ code: code ?? 1, out }));
-  });
+/** `<impl> <cmd> args` with NNCPNOSYNC=1; stdout and stderr together as `out`. */
+async function run(impl: Impl, cmd: string, args: string[]): Promise<{ code: number; out: string }> {
+  const r = await runImpl(impl, cmd, args, { env: { NNCPNOSYNC: '1' } });
+  return { code: r.code, out: r.stdout.toString('utf8') + r.stderr };
 }
 
 for (const [ends, relay] of [

@@ -8,27 +8,19 @@
  *   sender:    xfer -rx STICK; toss        → its acknowledged packets are gone
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeNodes, PIGEON_JS, requireNncp, tmpDir, TestNode } from './helpers/nncp.js';
+import { makeNodes, type TestNode } from './helpers/nncp.js';
+import { bash, PIGEON_JS, requireNncp, tmpDir } from './helpers/util.js';
 
 type Impl = 'pigeon' | 'nncp';
 
 /** Run `<impl> <cmd> args` through bash so that fd 4 and stdin redirections work as in a script. */
-function sh(impl: Impl, cmd: string, args: string, redirect = ''): Promise<{ code: number; out: string }> {
+async function sh(impl: Impl, cmd: string, args: string, redirect = ''): Promise<{ code: number; out: string }> {
   const prog = impl === 'pigeon' ? `${JSON.stringify(process.execPath)} ${JSON.stringify(PIGEON_JS)} ${cmd}` : `nncp-${cmd}`;
-  return new Promise((resolve) => {
-    const child = spawn('bash', ['-c', `${prog} ${args} ${redirect}`], {
-      env: { ...process.env, NNCPNOSYNC: '1', NNCPCFG: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (b) => (out += b));
-    child.stderr.on('data', (b) => (out += b));
-    child.on('close', (code) => resolve({ code: code ?? 1, out }));
-  });
+  const r = await bash(`${prog} ${args} ${redirect}`);
+  return { code: r.code, out: r.stdout + r.stderr };
 }
 
 async function txIds(node: TestNode, peer: TestNode): Promise<string[]> {

@@ -14,81 +14,22 @@ import net from 'node:net';
 import path from 'node:path';
 import { base32Encode } from '../src/codec/base32.js';
 import { findNode } from '../src/config/types.js';
-import { makeContext, type Context } from '../src/context.js';
-import { generateNodeKeys } from '../src/crypto/keys.js';
-import { parseLog, type LogRecord } from '../src/log/log.js';
-import { PktType } from '../src/packet/header.js';
+import type { Context } from '../src/context.js';
 import { callNode } from '../src/sp/call.js';
 import { listenDaemon, type Daemon } from '../src/sp/daemon.js';
 import { spInitiate, spRespond } from '../src/sp/handshake.js';
 import { decodeSpPackets, encodeSpPackets } from '../src/sp/packets.js';
-import { txPacket } from '../src/tx/send.js';
-import { requireNncp, saveNode, startNncp, tmpDir, type TestNode } from './helpers/nncp.js';
+import { lab, type TestNode } from './helpers/nncp.js';
+import { queueFile } from './helpers/packets.js';
+import { connect, freePort, listening, logRecords, requireNncp, startNncp, until } from './helpers/util.js';
 
 // Handshake reads and blocked writes give up after 2 s here (the reference's NNCPDEADLINE).
 process.env.NNCPDEADLINE = '2';
 
 const b32 = (b: Uint8Array): string => base32Encode(b);
 
-/** Nodes that all know each other (keys made in-process); `onlinedeadline` 1 s for every neighbour. */
-async function nodes(dir: string, names: string[]): Promise<Record<string, TestNode>> {
-  const made: Record<string, TestNode> = {};
-  for (const name of names) {
-    const k = generateNodeKeys();
-    const d = path.join(dir, name);
-    made[name] = {
-      name, generator: 'pigeon', dir: d, cfgPath: path.join(d, 'cfg.hjson'), spool: path.join(d, 'spool'), log: path.join(d, 'log'),
-      incoming: path.join(d, 'in'), freqDir: path.join(d, 'pub'), keys: k, idB32: k.idB32, raw: {},
-    };
-    for (const sub of ['spool', 'in', 'pub']) fs.mkdirSync(path.join(d, sub), { recursive: true });
-  }
-  const pub = (n: TestNode) => ({ id: n.idB32, exchpub: b32(n.keys.exchPub), signpub: b32(n.keys.signPub), noisepub: b32(n.keys.noisePub) });
-  for (const n of Object.values(made)) {
-    const k = n.keys;
-    const neigh: Record<string, unknown> = { self: pub(n) };
-    for (const o of names) if (o !== n.name) neigh[o] = { ...pub(made[o]), incoming: n.incoming, onlinedeadline: 1 };
-    n.raw = {
-      spool: n.spool,
-      log: n.log,
-      self: { id: k.idB32, exchpub: b32(k.exchPub), exchprv: b32(k.exchPrv), signpub: b32(k.signPub), signprv: b32(k.signPrv), noisepub: b32(k.noisePub), noiseprv: b32(k.noisePrv) },
-      neigh,
-    };
-    await saveNode(n);
-  }
-  return made;
-}
-
-async function ctxOf(n: TestNode): Promise<Context> {
-  const ctx = await makeContext({ cfg: n.cfgPath, quiet: true, needSelf: true });
-  ctx.progress = false;
-  return ctx;
-}
-
-async function* once(b: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield b;
-}
-
-async function queueFile(ctx: Context, to: string, size: number): Promise<string> {
-  const r = await txPacket(ctx, {
-    to: findNode(ctx.cfg, to),
-    plain: { type: PktType.File, nice: 224, path: new TextEncoder().encode(`f${size}`) },
-    nice: 224,
-    payload: once(randomBytes(size)),
-  });
-  return r.pktId;
-}
-
-function log(n: TestNode): LogRecord[] {
-  return fs.existsSync(n.log) ? parseLog(fs.readFileSync(n.log, 'utf8')) : [];
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Queue a file of `size` random bytes from ctx's node to `to`; its packet id. */
+const queue = async (ctx: Context, to: string, size: number): Promise<string> => (await queueFile(ctx, to, `f${size}`, size)).id;
 
 interface World {
   alice: TestNode;
@@ -103,9 +44,10 @@ interface World {
 
 /** alice, bob, carol; bob's pigeon daemon on a loopback port. */
 async function world(t: ExecutionContext): Promise<World> {
-  const dir = await tmpDir(t);
-  const { alice, bob, carol } = await nodes(dir, ['alice', 'bob', 'carol']);
-  const [actx, bctx, cctx] = await Promise.all([ctxOf(alice), ctxOf(bob), ctxOf(carol)]);
+  // `onlinedeadline` 1 s for every neighbour
+  const l = await lab(t, ['alice', 'bob', 'carol'], { neighExtra: () => ({ onlinedeadline: 1 }) });
+  const { alice, bob, carol } = l.nodes;
+  const { alice: actx, bob: bctx, carol: cctx } = l.ctx;
   const daemon = await listenDaemon(bctx, { bind: '127.0.0.1:0', maxConn: 8, nice: 255, noCK: false });
   t.teardown(() => daemon.close());
   return { alice, bob, carol, actx, bctx, cctx, daemon, port: daemon.address.port };
@@ -113,20 +55,12 @@ async function world(t: ExecutionContext): Promise<World> {
 
 /** carol calls bob and exchanges a packet each way: the daemon still serves. */
 async function carolStillServed(t: ExecutionContext, w: World, port = w.port): Promise<void> {
-  const up = await queueFile(w.cctx, 'bob', 2000);
-  const down = await queueFile(w.bctx, 'carol', 2000);
+  const up = await queue(w.cctx, 'bob', 2000);
+  const down = await queue(w.bctx, 'carol', 2000);
   const r = await callNode(w.cctx, { node: findNode(w.cctx.cfg, 'bob'), addr: `127.0.0.1:${port}`, nice: 255, onlineDeadline: 1, maxOnlineTime: 0, rxRate: 0, txRate: 0, noCK: false });
   t.true(r.ok, 'carol is served');
   t.true(fs.existsSync(path.join(w.bob.spool, w.carol.idB32, 'rx', up)));
   t.true(fs.existsSync(path.join(w.carol.spool, w.bob.idB32, 'rx', down)));
-}
-
-function connect(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => resolve(s));
-    s.once('error', reject);
-  });
 }
 
 /** A loopback server for a fake peer; its connections are destroyed at teardown. Resolves with its port. */
@@ -158,7 +92,7 @@ function closedWithin(sock: net.Socket): Promise<number> {
 
 test('a caller that stalls mid-packet is dropped by the online deadline; others are served meanwhile', async (t) => {
   const w = await world(t);
-  const big = await queueFile(w.bctx, 'alice', 16 << 20);
+  const big = await queue(w.bctx, 'alice', 16 << 20);
   const sock = await connect(w.port);
   sock.on('error', () => {});
   const bobForAlice = findNode(w.actx.cfg, 'bob');
@@ -171,7 +105,7 @@ test('a caller that stalls mid-packet is dropped by the online deadline; others 
   const t0 = Date.now();
   // the daemon goes on serving carol while alice's session hangs
   await carolStillServed(t, w);
-  await until(() => log(w.bob).some((r) => r.who === 'call-finished' && r.fields.get('Node') === w.alice.idB32), 8000, 'the stalled session to end');
+  await until(() => logRecords(w.bob.log).some((r) => r.who === 'call-finished' && r.fields.get('Node') === w.alice.idB32), 8000, 'the stalled session to end');
   t.true(Date.now() - t0 < 8000);
   t.true(fs.existsSync(path.join(w.bob.spool, w.alice.idB32, 'tx', big)), 'no DONE: bob keeps the packet');
   sock.destroy();
@@ -185,7 +119,7 @@ test('a caller that stalls after the handshake is dropped; a callee that stalls 
   await spInitiate({ readable: sock, writable: sock }, w.actx.cfg.self!, findNode(w.actx.cfg, 'bob'), new Uint8Array(0));
   const closed = closedWithin(sock);
   t.true((await closed) < 5000, 'the daemon hung up after alice\'s onlinedeadline (1 s)');
-  await until(() => log(w.bob).some((r) => r.who === 'call-finished'), 3000, 'call-finished');
+  await until(() => logRecords(w.bob.log).some((r) => r.who === 'call-finished'), 3000, 'call-finished');
 
   // stalled callee: a fake daemon that answers the handshake and then says nothing
   const fake = fakeServer(t, (s) => {
@@ -193,7 +127,7 @@ test('a caller that stalls after the handshake is dropped; a callee that stalls 
     spRespond({ readable: s, writable: s }, w.bctx.cfg.self!, lookup, () => new Uint8Array(0)).catch(() => {});
   });
   const port = await fake;
-  const pkt = await queueFile(w.actx, 'bob', 1000);
+  const pkt = await queue(w.actx, 'bob', 1000);
   const t0 = Date.now();
   const r = await callNode(w.actx, { node: findNode(w.actx.cfg, 'bob'), addr: `127.0.0.1:${port}`, nice: 255, onlineDeadline: 1, maxOnlineTime: 0, rxRate: 0, txRate: 0, noCK: false });
   t.true(Date.now() - t0 < 5000, 'the caller left after its onlinedeadline');
@@ -206,7 +140,7 @@ test('a caller that stalls after the handshake is dropped; a callee that stalls 
   const r2 = await callNode(w.actx, { node: findNode(w.actx.cfg, 'bob'), addr: `127.0.0.1:${mute}`, nice: 255, onlineDeadline: 1, maxOnlineTime: 0, rxRate: 0, txRate: 0, noCK: false });
   t.false(r2.ok);
   t.true(Date.now() - t1 < 6000);
-  const failed = log(w.alice).filter((x) => x.who === 'call-started' && x.fields.has('Err'));
+  const failed = logRecords(w.alice.log).filter((x) => x.who === 'call-started' && x.fields.has('Err'));
   t.is(failed.length, 1);
   // and a connection that never sends its handshake is dropped by the daemon
   const idle = await connect(w.port);
@@ -217,21 +151,10 @@ test('a caller that stalls after the handshake is dropped; a callee that stalls 
 /** A pigeon or nncp daemon for bob in world `w`: its port. */
 async function daemonPort(t: ExecutionContext, w: World, impl: 'pigeon' | 'nncp'): Promise<number> {
   if (impl === 'pigeon') return w.port;
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  const port = await freePort();
   startNncp(t, 'nncp-daemon', ['-cfg', w.bob.cfgPath, '-quiet', '-bind', `127.0.0.1:${port}`], { env: { NNCPDEADLINE: '2' } });
-  const end = Date.now() + 10_000;
-  for (;;) {
-    try {
-      (await connect(port)).destroy();
-      return port;
-    } catch {
-      if (Date.now() > end) throw new Error('nncp-daemon did not start');
-      await new Promise((r) => setTimeout(r, 30));
-    }
-  }
+  await listening(port, 10_000, 'nncp-daemon to start');
+  return port;
 }
 
 for (const impl of ['pigeon', 'nncp'] as const) {
@@ -251,8 +174,8 @@ for (const impl of ['pigeon', 'nncp'] as const) {
     o.write(randomBytes(1000));
     t.true((await closedWithin(o)) < 3000, 'oversize frame: connection closed');
     if (impl === 'pigeon') {
-      await until(() => log(w.bob).filter((r) => r.who === 'sp-startR-read').length >= 2, 3000, 'two records');
-      const errs = log(w.bob).filter((r) => r.who === 'sp-startR-read').map((r) => r.fields.get('Err') ?? '');
+      await until(() => logRecords(w.bob.log).filter((r) => r.who === 'sp-startR-read').length >= 2, 3000, 'two records');
+      const errs = logRecords(w.bob.log).filter((r) => r.who === 'sp-startR-read').map((r) => r.fields.get('Err') ?? '');
       t.regex(errs.join('\n'), /not an NNCP sync protocol frame/);
       t.regex(errs.join('\n'), /exceeds the limit/);
       await carolStillServed(t, w);
@@ -264,7 +187,7 @@ for (const impl of ['pigeon', 'nncp'] as const) {
     if (impl === 'nncp' && !requireNncp(t)) return;
     const w = await world(t);
     const port = await daemonPort(t, w, impl);
-    const pkt = await queueFile(w.bctx, 'alice', 3000);
+    const pkt = await queue(w.bctx, 'alice', 3000);
     // record alice's first handshake message on the wire (she asks nothing: -tx)
     const sock = await connect(port);
     sock.on('error', () => {});
@@ -294,7 +217,7 @@ for (const impl of ['pigeon', 'nncp'] as const) {
     t.true((await closedWithin(rep)) < 4000, 'dropped at the first message it cannot decrypt');
     t.true(fs.existsSync(path.join(w.bob.spool, w.alice.idB32, 'tx', pkt)), 'nothing was acknowledged by the replayer');
     if (impl === 'pigeon') {
-      await until(() => log(w.bob).some((r) => r.who === 'sp-recv-wait' && /does not authenticate/.test(r.fields.get('Err') ?? '')), 3000, 'the record');
+      await until(() => logRecords(w.bob.log).some((r) => r.who === 'sp-recv-wait' && /does not authenticate/.test(r.fields.get('Err') ?? '')), 3000, 'the record');
       await carolStillServed(t, w);
     }
     // the real alice still gets her packet afterwards
@@ -307,7 +230,7 @@ for (const impl of ['pigeon', 'nncp'] as const) {
 
 test('maxonlinetime ends a busy session; the partial packet resumes next time', async (t) => {
   const w = await world(t);
-  const big = await queueFile(w.bctx, 'alice', 4 << 20);
+  const big = await queue(w.bctx, 'alice', 4 << 20);
   const t0 = Date.now();
   // 10 packets per second: 4 MiB would take ~6 s; the session may last 1 s
   const r = await callNode(w.actx, { node: findNode(w.actx.cfg, 'bob'), addr: `127.0.0.1:${w.port}`, nice: 255, onlineDeadline: 10, maxOnlineTime: 1, rxRate: 10, txRate: 0, noCK: false });

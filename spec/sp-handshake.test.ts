@@ -21,7 +21,8 @@ import { encodeFrame } from '../src/sp/frame.js';
 import { noisePubLookup, spDeadlineMs, spInitiate, spRespond, UnknownPeerError, type SpConn, type SpTransport } from '../src/sp/handshake.js';
 import { HandshakeState } from '../src/sp/noise.js';
 import { decodeSpPackets, encodeSpPackets, padWithHalts, SP_MAX_PAYLOAD, type SpPacket } from '../src/sp/packets.js';
-import { makeNodes, requireNncp, runNncp, startNncp, tmpDir, type TestNode } from './helpers/nncp.js';
+import { makeNodes, type TestNode } from './helpers/nncp.js';
+import { connect, freePort, requireNncp, runNncp, startNncp, tmpDir, until } from './helpers/util.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -352,31 +353,14 @@ function referencePadded(len: number): number {
   return len;
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
+/** A connection to the daemon on `port` once it listens (destroyed at teardown). */
 async function connectWhenUp(t: ExecutionContext, port: number, stderr: () => string): Promise<net.Socket> {
-  const until = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const sock = await new Promise<net.Socket>((resolve, reject) => {
-        const s = net.connect(port, '127.0.0.1');
-        s.once('connect', () => resolve(s));
-        s.once('error', reject);
-      });
-      sock.on('error', () => {});
-      t.teardown(() => void sock.destroy());
-      return sock;
-    } catch (err) {
-      if (Date.now() > until) throw new Error(`nncp-daemon did not listen on ${port}: ${stderr()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  let sock: net.Socket | null = null;
+  await until(async () => (sock = await connect(port).catch(() => null)) !== null, 10_000, () => `nncp-daemon to listen on ${port}: ${stderr()}`);
+  const s = sock as unknown as net.Socket;
+  s.on('error', () => {});
+  t.teardown(() => void s.destroy());
+  return s;
 }
 
 async function loadCfg(node: TestNode): Promise<Config> {

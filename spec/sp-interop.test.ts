@@ -9,53 +9,11 @@
  *   - a stranger (a node the daemon does not know) refused by each daemon.
  */
 import test, { type ExecutionContext } from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { parseLog, type LogRecord } from '../src/log/log.js';
-import { makeNodes, PIGEON_JS, requireNncp, runNncp, runPigeon, saveNode, startNncp, tmpDir, type TestNode } from './helpers/nncp.js';
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
-
-/** Resolve once something accepts connections on the port. */
-async function listening(port: number, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`nothing listens on port ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** A long-running pigeon process (daemon, or a call to be killed), killed by its pid at teardown. */
-function startPigeon(t: ExecutionContext, args: string[]): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
-  const env = { ...process.env };
-  for (const k of ['NNCPCFG', 'NNCPSPOOL', 'NNCPLOG', 'NNCPDEADLINE', 'NNCPNOSYNC']) delete env[k];
-  const child = spawn(process.execPath, [PIGEON_JS, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  const err: Buffer[] = [];
-  child.stderr!.on('data', (b: Buffer) => err.push(b));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return { child, exited, stderr: () => Buffer.concat(err).toString('utf8') };
-}
+import { makeNodes, saveNode, type TestNode } from './helpers/nncp.js';
+import { freePort, listening, logRecords, requireNncp, runImpl, runNncp, startNncp, startPigeon, tmpDir, until, type Started } from './helpers/util.js';
 
 /** A daemon of either implementation for `node`, listening on a fresh loopback port. */
 async function daemon(t: ExecutionContext, impl: 'nncp' | 'pigeon', node: TestNode): Promise<string> {
@@ -65,10 +23,6 @@ async function daemon(t: ExecutionContext, impl: 'nncp' | 'pigeon', node: TestNo
   else startPigeon(t, ['daemon', ...args]);
   await listening(port);
   return `127.0.0.1:${port}`;
-}
-
-function log(n: TestNode): LogRecord[] {
-  return fs.existsSync(n.log) ? parseLog(fs.readFileSync(n.log, 'utf8')) : [];
 }
 
 function queued(from: TestNode, to: TestNode, xx: 'tx' | 'rx' = 'tx', suffix = ''): string[] {
@@ -82,35 +36,25 @@ async function sendFile(from: TestNode, to: TestNode, name: string, data: Uint8A
   const src = path.join(from.dir, `src-${name}`);
   fs.writeFileSync(src, data);
   const args = ['-cfg', from.cfgPath, '-quiet', src, `${to.name}:${name}`];
-  const r = from.generator === 'nncp' ? await runNncp('nncp-file', args) : await runPigeon(['file', ...args]);
+  const r = await runImpl(from.generator, 'file', args);
   if (r.code !== 0) throw new Error(`${from.generator} file failed: ${r.stderr}`);
 }
 
 async function toss(n: TestNode): Promise<void> {
   const args = ['-cfg', n.cfgPath, '-quiet'];
-  const r = n.generator === 'nncp' ? await runNncp('nncp-toss', args) : await runPigeon(['toss', ...args]);
+  const r = await runImpl(n.generator, 'toss', args);
   if (r.code !== 0) throw new Error(`${n.generator} toss failed: ${r.stderr}`);
 }
 
 function call(caller: TestNode, callee: TestNode, addr: string, extra: string[] = []) {
   const args = ['-cfg', caller.cfgPath, '-quiet', '-onlinedeadline', '1', ...extra, callee.name, addr];
-  return caller.generator === 'nncp' ? runNncp('nncp-call', args, { timeout: 30_000 }) : runPigeon(['call', ...args], { timeout: 30_000 });
+  return runImpl(caller.generator, 'call', args, { timeout: 30_000 });
 }
 
 /** Start a call that will be killed: its process and the promise of its exit. */
-function startCall(t: ExecutionContext, caller: TestNode, callee: TestNode, addr: string, extra: string[]): { child: ChildProcess; exited: Promise<unknown> } {
+function startCall(t: ExecutionContext, caller: TestNode, callee: TestNode, addr: string, extra: string[]): Started {
   const args = ['-cfg', caller.cfgPath, '-quiet', '-onlinedeadline', '5', ...extra, callee.name, addr];
-  if (caller.generator === 'pigeon') return startPigeon(t, ['call', ...args]);
-  const { child } = startNncp(t, 'nncp-call', args);
-  return { child, exited: new Promise((resolve) => child.once('exit', resolve)) };
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return caller.generator === 'pigeon' ? startPigeon(t, ['call', ...args]) : startNncp(t, 'nncp-call', args);
 }
 
 function partSize(at: TestNode, from: TestNode): number {
@@ -141,7 +85,7 @@ for (const [callerImpl, daemonImpl] of [['pigeon', 'nncp'], ['nncp', 'pigeon']] 
     t.deepEqual(queued(alice, bob), []);
     t.is(queued(bob, alice, 'rx').length, 1);
     t.is(queued(alice, bob, 'rx').length, 2);
-    const calls = log(alice).filter((rec) => rec.who === 'call-started');
+    const calls = logRecords(alice.log).filter((rec) => rec.who === 'call-started');
     t.is(calls.length, 1, 'one session');
     t.false(calls[0].fields.has('Err'));
     await toss(alice);
@@ -188,7 +132,7 @@ async function killAndResume(t: ExecutionContext, callerImpl: 'nncp' | 'pigeon',
   t.deepEqual(queued(receiver, sender, 'rx'), [pktId]);
   t.deepEqual(queued(receiver, sender, 'rx', '.part'), []);
   // the resumed request started where the first session stopped
-  const infos = log(receiver).filter((rec) => rec.who === 'sp-info' && rec.fields.get('Pkt') === pktId);
+  const infos = logRecords(receiver.log).filter((rec) => rec.who === 'sp-info' && rec.fields.get('Pkt') === pktId);
   t.true(infos.some((rec) => Number(rec.fields.get('Offset')) >= part - (1 << 20) && Number(rec.fields.get('Offset')) > 0), 'resumed from the .part');
   await toss(receiver);
   const got = fs.readdirSync(receiver.incoming);
@@ -215,11 +159,11 @@ for (const daemonImpl of ['nncp', 'pigeon'] as const) {
     t.not(r.code, 0);
     t.is(queued(carol, bob).length, 1, 'nothing was taken from the stranger');
     t.false(fs.existsSync(path.join(bob.spool, carol.idB32)), 'no spool directory for the stranger');
-    const rec = log(carol).find((x) => x.who === 'call-started');
+    const rec = logRecords(carol.log).find((x) => x.who === 'call-started');
     t.truthy(rec?.fields.get('Err'), 'the caller logs a failed call');
     // both daemons log the same refusal record
-    await until(() => log(bob).some((x) => x.who === 'sp-startR-unknown'), 5000, 'the refusal record');
-    const refused = log(bob).find((x) => x.who === 'sp-startR-unknown')!;
+    await until(() => logRecords(bob.log).some((x) => x.who === 'sp-startR-unknown'), 5000, 'the refusal record');
+    const refused = logRecords(bob.log).find((x) => x.who === 'sp-startR-unknown')!;
     t.is(refused.fields.get('Err'), `unknown peer: ${refused.fields.get('Peer')}`);
     t.is(refused.fields.get('Peer')!.length, 52);
     t.is(refused.fields.get('Nice'), '255');

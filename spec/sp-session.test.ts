@@ -8,24 +8,20 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { check } from '../src/admin/check.js';
-import { base32Encode } from '../src/codec/base32.js';
 import { findNode } from '../src/config/types.js';
-import { generateNodeKeys } from '../src/crypto/keys.js';
-import { makeContext, type Context } from '../src/context.js';
-import { parseLog, type LogRecord } from '../src/log/log.js';
-import { PktType } from '../src/packet/header.js';
+import type { Context } from '../src/context.js';
+import type { LogRecord } from '../src/log/log.js';
 import { callNode, type CallOptions } from '../src/sp/call.js';
 import { listenDaemon, type Daemon } from '../src/sp/daemon.js';
 import { spInitiate } from '../src/sp/handshake.js';
 import { encodeSpPackets } from '../src/sp/packets.js';
 import { tossAll, type TossOptions } from '../src/toss/toss.js';
-import { txPacket } from '../src/tx/send.js';
-import { PIGEON_JS, saveNode, tmpDir, type TestNode } from './helpers/nncp.js';
+import { lab, nodeContext, saveNode, type TestNode } from './helpers/nncp.js';
+import { queueFile } from './helpers/packets.js';
+import { connect, logRecords, PIGEON_JS, until } from './helpers/util.js';
 
 interface Pair {
   a: TestNode;
@@ -36,70 +32,17 @@ interface Pair {
   addr: string;
 }
 
-async function ctxOf(n: TestNode): Promise<Context> {
-  const ctx = await makeContext({ cfg: n.cfgPath, quiet: true, needSelf: true });
-  ctx.progress = false;
-  return ctx;
-}
-
-const b32 = (b: Uint8Array): string => base32Encode(b);
-
-/** Nodes that know each other, keys made in-process (no cfgnew process per test). */
-async function inProcessNodes(dir: string, names: string[], neighExtra: Record<string, unknown> = {}): Promise<Record<string, TestNode>> {
-  const made: Record<string, TestNode> = {};
-  for (const name of names) {
-    const k = generateNodeKeys();
-    const d = path.join(dir, name);
-    made[name] = {
-      name, generator: 'pigeon', dir: d, cfgPath: path.join(d, 'cfg.hjson'), spool: path.join(d, 'spool'), log: path.join(d, 'log'),
-      incoming: path.join(d, 'in'), freqDir: path.join(d, 'pub'), keys: k, idB32: k.idB32, raw: {},
-    };
-    for (const sub of ['spool', 'in', 'pub']) fs.mkdirSync(path.join(d, sub), { recursive: true });
-  }
-  const pub = (n: TestNode) => ({ id: n.idB32, exchpub: b32(n.keys.exchPub), signpub: b32(n.keys.signPub), noisepub: b32(n.keys.noisePub) });
-  for (const n of Object.values(made)) {
-    const k = n.keys;
-    const neigh: Record<string, unknown> = { self: { ...pub(n), incoming: n.incoming } };
-    for (const o of names) if (o !== n.name) neigh[o] = { ...pub(made[o]), incoming: n.incoming, ...neighExtra };
-    n.raw = {
-      spool: n.spool,
-      log: n.log,
-      self: { id: k.idB32, exchpub: b32(k.exchPub), exchprv: b32(k.exchPrv), signpub: b32(k.signPub), signprv: b32(k.signPrv), noisepub: b32(k.noisePub), noiseprv: b32(k.noisePrv) },
-      neigh,
-    };
-    await saveNode(n);
-  }
-  return made;
-}
-
 /** alice and bob, bob's daemon on a loopback port. */
 async function pair(t: ExecutionContext, daemonNice = 255, noCK = false, autoToss?: TossOptions): Promise<Pair & { c: TestNode }> {
-  const dir = await tmpDir(t);
   // the daemon's sessions end when the caller hangs up; its own deadline only matters when a caller stalls
-  const nodes = await inProcessNodes(dir, ['alice', 'bob', 'carol'], { onlinedeadline: 10 });
+  const { nodes, ctx } = await lab(t, ['alice', 'bob', 'carol'], { neighExtra: () => ({ onlinedeadline: 10 }) });
   const a = nodes.alice;
   const b = nodes.bob;
-  const actx = await ctxOf(a);
-  const bctx = await ctxOf(b);
+  const actx = ctx.alice;
+  const bctx = ctx.bob;
   const daemon = await listenDaemon(bctx, { bind: '127.0.0.1:0', maxConn: 8, nice: daemonNice, noCK, autoToss });
   t.teardown(() => daemon.close());
   return { a, b, c: nodes.carol, actx, bctx, daemon, addr: `127.0.0.1:${daemon.address.port}` };
-}
-
-async function* once(b: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield b;
-}
-
-/** Queue a file packet from ctx to `to` (named `name`, `size` random bytes); returns its id and content. */
-async function queueFile(ctx: Context, to: string, name: string, size: number, nice = 224): Promise<{ id: string; data: Buffer }> {
-  const data = randomBytes(size);
-  const r = await txPacket(ctx, {
-    to: findNode(ctx.cfg, to),
-    plain: { type: PktType.File, nice, path: new TextEncoder().encode(name) },
-    nice,
-    payload: once(data),
-  });
-  return { id: r.pktId, data };
 }
 
 function call(p: Pair, extra: Partial<CallOptions> = {}): Promise<{ ok: boolean }> {
@@ -120,20 +63,8 @@ const txDir = (from: TestNode, to: TestNode) => path.join(from.spool, to.idB32, 
 const rxDir = (at: TestNode, from: TestNode) => path.join(at.spool, from.idB32, 'rx');
 const has = (p: string) => fs.existsSync(p);
 
-function log(n: TestNode): LogRecord[] {
-  return has(n.log) ? parseLog(fs.readFileSync(n.log, 'utf8')) : [];
-}
 function who(n: TestNode, w: string): LogRecord[] {
-  return log(n).filter((r) => r.who === w);
-}
-
-/** Wait until `cond` holds (polling), failing after `ms`. */
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  return logRecords(n.log).filter((r) => r.who === w);
 }
 
 test('packets go both ways in one session; DONE removes the sender copies; toss delivers', async (t) => {
@@ -305,11 +236,10 @@ test('a second session with the same node is refused while one runs', async (t) 
   clone.raw.log = clone.log;
   fs.mkdirSync(clone.spool);
   await saveNode(clone);
-  const cctx = await ctxOf(clone);
+  const cctx = await nodeContext(clone);
   // the first session: alice's handshake, kept alive with HALTs for as long as the test needs
-  const sock = net.connect(p.daemon.address.port, '127.0.0.1');
+  const sock = await connect(p.daemon.address.port);
   sock.on('error', () => {});
-  await new Promise((resolve) => sock.once('connect', resolve));
   const first = await spInitiate({ readable: sock, writable: sock }, p.actx.cfg.self!, findNode(p.actx.cfg, 'bob'), new Uint8Array(0));
   const keepAlive = setInterval(() => void first.send(encodeSpPackets([{ t: 'halt' }])).catch(() => {}), 300);
   t.teardown(() => clearInterval(keepAlive));
@@ -327,7 +257,7 @@ test('a second session with the same node is refused while one runs', async (t) 
 
 test('many nodes at once: alice and carol in sessions with the daemon at the same time', async (t) => {
   const p = await pair(t);
-  const cctx = await ctxOf(p.c);
+  const cctx = await nodeContext(p.c);
   const fa = await queueFile(p.bctx, 'alice', 'to-alice', 100_000);
   const fc = await queueFile(p.bctx, 'carol', 'to-carol', 100_000);
   const both = Promise.all([

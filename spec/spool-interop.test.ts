@@ -11,7 +11,8 @@ import { PigeonError } from '../src/errors.js';
 import { ENC_HEADER_SIZE } from '../src/packet/header.js';
 import { lockDir } from '../src/spool/lock.js';
 import { Spool } from '../src/spool/spool.js';
-import { makeNodes, requireNncp, runNncp, tmpDir } from './helpers/nncp.js';
+import { makeNodes } from './helpers/nncp.js';
+import { asText, packetIds, poll, requireNncp, runNncp, tmpDir } from './helpers/util.js';
 
 interface Pair {
   a: { id: string; cfg: string; spool: string };
@@ -28,27 +29,7 @@ async function makePair(root: string, exec?: Record<string, string[]>): Promise<
 }
 
 /** A reference command, stdout as text. */
-async function nncp(bin: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await runNncp(bin, args, { input });
-  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
-}
-
-function packetsIn(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir).filter((n) => /^[A-Z2-7]{52}$/.test(n)).sort();
-  } catch {
-    return [];
-  }
-}
-
-async function waitFor(p: string, ms = 10_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (fs.existsSync(p)) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return false;
-}
+const nncp = async (bin: string, args: string[], input?: string) => asText(await runNncp(bin, args, { input }));
 
 // ---- tests ----
 
@@ -63,7 +44,7 @@ test('packets queued by nncp-file are listed with their nice, sender and size; p
     t.is(r.code, 0, r.stderr);
   }
   const tx = path.join(a.spool, b.id, 'tx');
-  const ids = packetsIn(tx);
+  const ids = packetIds(tx);
   t.is(ids.length, 3);
   const refHdrs = new Map(ids.map((id) => [id, fs.readFileSync(path.join(tx, 'hdr', id))]));
   fs.rmSync(path.join(tx, 'hdr'), { recursive: true });
@@ -102,7 +83,7 @@ test('a packet committed into rx by pigeon is tossed by nncp-toss; a pigeon seen
   t.is((await nncp('file', ['-cfg', a.cfg, '-quiet', src, 'bob:'])).code, 0);
   t.is((await nncp('xfer', ['-cfg', a.cfg, '-quiet', '-tx', '-mkdir', xdir])).code, 0);
   const outDir = path.join(xdir, b.id, a.id);
-  const [id] = packetsIn(outDir);
+  const [id] = packetIds(outDir);
   t.truthy(id);
 
   // pigeon does what nncp-xfer -rx would: stream the packet into bob's rx/ under its id
@@ -113,27 +94,27 @@ test('a packet committed into rx by pigeon is tossed by nncp-toss; a pigeon seen
   }
   const full = fs.readFileSync(path.join(outDir, id));
   await spoolB.commitPacket(tmp, a.id, 'rx', id, full.subarray(0, ENC_HEADER_SIZE));
-  t.deepEqual(packetsIn(path.join(b.spool, a.id, 'rx')), [id]);
+  t.deepEqual(packetIds(path.join(b.spool, a.id, 'rx')), [id]);
   t.deepEqual(fs.readFileSync(path.join(b.spool, a.id, 'rx', id)), full);
 
   const toss = await nncp('toss', ['-cfg', b.cfg, '-quiet']);
   t.is(toss.code, 0, toss.stderr);
   t.is(fs.readFileSync(path.join(b.incoming, 'hello.txt'), 'utf8'), 'hello from alice\n');
-  t.deepEqual(packetsIn(path.join(b.spool, a.id, 'rx')), []);
-  t.deepEqual(packetsIn(path.join(b.spool, a.id, 'rx', 'hdr')), [], 'nncp-toss removed the hdr/ file pigeon wrote');
+  t.deepEqual(packetIds(path.join(b.spool, a.id, 'rx')), []);
+  t.deepEqual(packetIds(path.join(b.spool, a.id, 'rx', 'hdr')), [], 'nncp-toss removed the hdr/ file pigeon wrote');
 
   // seen/ marker written by pigeon
   fs.writeFileSync(src, 'second\n');
   t.is((await nncp('file', ['-cfg', a.cfg, '-quiet', src, 'bob:second.txt'])).code, 0);
   fs.rmSync(path.join(outDir, id));
   t.is((await nncp('xfer', ['-cfg', a.cfg, '-quiet', '-tx', xdir])).code, 0);
-  const [id2] = packetsIn(outDir);
+  const [id2] = packetIds(outDir);
   t.truthy(id2);
   await spoolB.markSeen(a.id, id2);
   const rx = await nncp('xfer', ['-cfg', b.cfg, '-rx', xdir]);
   t.is(rx.code, 0, rx.stderr);
   t.regex(rx.stderr, /packet already seen/);
-  t.deepEqual(packetsIn(path.join(b.spool, a.id, 'rx')), []);
+  t.deepEqual(packetIds(path.join(b.spool, a.id, 'rx')), []);
   t.true(await spoolB.isSeen(a.id, id2));
 });
 
@@ -150,18 +131,18 @@ test('pigeon locks stop nncp-xfer -tx (tx.lock) and nncp-toss (toss.lock)', asyn
   const txLock = await lockDir(a.spool, b.id, 'tx');
   const blocked = await nncp('xfer', ['-cfg', a.cfg, '-tx', '-mkdir', xdir]);
   t.true(blocked.stderr.includes(`Locking directory: locking ${path.join(a.spool, b.id, 'tx.lock')}`), blocked.stderr);
-  t.deepEqual(packetsIn(path.join(xdir, b.id, a.id)), []);
-  t.is(packetsIn(path.join(a.spool, b.id, 'tx')).length, 1);
+  t.deepEqual(packetIds(path.join(xdir, b.id, a.id)), []);
+  t.is(packetIds(path.join(a.spool, b.id, 'tx')).length, 1);
   txLock.release();
   t.is((await nncp('xfer', ['-cfg', a.cfg, '-quiet', '-tx', '-mkdir', xdir])).code, 0);
-  t.is(packetsIn(path.join(xdir, b.id, a.id)).length, 1);
+  t.is(packetIds(path.join(xdir, b.id, a.id)).length, 1);
   t.is((await nncp('xfer', ['-cfg', b.cfg, '-quiet', '-rx', xdir])).code, 0);
-  t.is(packetsIn(path.join(b.spool, a.id, 'rx')).length, 1);
+  t.is(packetIds(path.join(b.spool, a.id, 'rx')).length, 1);
 
   const tossLock = await lockDir(b.spool, a.id, 'toss');
   const refused = await nncp('toss', ['-cfg', b.cfg]);
   t.true(refused.stderr.includes(`Locking directory: locking ${path.join(b.spool, a.id, 'toss.lock')}`), refused.stderr);
-  t.is(packetsIn(path.join(b.spool, a.id, 'rx')).length, 1);
+  t.is(packetIds(path.join(b.spool, a.id, 'rx')).length, 1);
   t.false(fs.existsSync(path.join(b.incoming, 'data.bin')));
   tossLock.release();
   const toss = await nncp('toss', ['-cfg', b.cfg, '-quiet']);
@@ -185,7 +166,7 @@ test('a toss.lock held by a running nncp-toss makes pigeon refuse with ELOCKED',
 
   const tossDone = runNncp('toss', ['-cfg', b.cfg, '-quiet'], { timeout: 20_000 });
   t.teardown(() => fs.writeFileSync(go, ''));
-  t.true(await waitFor(started), 'nncp-toss started the exec handle');
+  t.true(await poll(() => fs.existsSync(started)), 'nncp-toss started the exec handle');
 
   const err = await t.throwsAsync(lockDir(b.spool, a.id, 'toss'), { instanceOf: PigeonError });
   t.is((err as PigeonError).code, 'ELOCKED');

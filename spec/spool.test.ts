@@ -15,7 +15,7 @@ import { encodeEncHeader, ENC_HEADER_SIZE } from '../src/packet/header.js';
 import { TmpFile, writeAtomic } from '../src/spool/atomic.js';
 import { lockDir } from '../src/spool/lock.js';
 import { Spool, type Skipped } from '../src/spool/spool.js';
-import { tmpDir } from './helpers/nncp.js';
+import { tmpDir } from './helpers/util.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 

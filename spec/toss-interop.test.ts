@@ -13,28 +13,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseLog, type LogRecord } from '../src/log/log.js';
-import { makeNodes, requireNncp, runNncp, runPigeon, saveNode, tmpDir, type TestNode } from './helpers/nncp.js';
+import { makeNodes, saveNode, type TestNode } from './helpers/nncp.js';
+import { fileContents, packetIds, requireNncp, runNncp, runPigeon, tmpDir } from './helpers/util.js';
 
-const PKT = /^[A-Z2-7]{52}$/;
-
-function packetsIn(dir: string): string[] {
-  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => PKT.test(n)).sort() : [];
-}
-
-/** Every file under `dir` (relative path → content), symlinks and lock files aside. */
-function tree(dir: string, skip: RegExp = /\.lock$/): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string, rel: string) => {
-    if (!fs.existsSync(d)) return;
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(path.join(d, e.name), r);
-      else if (e.isFile() && !skip.test(r)) out.set(r, fs.readFileSync(path.join(d, e.name)));
-    }
-  };
-  walk(dir, '');
-  return out;
-}
+/** Every regular file under `dir` (relative path → content), lock files aside. */
+const tree = (dir: string, skip: RegExp = /\.lock$/): Map<string, Buffer> => fileContents(dir, skip);
 
 async function nncp(t: ExecutionContext, bin: string, args: string[], opts: { input?: string | Uint8Array; cwd?: string } = {}): Promise<string> {
   const r = await runNncp(bin, args, opts);
@@ -47,7 +30,7 @@ function carry(from: TestNode, to: TestNode): string[] {
   const src = path.join(from.spool, to.idB32, 'tx');
   const dst = path.join(to.spool, from.idB32, 'rx');
   fs.mkdirSync(dst, { recursive: true });
-  const ids = packetsIn(src);
+  const ids = packetIds(src);
   for (const id of ids) fs.renameSync(path.join(src, id), path.join(dst, id));
   fs.rmSync(path.join(src, 'hdr'), { recursive: true, force: true });
   return ids;
@@ -134,14 +117,14 @@ test('pigeon toss and nncp-toss do the same to the same reference-made queue', a
   carry(alice, bob);
   // bob's packet to alice, acknowledged by alice
   await nncp(t, 'nncp-file', ['-quiet', '-cfg', bob.cfgPath, path.join(src, 'hello.txt'), 'alice:fromb.txt']);
-  const bobsPkt = packetsIn(path.join(bob.spool, alice.idB32, 'tx'));
+  const bobsPkt = packetIds(path.join(bob.spool, alice.idB32, 'tx'));
   t.is(bobsPkt.length, 1);
   fs.mkdirSync(path.join(alice.spool, bob.idB32, 'rx'), { recursive: true });
   fs.copyFileSync(path.join(bob.spool, alice.idB32, 'tx', bobsPkt[0]), path.join(alice.spool, bob.idB32, 'rx', bobsPkt[0]));
   await nncp(t, 'nncp-ack', [...a, '-node', 'bob']);
   carry(alice, bob);
 
-  const queued = packetsIn(path.join(bob.spool, alice.idB32, 'rx'));
+  const queued = packetIds(path.join(bob.spool, alice.idB32, 'rx'));
   t.is(queued.length, 14);
 
   // two copies of bob: P tossed by pigeon, N by the reference, each in its own directory (exec outputs land there)
@@ -163,15 +146,15 @@ test('pigeon toss and nncp-toss do the same to the same reference-made queue', a
   t.is(fs.readFileSync(path.join(P.dir, 'env.out'), 'utf8'), `NNCP_NICE=77\nNNCP_SELF=${bob.idB32}\nNNCP_SENDER=${alice.idB32}\n`);
 
   // what stays in rx, what is queued in tx, area markers
-  const rxP = packetsIn(path.join(P.spool, alice.idB32, 'rx'));
-  t.deepEqual(rxP, packetsIn(path.join(N.spool, alice.idB32, 'rx')));
+  const rxP = packetIds(path.join(P.spool, alice.idB32, 'rx'));
+  t.deepEqual(rxP, packetIds(path.join(N.spool, alice.idB32, 'rx')));
   t.is(rxP.length, 5, 'kept: ../evil.txt, failing exec, unknown handle, freq escape, tampered');
   t.true(rxP.includes(tampered));
-  t.deepEqual(packetsIn(path.join(P.spool, alice.idB32, 'tx')).length, 1, 'the freq reply; the acknowledged packet is gone');
-  t.deepEqual(packetsIn(path.join(N.spool, alice.idB32, 'tx')).length, 1);
-  t.false(packetsIn(path.join(P.spool, alice.idB32, 'tx')).includes(bobsPkt[0]));
-  const toCarolP = packetsIn(path.join(P.spool, carol.idB32, 'tx'));
-  const toCarolN = packetsIn(path.join(N.spool, carol.idB32, 'tx'));
+  t.deepEqual(packetIds(path.join(P.spool, alice.idB32, 'tx')).length, 1, 'the freq reply; the acknowledged packet is gone');
+  t.deepEqual(packetIds(path.join(N.spool, alice.idB32, 'tx')).length, 1);
+  t.false(packetIds(path.join(P.spool, alice.idB32, 'tx')).includes(bobsPkt[0]));
+  const toCarolP = packetIds(path.join(P.spool, carol.idB32, 'tx'));
+  const toCarolN = packetIds(path.join(N.spool, carol.idB32, 'tx'));
   t.is(toCarolP.length, 2, 'the relayed packet and the area echo');
   t.is(toCarolN.length, 2);
   t.is(toCarolP.filter((id) => toCarolN.includes(id)).length, 1, 'the relayed packet is the same bytes, so the same id');
@@ -194,7 +177,7 @@ test('pigeon toss and nncp-toss do the same to the same reference-made queue', a
   for (const [owner, to] of [[P, alice], [P, carol]] as const) {
     const dst = path.join(to.spool, bob.idB32, 'rx');
     fs.mkdirSync(dst, { recursive: true });
-    for (const id of packetsIn(path.join(owner.spool, to.idB32, 'tx'))) fs.copyFileSync(path.join(owner.spool, to.idB32, 'tx', id), path.join(dst, id));
+    for (const id of packetIds(path.join(owner.spool, to.idB32, 'tx'))) fs.copyFileSync(path.join(owner.spool, to.idB32, 'tx', id), path.join(dst, id));
   }
   await nncp(t, 'nncp-toss', ['-quiet', '-cfg', alice.cfgPath]);
   t.is(fs.readFileSync(path.join(alice.incoming, 'got.txt'), 'utf8'), 'public data');
@@ -216,14 +199,14 @@ test('our own area queue (self tx), tossed by pigeon -node self, makes packets t
   fs.writeFileSync(path.join(root, 'news.txt'), 'news');
   await nncp(t, 'nncp-file', ['-quiet', '-cfg', alice.cfgPath, path.join(root, 'news.txt'), 'area:ar:news.txt']);
   const selfTx = path.join(alice.spool, alice.idB32, 'tx');
-  t.is(packetsIn(selfTx).length, 1);
+  t.is(packetIds(selfTx).length, 1);
   const r = await runPigeon(['toss', '-quiet', '-cfg', alice.cfgPath, '-node', 'self']);
   t.is(r.code, 0, r.stderr);
-  t.deepEqual(packetsIn(selfTx), [], 'the message to ourselves is gone: we authored it (seen)');
+  t.deepEqual(packetIds(selfTx), [], 'the message to ourselves is gone: we authored it (seen)');
   t.false(fs.existsSync(path.join(alice.dir, 'areain', 'news.txt')), 'not delivered to ourselves');
-  t.is(packetsIn(path.join(alice.spool, bob.idB32, 'tx')).length, 1);
+  t.is(packetIds(path.join(alice.spool, bob.idB32, 'tx')).length, 1);
   carry(alice, bob);
   await nncp(t, 'nncp-toss', ['-quiet', '-cfg', bob.cfgPath]);
   t.is(fs.readFileSync(path.join(bob.dir, 'areain', 'news.txt'), 'utf8'), 'news');
-  t.deepEqual(packetsIn(path.join(bob.spool, alice.idB32, 'tx')), [], 'bob does not echo it back to its author');
+  t.deepEqual(packetIds(path.join(bob.spool, alice.idB32, 'tx')), [], 'bob does not echo it back to its author');
 });

@@ -10,9 +10,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { compress } from 'zstd-napi';
 import { base32Decode, base32Encode } from '../src/codec/base32.js';
-import { findNode, type SelfNode } from '../src/config/types.js';
-import { generateAreaKeys, generateNodeKeys } from '../src/crypto/keys.js';
-import { makeContext, type Context } from '../src/context.js';
+import { findNode } from '../src/config/types.js';
+import { generateAreaKeys } from '../src/crypto/keys.js';
+import type { Context } from '../src/context.js';
 import { iBytes } from '../src/format.js';
 import { parseLog, type LogRecord } from '../src/log/log.js';
 import { decryptPacket, encryptPacket, openPlain } from '../src/packet/encrypted.js';
@@ -21,113 +21,23 @@ import { pktSizeWithoutEnc } from '../src/toss/common.js';
 import { areaMsgHash } from '../src/toss/area.js';
 import { tossAll } from '../src/toss/toss.js';
 import { txPacket } from '../src/tx/send.js';
-import { runPigeon, tmpDir } from './helpers/nncp.js';
+import { lab as makeLab, nodeContext, saveNode, type Lab, type TestNode } from './helpers/nncp.js';
+import { carry, chunks, plainOf, sendPacket } from './helpers/packets.js';
+import { listFiles, logRecords, runPigeon } from './helpers/util.js';
 
 const enc = new TextEncoder();
 
-/** A node of a test lab, laid out like makeNodes() lays them out (keys made in-process: fast). */
-interface Node {
-  name: string;
-  dir: string;
-  cfgPath: string;
-  spool: string;
-  log: string;
-  incoming: string;
-  freqDir: string;
-  idB32: string;
-  raw: Record<string, any>;
-}
-
-interface Lab {
-  dir: string;
-  nodes: Record<string, Node>;
-  ctx: Record<string, Context>;
-}
-
-function saveNode(n: Node): void {
-  fs.writeFileSync(n.cfgPath, JSON.stringify(n.raw, null, 2));
-}
-
 /** Nodes that all know each other (incoming, exec sh/cat/env, freq.path for every neighbour); `edit` may change their configs. */
-async function lab(t: ExecutionContext, names: string[], edit?: (nodes: Record<string, Node>) => void): Promise<Lab> {
-  const dir = await tmpDir(t);
-  const keys = Object.fromEntries(names.map((n) => [n, generateNodeKeys()]));
-  const pub = (k: SelfNode) => ({ id: k.idB32, exchpub: base32Encode(k.exchPub), signpub: base32Encode(k.signPub), noisepub: base32Encode(k.noisePub) });
-  const exec = { sh: ['/bin/sh', '-c'], cat: ['/bin/cat'], env: ['/usr/bin/env'] };
-  const nodes: Record<string, Node> = {};
-  for (const name of names) {
-    const d = path.join(dir, name);
-    const n: Node = { name, dir: d, cfgPath: path.join(d, 'cfg.hjson'), spool: path.join(d, 'spool'), log: path.join(d, 'log'), incoming: path.join(d, 'incoming'), freqDir: path.join(d, 'pub'), idB32: keys[name].idB32, raw: {} };
-    for (const sub of [n.spool, n.incoming, n.freqDir]) fs.mkdirSync(sub, { recursive: true });
-    const k = keys[name];
-    const neigh: Record<string, unknown> = { self: { ...pub(k), exec, incoming: n.incoming } };
-    for (const other of names) if (other !== name) neigh[other] = { ...pub(keys[other]), incoming: n.incoming, exec, freq: { path: n.freqDir } };
-    n.raw = {
-      spool: n.spool,
-      log: n.log,
-      self: { ...pub(k), exchprv: base32Encode(k.exchPrv), signprv: base32Encode(k.signPrv), noiseprv: base32Encode(k.noisePrv) },
-      neigh,
-    };
-    nodes[name] = n;
-  }
-  edit?.(nodes);
-  for (const n of Object.values(nodes)) saveNode(n);
-  const ctx: Record<string, Context> = {};
-  for (const n of names) ctx[n] = await makeContext({ cfg: nodes[n].cfgPath, quiet: true });
-  return { dir, nodes, ctx };
-}
-
-async function* chunks(data: Uint8Array): AsyncGenerator<Uint8Array> {
-  for (let i = 0; i < data.length; i += 100_000) yield data.slice(i, i + 100_000);
-}
-
-function plainOf(type: PktType, p: string | Uint8Array, nice = 100): PlainHeader {
-  return { type, nice, path: typeof p === 'string' ? enc.encode(p) : p };
-}
-
-/** Queue a packet from `from` to `to` and carry it into `to`'s rx queue (as xfer would). Returns its path there. */
-async function send(l: Lab, from: string, to: string, plain: PlainHeader, payload: Uint8Array = new Uint8Array(0), nice = 96): Promise<{ id: string; rxPath: string }> {
-  const fctx = l.ctx[from];
-  const res = await txPacket(fctx, { to: findNode(fctx.cfg, to), plain, nice, payload: chunks(payload) });
-  return { id: res.pktId, rxPath: carry(l, from, res.hop.idB32, res.pktId) };
-}
-
-/** Move packet `id` from `from`'s tx queue to hop `hopId` into the hop's rx queue. */
-function carry(l: Lab, from: string, hopId: string, id: string): string {
-  const src = l.ctx[from].spool.packetPath(hopId, 'tx', id);
-  const hop = Object.values(l.nodes).find((n) => n.idB32 === hopId)!;
-  const dst = l.ctx[hop.name].spool.packetPath(l.nodes[from].idB32, 'rx', id);
-  fs.mkdirSync(path.dirname(dst), { recursive: true });
-  fs.renameSync(src, dst);
-  fs.rmSync(l.ctx[from].spool.hdrPath(hopId, 'tx', id), { force: true });
-  return dst;
-}
-
-function records(node: Node): LogRecord[] {
-  return fs.existsSync(node.log) ? parseLog(fs.readFileSync(node.log, 'utf8')) : [];
-}
+const lab = (t: ExecutionContext, names: string[], edit?: (nodes: Record<string, TestNode>) => void): Promise<Lab> =>
+  makeLab(t, names, { exec: { sh: ['/bin/sh', '-c'], cat: ['/bin/cat'], env: ['/usr/bin/env'] }, edit });
 
 /** The one record about packet `id` (its Pkt field; ack records name two packets, the first is ours). */
-function recordOf(t: ExecutionContext, node: Node, id: string, who?: string): LogRecord {
+function recordOf(t: ExecutionContext, node: TestNode, id: string, who?: string): LogRecord {
   const text = fs.existsSync(node.log) ? fs.readFileSync(node.log, 'utf8') : '';
   const found = text.split('\n\n').filter((r) => r.includes(`\nPkt: ${id}\n`) || r.startsWith(`Pkt: ${id}\n`)).map((r) => parseLog(r)[0]);
   const pick = who ? found.filter((r) => r.who === who) : found;
   t.is(pick.length, 1, `expected one ${who ?? ''} record about ${id}, got ${pick.map((r) => r.who).join(', ')}`);
   return pick[0];
-}
-
-function listFiles(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string, rel: string) => {
-    if (!fs.existsSync(d)) return;
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(path.join(d, e.name), r);
-      else out.push(r);
-    }
-  };
-  walk(dir, '');
-  return out.sort();
 }
 
 function hasHdr(ctx: Context, nodeId: string, id: string): boolean {
@@ -139,8 +49,8 @@ function hasHdr(ctx: Context, nodeId: string, id: string): boolean {
 test('file: delivered into incoming with subdirectories, 0666 less umask, logged as the reference does, packet and hdr/ removed', async (t) => {
   const l = await lab(t, ['alice', 'bob']);
   const data = randomBytes(300_000);
-  const p = await send(l, 'alice', 'bob', plainOf(PktType.File, 'sub/dir/f.bin'), data);
-  const hello = await send(l, 'alice', 'bob', plainOf(PktType.File, 'hello.txt'), enc.encode('hello\n'));
+  const p = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'sub/dir/f.bin'), data);
+  const hello = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'hello.txt'), enc.encode('hello\n'));
   const r = await tossAll(l.ctx.bob);
   t.deepEqual(r, { ok: true, tossed: 2, failed: 0 });
   const inc = l.nodes.bob.incoming;
@@ -174,9 +84,9 @@ test('file: an existing file is kept; the new one becomes NAME.0, then NAME.1 (a
   const l = await lab(t, ['alice', 'bob']);
   const inc = l.nodes.bob.incoming;
   fs.writeFileSync(path.join(inc, 'x.txt'), 'original');
-  await send(l, 'alice', 'bob', plainOf(PktType.File, 'x.txt'), enc.encode('one'));
+  await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'x.txt'), enc.encode('one'));
   t.true((await tossAll(l.ctx.bob)).ok);
-  await send(l, 'alice', 'bob', plainOf(PktType.File, 'x.txt'), enc.encode('two'));
+  await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'x.txt'), enc.encode('two'));
   t.true((await tossAll(l.ctx.bob)).ok);
   t.is(fs.readFileSync(path.join(inc, 'x.txt'), 'utf8'), 'original');
   t.is(fs.readFileSync(path.join(inc, 'x.txt.0'), 'utf8'), 'one');
@@ -188,7 +98,7 @@ test('file: a dangling symlink at the destination is neither followed nor replac
   const inc = l.nodes.bob.incoming;
   const target = path.join(l.dir, 'victim.txt');
   fs.symlinkSync(target, path.join(inc, 'x.txt'));
-  await send(l, 'alice', 'bob', plainOf(PktType.File, 'x.txt'), enc.encode('data'));
+  await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'x.txt'), enc.encode('data'));
   t.true((await tossAll(l.ctx.bob)).ok);
   t.false(fs.existsSync(target));
   t.true(fs.lstatSync(path.join(inc, 'x.txt')).isSymbolicLink());
@@ -200,7 +110,7 @@ test('file: a symlinked directory inside incoming that stays inside is used', as
   const inc = l.nodes.bob.incoming;
   fs.mkdirSync(path.join(inc, 'real'));
   fs.symlinkSync('real', path.join(inc, 'alias'));
-  await send(l, 'alice', 'bob', plainOf(PktType.File, 'alias/f.txt'), enc.encode('data'));
+  await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'alias/f.txt'), enc.encode('data'));
   t.true((await tossAll(l.ctx.bob)).ok);
   t.is(fs.readFileSync(path.join(inc, 'real', 'f.txt'), 'utf8'), 'data');
 });
@@ -223,8 +133,8 @@ test('file: every escape from incoming is refused, logged, and the packet kept; 
   fs.mkdirSync(outside);
   fs.symlinkSync(outside, path.join(inc, 'out'));
   const bad: { id: string; rxPath: string }[] = [];
-  for (const [dst] of refusals) bad.push(await send(l, 'alice', 'bob', plainOf(PktType.File, dst), enc.encode('evil')));
-  const good = await send(l, 'alice', 'bob', plainOf(PktType.File, 'good.txt'), enc.encode('good'));
+  for (const [dst] of refusals) bad.push(await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, dst), enc.encode('evil')));
+  const good = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'good.txt'), enc.encode('good'));
   const r = await tossAll(l.ctx.bob);
   t.deepEqual(r, { ok: false, tossed: 1, failed: refusals.length });
   t.is(fs.readFileSync(path.join(inc, 'good.txt'), 'utf8'), 'good');
@@ -245,7 +155,7 @@ test('file: refused when the sender has no incoming (rx-no-incoming)', async (t)
   const l = await lab(t, ['alice', 'bob'], (n) => {
     delete n.bob.raw.neigh.alice.incoming;
   });
-  const p = await send(l, 'alice', 'bob', plainOf(PktType.File, 'f.txt'), enc.encode('x'));
+  const p = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'f.txt'), enc.encode('x'));
   t.false((await tossAll(l.ctx.bob)).ok);
   const rec = recordOf(t, l.nodes.bob, p.id);
   t.is(rec.who, 'rx-no-incoming');
@@ -276,11 +186,11 @@ test('bad packets: unknown sender, bad signature, tampered block, truncated, wro
     fs.renameSync(src, dst);
     return { id: res.pktId, rxPath: dst };
   })();
-  const badSig = await send(l, 'alice', 'bob', plainOf(PktType.File, 'badsig.txt'), enc.encode('x'));
+  const badSig = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'badsig.txt'), enc.encode('x'));
   flipByte(badSig.rxPath, 150);
-  const tampered = await send(l, 'alice', 'bob', plainOf(PktType.File, 'tampered.bin'), big);
+  const tampered = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'tampered.bin'), big);
   flipByte(tampered.rxPath, 300_000);
-  const truncated = await send(l, 'alice', 'bob', plainOf(PktType.File, 'truncated.bin'), big);
+  const truncated = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'truncated.bin'), big);
   fs.truncateSync(truncated.rxPath, 172 + 2 * (128 * 1024 + 16)); // at a block boundary
   const wrongRcpt = await (async () => {
     const res = await txPacket(l.ctx.alice, { to: findNode(l.ctx.alice.cfg, 'carol'), plain: plainOf(PktType.File, 'tocarol.txt'), nice: 96, payload: chunks(enc.encode('x')) });
@@ -289,9 +199,9 @@ test('bad packets: unknown sender, bad signature, tampered block, truncated, wro
     fs.renameSync(src, dst);
     return { id: res.pktId, rxPath: dst };
   })();
-  const tamperedExec = await send(l, 'alice', 'bob', plainOf(PktType.ExecFat, 'sh\0touch ' + path.join(l.dir, 'ran')), big);
+  const tamperedExec = await sendPacket(l, 'alice', 'bob', plainOf(PktType.ExecFat, 'sh\0touch ' + path.join(l.dir, 'ran')), big);
   flipByte(tamperedExec.rxPath, -5000);
-  const good = await send(l, 'alice', 'bob', plainOf(PktType.File, 'good.txt'), enc.encode('good'));
+  const good = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'good.txt'), enc.encode('good'));
 
   const r = await tossAll(l.ctx.bob);
   t.deepEqual(r, { ok: false, tossed: 1, failed: 6 });
@@ -321,13 +231,13 @@ test('a packet-named file that is not a packet is reported and left alone', asyn
   const junkName = base32Encode(randomBytes(32));
   fs.writeFileSync(path.join(rx, junkName), 'not a packet at all');
   fs.writeFileSync(path.join(rx, base32Encode(randomBytes(32)) + '.part'), 'partial');
-  const good = await send(l, 'alice', 'bob', plainOf(PktType.File, 'good.txt'), enc.encode('good'));
+  const good = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'good.txt'), enc.encode('good'));
   const r = await tossAll(l.ctx.bob);
   t.false(r.ok);
   t.is(r.tossed, 1);
   t.true(fs.existsSync(path.join(rx, junkName)));
   t.false(fs.existsSync(good.rxPath));
-  t.true(records(l.nodes.bob).some((rec) => rec.who === 'job' && rec.fields.get('Name') === junkName));
+  t.true(logRecords(l.nodes.bob.log).some((rec) => rec.who === 'job' && rec.fields.get('Name') === junkName));
 });
 
 // ---------------------------------------------------------------- exec
@@ -338,8 +248,8 @@ test('exec: argv = handle + args, stdin = zstd-decompressed body, environment ex
   fs.mkdirSync(out);
   const body = randomBytes(500_000);
   const script = `cat > ${out}/stdin; env > ${out}/env; printf '%s\\n' "$@" > ${out}/args`;
-  const p = await send(l, 'alice', 'bob', plainOf(PktType.Exec, `sh\0${script}\0x\0a b\0\0c`, 77), compress(body));
-  const fat = await send(l, 'alice', 'bob', plainOf(PktType.ExecFat, `sh\0cat > ${out}/fat`, 5), body, 200);
+  const p = await sendPacket(l, 'alice', 'bob', plainOf(PktType.Exec, `sh\0${script}\0x\0a b\0\0c`, 77), compress(body));
+  const fat = await sendPacket(l, 'alice', 'bob', plainOf(PktType.ExecFat, `sh\0cat > ${out}/fat`, 5), body, 200);
   const pSize = fs.statSync(p.rxPath).size;
   const r = await tossAll(l.ctx.bob);
   t.deepEqual(r, { ok: true, tossed: 2, failed: 0 });
@@ -367,9 +277,9 @@ test('exec: argv = handle + args, stdin = zstd-decompressed body, environment ex
 test('exec: unknown handle and a failing handle are logged with the reference\'s records; packets stay; others run', async (t) => {
   const l = await lab(t, ['alice', 'bob']);
   const flag = path.join(l.dir, 'ran');
-  const unknown = await send(l, 'alice', 'bob', plainOf(PktType.ExecFat, 'nohandle\0arg1'), enc.encode('x'));
-  const fails = await send(l, 'alice', 'bob', plainOf(PktType.ExecFat, 'sh\0echo to-stdout; cat; exit 3'), enc.encode('line1\nline2\n'));
-  const ok = await send(l, 'alice', 'bob', plainOf(PktType.ExecFat, `sh\0touch ${flag}`), enc.encode(''));
+  const unknown = await sendPacket(l, 'alice', 'bob', plainOf(PktType.ExecFat, 'nohandle\0arg1'), enc.encode('x'));
+  const fails = await sendPacket(l, 'alice', 'bob', plainOf(PktType.ExecFat, 'sh\0echo to-stdout; cat; exit 3'), enc.encode('line1\nline2\n'));
+  const ok = await sendPacket(l, 'alice', 'bob', plainOf(PktType.ExecFat, `sh\0touch ${flag}`), enc.encode(''));
   const r = await tossAll(l.ctx.bob);
   t.deepEqual(r, { ok: false, tossed: 1, failed: 2 });
   t.true(fs.existsSync(flag));
@@ -392,7 +302,7 @@ test('exec: a handle allowed for another node only is refused (allowlists are pe
     n.bob.raw.neigh.alice.exec = { cat: ['/bin/cat'] };
   });
   const flag = path.join(l.dir, 'ran');
-  const p = await send(l, 'alice', 'bob', plainOf(PktType.ExecFat, `sh\0touch ${flag}`), enc.encode(''));
+  const p = await sendPacket(l, 'alice', 'bob', plainOf(PktType.ExecFat, `sh\0touch ${flag}`), enc.encode(''));
   t.false((await tossAll(l.ctx.bob)).ok);
   t.is(recordOf(t, l.nodes.bob, p.id).who, 'rx-no-handle');
   t.false(fs.existsSync(flag));
@@ -403,8 +313,8 @@ test('exec: a handle that exits 0 without reading its stdin succeeds once the pa
   const l = await lab(t, ['alice', 'bob'], (n) => {
     n.bob.raw.neigh.alice.exec = { quick: ['/bin/true'], missing: ['/nonexistent/prog'] };
   });
-  const quick = await send(l, 'alice', 'bob', plainOf(PktType.ExecFat, 'quick'), randomBytes(2_000_000));
-  const missing = await send(l, 'alice', 'bob', plainOf(PktType.ExecFat, 'missing'), enc.encode('x'));
+  const quick = await sendPacket(l, 'alice', 'bob', plainOf(PktType.ExecFat, 'quick'), randomBytes(2_000_000));
+  const missing = await sendPacket(l, 'alice', 'bob', plainOf(PktType.ExecFat, 'missing'), enc.encode('x'));
   const r = await tossAll(l.ctx.bob);
   t.deepEqual(r, { ok: false, tossed: 1, failed: 1 });
   t.false(fs.existsSync(quick.rxPath));
@@ -417,7 +327,7 @@ test.serial('exec: a slow handle slows the toss down instead of making it buffer
   const l = await lab(t, ['alice', 'bob']);
   const size = 48 << 20;
   // Sleep before reading: without backpressure the whole payload would be decrypted into memory meanwhile.
-  const p = await send(l, 'alice', 'bob', plainOf(PktType.ExecFat, 'sh\0sleep 1; wc -c > ' + path.join(l.dir, 'count')), new Uint8Array(size));
+  const p = await sendPacket(l, 'alice', 'bob', plainOf(PktType.ExecFat, 'sh\0sleep 1; wc -c > ' + path.join(l.dir, 'count')), new Uint8Array(size));
   const base = process.memoryUsage().arrayBuffers;
   let peak = 0;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().arrayBuffers - base)), 20);
@@ -435,7 +345,7 @@ test('freq: the file is queued back from freq.path at the requested niceness, ch
   const l = await lab(t, ['alice', 'bob']);
   const data = randomBytes(50_000);
   fs.writeFileSync(path.join(l.nodes.bob.freqDir, 'pub.bin'), data);
-  const p = await send(l, 'alice', 'bob', plainOf(PktType.Freq, 'pub.bin', 33), enc.encode('want/it.bin'));
+  const p = await sendPacket(l, 'alice', 'bob', plainOf(PktType.Freq, 'pub.bin', 33), enc.encode('want/it.bin'));
   const r = await tossAll(l.ctx.bob);
   t.deepEqual(r, { ok: true, tossed: 1, failed: 0 });
   const rec = recordOf(t, l.nodes.bob, p.id);
@@ -476,7 +386,7 @@ test('freq: refused without freq.path, outside it (.., absolute, symlink), and a
     ['anything.txt', 'rx-no-freq', 'freqing is not allowed', 'carol'],
   ];
   const sent: { id: string; rxPath: string }[] = [];
-  for (const [src, , , from] of cases) sent.push(await send(l, from, 'bob', plainOf(PktType.Freq, src), enc.encode('dst.txt')));
+  for (const [src, , , from] of cases) sent.push(await sendPacket(l, from, 'bob', plainOf(PktType.Freq, src), enc.encode('dst.txt')));
   const r = await tossAll(l.ctx.bob);
   t.deepEqual(r, { ok: false, tossed: 0, failed: cases.length });
   cases.forEach(([src, who, err], i) => {
@@ -515,7 +425,7 @@ test('trns: the carried packet is queued byte for byte for the next hop, named b
   t.is(rec.fields.get('Type'), 'trns');
   t.is(rec.fields.get('Dst'), l.nodes.carol.idB32);
   t.regex(rec.fields.get('Msg')!, /^Got transitional packet from alice to carol \(/);
-  const tx = records(l.nodes.bob).find((r) => r.who === 'tx' && r.fields.get('Type') === 'trns');
+  const tx = logRecords(l.nodes.bob.log).find((r) => r.who === 'tx' && r.fields.get('Type') === 'trns');
   t.is(tx?.fields.get('Node'), l.nodes.carol.idB32);
   t.is(tx?.fields.get('Nice'), '40');
   // carol tosses it
@@ -529,7 +439,7 @@ test('trns: the carried packet is queued byte for byte for the next hop, named b
 test('trns: an unknown next hop is refused (rx-unknown) and the packet kept', async (t) => {
   const l = await lab(t, ['alice', 'bob']);
   const stranger = randomBytes(32);
-  const p = await send(l, 'alice', 'bob', plainOf(PktType.Trns, stranger), randomBytes(1000));
+  const p = await sendPacket(l, 'alice', 'bob', plainOf(PktType.Trns, stranger), randomBytes(1000));
   t.false((await tossAll(l.ctx.bob)).ok);
   const rec = recordOf(t, l.nodes.bob, p.id);
   t.is(rec.who, 'rx-unknown');
@@ -545,12 +455,12 @@ test('ack: removes our acknowledged tx packet and its hdr/; an unknown id is fin
   const mine = await txPacket(l.ctx.bob, { to: findNode(l.ctx.bob.cfg, 'alice'), plain: plainOf(PktType.File, 'f'), nice: 96, payload: chunks(enc.encode('x')) });
   const txPath = l.ctx.bob.spool.packetPath(l.nodes.alice.idB32, 'tx', mine.pktId);
   t.true(fs.existsSync(txPath));
-  const ack = await send(l, 'alice', 'bob', plainOf(PktType.Ack, base32Decode(mine.pktId)!));
-  const ack2 = await send(l, 'alice', 'bob', plainOf(PktType.Ack, randomBytes(32)));
+  const ack = await sendPacket(l, 'alice', 'bob', plainOf(PktType.Ack, base32Decode(mine.pktId)!));
+  const ack2 = await sendPacket(l, 'alice', 'bob', plainOf(PktType.Ack, randomBytes(32)));
   t.deepEqual(await tossAll(l.ctx.bob), { ok: true, tossed: 2, failed: 0 });
   t.false(fs.existsSync(txPath));
   t.false(fs.existsSync(l.ctx.bob.spool.hdrPath(l.nodes.alice.idB32, 'tx', mine.pktId)));
-  const rec = records(l.nodes.bob).find((r) => r.who === 'rx' && r.fields.get('Type') === 'ack' && r.fields.get('Msg')!.includes(mine.pktId));
+  const rec = logRecords(l.nodes.bob.log).find((r) => r.who === 'rx' && r.fields.get('Type') === 'ack' && r.fields.get('Msg')!.includes(mine.pktId));
   t.is(rec?.fields.get('Msg'), `Got ACK packet from alice of ${mine.pktId}`);
   t.false(fs.existsSync(ack.rxPath));
   t.false(fs.existsSync(ack2.rxPath));
@@ -569,7 +479,7 @@ async function areaMessage(l: Lab, author: string, areaName: string, inner: Plai
 
 /** The area packet carrying `msg` from `from` to `to`'s rx queue. */
 function sendArea(l: Lab, from: string, to: string, msg: Uint8Array) {
-  return send(l, from, to, plainOf(PktType.Area, base32Decode(areaKeys.id)!, 0), msg);
+  return sendPacket(l, from, to, plainOf(PktType.Area, base32Decode(areaKeys.id)!, 0), msg);
 }
 
 let areaKeys: { id: string; pub: string; prv: string };
@@ -608,11 +518,11 @@ test('area: relayed to the other subscribers (not back to the sender), delivered
   t.deepEqual(txIds(l, 'bob', 'alice'), [], 'not echoed back to alice');
   const echo = txIds(l, 'bob', 'carol');
   t.is(echo.length, 1);
-  const rec = records(l.nodes.bob).find((r) => r.who === 'rx' && r.fields.get('Type') === 'file');
+  const rec = logRecords(l.nodes.bob.log).find((r) => r.who === 'rx' && r.fields.get('Type') === 'file');
   t.is(rec?.fields.get('Area'), areaKeys.id);
   t.is(rec?.fields.get('AreaMsg'), msgHash);
   t.is(rec?.fields.get('Msg'), 'Got file news.bin (9.8 KiB) from ar');
-  t.true(records(l.nodes.bob).some((r) => r.who === 'rx-area-echo' && r.fields.get('Echo') === l.nodes.carol.idB32));
+  t.true(logRecords(l.nodes.bob.log).some((r) => r.who === 'rx-area-echo' && r.fields.get('Echo') === l.nodes.carol.idB32));
   // carol gets it from bob and delivers it
   const dst = l.ctx.carol.spool.packetPath(l.nodes.bob.idB32, 'rx', echo[0]);
   fs.mkdirSync(path.dirname(dst), { recursive: true });
@@ -632,7 +542,7 @@ test('area: without the keys bob only relays; an unknown area and an unknown aut
   const l = await areaLab(t, false);
   const msg = await areaMessage(l, 'alice', 'ar', plainOf(PktType.File, 'x.bin'), enc.encode('x'));
   const p = await sendArea(l, 'alice', 'bob', msg);
-  const unknownArea = await send(l, 'alice', 'bob', plainOf(PktType.Area, randomBytes(32), 0), msg);
+  const unknownArea = await sendPacket(l, 'alice', 'bob', plainOf(PktType.Area, randomBytes(32), 0), msg);
   const r = await tossAll(l.ctx.bob);
   t.deepEqual(r, { ok: false, tossed: 1, failed: 1 });
   t.false(fs.existsSync(path.join(l.nodes.bob.dir, 'areain')));
@@ -646,8 +556,8 @@ test('area: without the keys bob only relays; an unknown area and an unknown aut
   // carol has the keys but does not know the author (alice) and does not allow unknown authors
   const l2 = await areaLab(t);
   l2.nodes.carol.raw.neigh = Object.fromEntries(Object.entries(l2.nodes.carol.raw.neigh as Record<string, unknown>).filter(([k]) => k !== 'alice'));
-  saveNode(l2.nodes.carol);
-  l2.ctx.carol = await makeContext({ cfg: l2.nodes.carol.cfgPath, quiet: true });
+  await saveNode(l2.nodes.carol);
+  l2.ctx.carol = await nodeContext(l2.nodes.carol);
   const msg2 = await areaMessage(l2, 'alice', 'ar', plainOf(PktType.File, 'y.bin'), enc.encode('y'));
   const q = await sendArea(l2, 'bob', 'carol', msg2);
   t.false((await tossAll(l2.ctx.carol)).ok);
@@ -663,7 +573,7 @@ test('area: without the keys bob only relays; an unknown area and an unknown aut
 
 test('-seen: a marker is made; a duplicate that shows up again later is removed without being delivered twice', async (t) => {
   const l = await lab(t, ['alice', 'bob']);
-  const p = await send(l, 'alice', 'bob', plainOf(PktType.File, 'once.txt'), enc.encode('x'));
+  const p = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'once.txt'), enc.encode('x'));
   const copy = fs.readFileSync(p.rxPath);
   t.true((await tossAll(l.ctx.bob, { doSeen: true })).ok);
   t.true(fs.existsSync(l.ctx.bob.spool.seenPath(l.nodes.alice.idB32, p.id)));
@@ -671,7 +581,7 @@ test('-seen: a marker is made; a duplicate that shows up again later is removed 
   t.true((await tossAll(l.ctx.bob)).ok);
   t.false(fs.existsSync(p.rxPath));
   t.deepEqual(listFiles(l.nodes.bob.incoming), ['once.txt']);
-  t.true(records(l.nodes.bob).some((r) => r.who === 'rx-seen' && r.fields.get('Pkt') === p.id));
+  t.true(logRecords(l.nodes.bob.log).some((r) => r.who === 'rx-seen' && r.fields.get('Pkt') === p.id));
 });
 
 test('-dryrun: everything is decrypted and checked and logged, nothing is delivered, run, queued or removed', async (t) => {
@@ -680,12 +590,12 @@ test('-dryrun: everything is decrypted and checked and logged, nothing is delive
   });
   fs.writeFileSync(path.join(l.nodes.bob.freqDir, 'f.txt'), 'f');
   const flag = path.join(l.dir, 'ran');
-  const file = await send(l, 'alice', 'bob', plainOf(PktType.File, 'new/dir/f.txt'), enc.encode('x'));
-  const exec = await send(l, 'alice', 'bob', plainOf(PktType.ExecFat, `sh\0touch ${flag}`), enc.encode(''));
-  const freq = await send(l, 'alice', 'bob', plainOf(PktType.Freq, 'f.txt'), enc.encode('f.txt'));
+  const file = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'new/dir/f.txt'), enc.encode('x'));
+  const exec = await sendPacket(l, 'alice', 'bob', plainOf(PktType.ExecFat, `sh\0touch ${flag}`), enc.encode(''));
+  const freq = await sendPacket(l, 'alice', 'bob', plainOf(PktType.Freq, 'f.txt'), enc.encode('f.txt'));
   const res = await txPacket(l.ctx.alice, { to: findNode(l.ctx.alice.cfg, 'carol'), plain: plainOf(PktType.File, 'r'), nice: 96, payload: chunks(enc.encode('r')) });
   const trns = carry(l, 'alice', l.nodes.bob.idB32, res.pktId);
-  const bad = await send(l, 'alice', 'bob', plainOf(PktType.File, 'bad.bin'), randomBytes(300_000));
+  const bad = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'bad.bin'), randomBytes(300_000));
   fs.truncateSync(bad.rxPath, 200_000);
   const r = await tossAll(l.ctx.bob, { dryRun: true, doSeen: true });
   t.deepEqual(r, { ok: false, tossed: 4, failed: 1 });
@@ -701,16 +611,16 @@ test('-dryrun: everything is decrypted and checked and logged, nothing is delive
 
 test('-nofile etc.: switched-off types stay queued without counting as failures; -nice leaves nicer packets; -node only that node', async (t) => {
   const l = await lab(t, ['alice', 'bob', 'carol']);
-  const f = await send(l, 'alice', 'bob', plainOf(PktType.File, 'f.txt'), enc.encode('x'), 200);
-  const e = await send(l, 'alice', 'bob', plainOf(PktType.ExecFat, 'cat'), enc.encode('x'), 50);
-  const c = await send(l, 'carol', 'bob', plainOf(PktType.File, 'c.txt'), enc.encode('c'), 50);
+  const f = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'f.txt'), enc.encode('x'), 200);
+  const e = await sendPacket(l, 'alice', 'bob', plainOf(PktType.ExecFat, 'cat'), enc.encode('x'), 50);
+  const c = await sendPacket(l, 'carol', 'bob', plainOf(PktType.File, 'c.txt'), enc.encode('c'), 50);
   t.deepEqual(await tossAll(l.ctx.bob, { noFile: true, noExec: true }), { ok: true, tossed: 0, failed: 0 });
   for (const p of [f, e, c]) t.true(fs.existsSync(p.rxPath));
   t.deepEqual(await tossAll(l.ctx.bob, { nice: 100 }), { ok: true, tossed: 2, failed: 0 });
   t.true(fs.existsSync(f.rxPath), 'nice 200 > 100: left');
   t.false(fs.existsSync(e.rxPath));
   t.false(fs.existsSync(c.rxPath));
-  const c2 = await send(l, 'carol', 'bob', plainOf(PktType.File, 'c2.txt'), enc.encode('c'));
+  const c2 = await sendPacket(l, 'carol', 'bob', plainOf(PktType.File, 'c2.txt'), enc.encode('c'));
   t.deepEqual(await tossAll(l.ctx.bob, { node: { idB32: l.nodes.alice.idB32 } }), { ok: true, tossed: 1, failed: 0 });
   t.true(fs.existsSync(c2.rxPath));
   t.false(fs.existsSync(f.rxPath));
@@ -718,11 +628,11 @@ test('-nofile etc.: switched-off types stay queued without counting as failures;
 
 test('CLI: pigeon toss exits 1 when something failed, 0 otherwise; -node of an unknown node is one line', async (t) => {
   const l = await lab(t, ['alice', 'bob']);
-  await send(l, 'alice', 'bob', plainOf(PktType.File, 'ok.txt'), enc.encode('x'));
+  await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'ok.txt'), enc.encode('x'));
   let r = await runPigeon(['toss', '-cfg', l.nodes.bob.cfgPath, '-quiet']);
   t.is(r.code, 0, r.stderr);
   t.is(r.stderr, '');
-  await send(l, 'alice', 'bob', plainOf(PktType.File, '../bad.txt'), enc.encode('x'));
+  await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, '../bad.txt'), enc.encode('x'));
   r = await runPigeon(['toss', '-cfg', l.nodes.bob.cfgPath]);
   t.is(r.code, 1);
   t.regex(r.stderr, /ERROR Tossing file alice\/[A-Z2-7]+ \(1 B\): \.\.\/bad\.txt: traversal: incoming path traversal/);

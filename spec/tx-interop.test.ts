@@ -10,36 +10,22 @@
  * RECIPIENT/rx, as xfer would.
  */
 import test, { type ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { base32Encode } from '../src/codec/base32.js';
 import { generateAreaKeys } from '../src/crypto/keys.js';
-import { makeNodes, MakeNodesOptions, PIGEON_JS, requireNncp, runNncp, runPigeon, TestNode, tmpDir } from './helpers/nncp.js';
+import { makeNodes, tmpNodes, type TestNode } from './helpers/nncp.js';
+import { asText, packetIds, requireNncp, run, runNncp, runPigeon, tmpDir } from './helpers/util.js';
 
 const ENV = { NNCPNOSYNC: '1' };
-
-type Nodes = Record<string, TestNode>;
-
-async function nodes(t: ExecutionContext, names: string[], opts: MakeNodesOptions = {}): Promise<Nodes> {
-  return makeNodes(await tmpDir(t), names, opts);
-}
-
-function ids(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir).filter((n) => /^[A-Z2-7]{52}$/.test(n)).sort();
-  } catch {
-    return [];
-  }
-}
 
 const txDir = (from: TestNode, to: TestNode) => path.join(from.spool, to.idB32, 'tx');
 const rxDir = (at: TestNode, from: TestNode) => path.join(at.spool, from.idB32, 'rx');
 
 /** Carry every packet queued at `from` for `to` into `to`'s rx queue (copy with keep). */
 function deliver(from: TestNode, to: TestNode, keep = false): string[] {
-  const moved = ids(txDir(from, to));
+  const moved = packetIds(txDir(from, to));
   fs.mkdirSync(rxDir(to, from), { recursive: true });
   for (const id of moved) {
     const src = path.join(txDir(from, to), id);
@@ -65,21 +51,9 @@ async function toss(t: ExecutionContext, n: TestNode): Promise<void> {
   await nncp(t, 'toss', ['-cfg', n.cfgPath, '-quiet']);
 }
 
-function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (b) => (stdout += b));
-    c.stderr.on('data', (b) => (stderr += b));
-    c.on('error', reject);
-    c.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
-  });
-}
-
 test('files from pigeon file (regular, stdin, into a subdirectory, empty) land in the reference\'s incoming directory intact; nncp-log reads pigeon\'s records', async (t) => {
   if (!requireNncp(t)) return;
-  const { alice, bob } = await nodes(t, ['alice', 'bob'], { generator: { alice: 'pigeon', bob: 'nncp' } });
+  const { alice, bob } = await tmpNodes(t, ['alice', 'bob'], { generator: { alice: 'pigeon', bob: 'nncp' } });
   const data = randomBytes(400_000);
   const src = path.join(alice.dir, 'data.bin');
   fs.writeFileSync(src, data);
@@ -92,7 +66,7 @@ test('files from pigeon file (regular, stdin, into a subdirectory, empty) land i
   t.true(fs.readFileSync(path.join(bob.incoming, 'data.bin')).equals(data));
   t.true(fs.readFileSync(path.join(bob.incoming, 'docs', 'from-stdin.bin')).equals(data));
   t.is(fs.statSync(path.join(bob.incoming, 'empty')).size, 0);
-  t.deepEqual(ids(rxDir(bob, alice)), [], 'every packet tossed');
+  t.deepEqual(packetIds(rxDir(bob, alice)), [], 'every packet tossed');
   const log = await nncp(t, 'log', ['-cfg', alice.cfgPath]);
   t.regex(log, new RegExp(`^\\S+ File ${src.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(391 KiB\\) is sent to bob:data\\.bin$`, 'm'));
   t.regex(log, /^\S+ File - \(391 KiB\) is sent to bob:docs\/from-stdin\.bin$/m);
@@ -100,7 +74,7 @@ test('files from pigeon file (regular, stdin, into a subdirectory, empty) land i
 
 test('a directory sent by pigeon file is tossed by the reference as DIR.tar listing like the archive nncp-file makes of it', async (t) => {
   if (!requireNncp(t)) return;
-  const { alice, bob } = await nodes(t, ['alice', 'bob']);
+  const { alice, bob } = await tmpNodes(t, ['alice', 'bob']);
   const dir = path.join(alice.dir, 'album');
   fs.mkdirSync(path.join(dir, 'disc 1'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'empty'));
@@ -114,8 +88,8 @@ test('a directory sent by pigeon file is tossed by the reference as DIR.tar list
   const ours = path.join(bob.incoming, 'album.tar');
   const theirs = path.join(bob.incoming, 'reference.tar');
   t.is(fs.statSync(ours).size, fs.statSync(theirs).size, 'same archive size');
-  const a = await run('tar', ['--full-time', '-tvf', ours]);
-  const b = await run('tar', ['--full-time', '-tvf', theirs]);
+  const a = asText(await run('tar', ['--full-time', '-tvf', ours]));
+  const b = asText(await run('tar', ['--full-time', '-tvf', theirs]));
   t.is(a.code, 0, a.stderr);
   t.is(a.stdout, b.stdout);
   const out = path.join(bob.dir, 'x');
@@ -127,7 +101,7 @@ test('a directory sent by pigeon file is tossed by the reference as DIR.tar list
 
 test('pigeon file -chunked: the reference tosses the chunks, nncp-reass reassembles them, and the meta file equals nncp-file\'s byte for byte', async (t) => {
   if (!requireNncp(t)) return;
-  const { alice, bob } = await nodes(t, ['alice', 'bob']);
+  const { alice, bob } = await tmpNodes(t, ['alice', 'bob']);
   const data = randomBytes(700_000);
   const src = path.join(alice.dir, 'big');
   fs.writeFileSync(src, data);
@@ -146,7 +120,7 @@ test('pigeon file -chunked: the reference tosses the chunks, nncp-reass reassemb
 
 test('chunked files made by nncp-file are reassembled by pigeon reass (and -dump prints what nncp-reass prints)', async (t) => {
   if (!requireNncp(t)) return;
-  const { alice, bob } = await nodes(t, ['alice', 'bob'], { generator: { alice: 'nncp', bob: 'pigeon' } });
+  const { alice, bob } = await tmpNodes(t, ['alice', 'bob'], { generator: { alice: 'nncp', bob: 'pigeon' } });
   const data = randomBytes(2 * 131072);
   const src = path.join(alice.dir, 'exact');
   fs.writeFileSync(src, data);
@@ -194,14 +168,14 @@ test('exec from pigeon and from nncp-exec run the reference\'s handle with the s
 
 test('freq from pigeon: the reference answers from its freq.path with the requested name and reply niceness', async (t) => {
   if (!requireNncp(t)) return;
-  const { alice, bob } = await nodes(t, ['alice', 'bob'], { generator: { alice: 'pigeon', bob: 'nncp' } });
+  const { alice, bob } = await tmpNodes(t, ['alice', 'bob'], { generator: { alice: 'pigeon', bob: 'nncp' } });
   const data = randomBytes(30_000);
   fs.mkdirSync(path.join(bob.freqDir, 'music'));
   fs.writeFileSync(path.join(bob.freqDir, 'music', 'song.ogg'), data);
   await pigeon(t, ['freq', '-cfg', alice.cfgPath, '-replynice', 'P', 'bob:music/song.ogg', 'mine.ogg']);
   deliver(alice, bob);
   await toss(t, bob);
-  const reply = ids(txDir(bob, alice));
+  const reply = packetIds(txDir(bob, alice));
   t.is(reply.length, 1, 'the reference queued the reply');
   deliver(bob, alice);
   await toss(t, alice);
@@ -211,16 +185,14 @@ test('freq from pigeon: the reference answers from its freq.path with the reques
 
 test('sneakernet ACKs: pigeon ack lists NODE/PKT on fd 4, nncp-rm -pkt takes those lines, and the reference sender drops its acknowledged packets', async (t) => {
   if (!requireNncp(t)) return;
-  const { alice, bob } = await nodes(t, ['alice', 'bob'], { generator: { alice: 'nncp', bob: 'pigeon' } });
+  const { alice, bob } = await tmpNodes(t, ['alice', 'bob'], { generator: { alice: 'nncp', bob: 'pigeon' } });
   for (const name of ['a', 'b']) await nncp(t, 'file', ['-cfg', alice.cfgPath, '-quiet', '-', `bob:${name}`], name);
   const sent = deliver(alice, bob, true);
-  t.is(ids(txDir(alice, bob)).length, 2, 'alice keeps her copies (xfer -keep)');
+  t.is(packetIds(txDir(alice, bob)).length, 2, 'alice keeps her copies (xfer -keep)');
   const acks = path.join(bob.dir, 'acks');
   const fd = fs.openSync(acks, 'w');
-  const child = spawn(process.execPath, [PIGEON_JS, 'ack', '-cfg', bob.cfgPath, '-node', 'alice'], { stdio: ['ignore', 'ignore', 'pipe', 'ignore', fd], env: { ...process.env, ...ENV } });
-  let stderr = '';
-  child.stderr!.on('data', (b) => (stderr += b));
-  t.is(await new Promise((r) => child.on('close', r)), 0, stderr);
+  const ack = await runPigeon(['ack', '-cfg', bob.cfgPath, '-node', 'alice'], { extraFds: ['ignore', fd], env: ENV });
+  t.is(ack.code, 0, ack.stderr);
   fs.closeSync(fd);
   const lines = fs.readFileSync(acks, 'utf8').trim().split('\n');
   t.is(lines.length, 2);
@@ -230,20 +202,20 @@ test('sneakernet ACKs: pigeon ack lists NODE/PKT on fd 4, nncp-rm -pkt takes tho
   const carried = deliver(bob, alice, true);
   t.is(carried.length, 2);
   await nncp(t, 'rm', ['-cfg', bob.cfgPath, '-quiet', '-node', 'alice', '-pkt'], fs.readFileSync(acks));
-  t.deepEqual(ids(txDir(bob, alice)), [], 'nncp-rm removed the ACK packets listed on fd 4');
+  t.deepEqual(packetIds(txDir(bob, alice)), [], 'nncp-rm removed the ACK packets listed on fd 4');
   await toss(t, alice);
-  t.deepEqual(ids(txDir(alice, bob)), [], `alice's acknowledged packets ${sent.join(', ')} are gone`);
+  t.deepEqual(packetIds(txDir(alice, bob)), [], `alice's acknowledged packets ${sent.join(', ')} are gone`);
 });
 
 test('via: pigeon -> nncp relay -> nncp destination, through the configured via and through pigeon trns', async (t) => {
   if (!requireNncp(t)) return;
-  const { alice, bob, carol } = await nodes(t, ['alice', 'bob', 'carol'], {
+  const { alice, bob, carol } = await tmpNodes(t, ['alice', 'bob', 'carol'], {
     generator: { alice: 'pigeon', bob: 'nncp', carol: 'nncp' },
     neighExtra: (owner, neigh) => (owner === 'alice' && neigh === 'carol' ? { via: ['bob'] } : {}),
   });
   await pigeon(t, ['file', '-cfg', alice.cfgPath, '-', 'carol:routed'], 'routed through bob');
   await pigeon(t, ['file', '-cfg', alice.cfgPath, '-via', '-', '-', 'carol:wrapped'], 'wrapped by trns');
-  const [direct] = ids(txDir(alice, carol));
+  const [direct] = packetIds(txDir(alice, carol));
   t.truthy(direct);
   await pigeon(t, ['trns', '-cfg', alice.cfgPath, '-via', 'bob', `carol:${direct}`]);
   fs.rmSync(path.join(txDir(alice, carol), direct));
@@ -282,7 +254,7 @@ test('area: pigeon file/exec to area:AREA are relayed by the reference\'s toss t
     for (let i = 0; i < 3; i++) await runNncp('toss', ['-cfg', n.cfgPath, '-quiet', '-noprogress'], { env: ENV });
   };
   await tossAll(alice);
-  t.deepEqual(ids(txDir(alice, alice)), [], 'alice tossed her area packets');
+  t.deepEqual(packetIds(txDir(alice, alice)), [], 'alice tossed her area packets');
   t.is(deliver(alice, bob).length, 2, 'one copy for the subscriber per message');
   await tossAll(bob);
   t.is(fs.readFileSync(path.join(areaIn, 'bulletin.txt'), 'utf8'), 'read all about it');

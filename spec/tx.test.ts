@@ -13,7 +13,6 @@ import path from 'node:path';
 import { decompress } from 'zstd-napi';
 import { decodeMeta } from '../src/chunked/meta.js';
 import { base32Decode, base32Encode } from '../src/codec/base32.js';
-import { makeContext } from '../src/context.js';
 import { mthOfStream } from '../src/crypto/mth.js';
 import { decryptPacket, openPlain } from '../src/packet/encrypted.js';
 import { EncHeader, PktType, PlainHeader } from '../src/packet/header.js';
@@ -23,56 +22,16 @@ import { txFreq } from '../src/tx/freq.js';
 import { cleanRelPath, txFile } from '../src/tx/file.js';
 import { parseVia } from '../src/tx/route.js';
 import { once } from '../src/stream/blockreader.js';
-import type { SelfNode } from '../src/config/types.js';
-import { generateAreaKeys, generateNodeKeys } from '../src/crypto/keys.js';
+import { generateAreaKeys } from '../src/crypto/keys.js';
 import { blake2b } from '@noble/hashes/blake2.js';
-import { MakeNodesOptions, PIGEON_JS, runPigeon, saveNode, TestNode, tmpDir } from './helpers/nncp.js';
+import { nodeContext, saveNode, tmpNodes, type MakeNodesOptions, type TestNode } from './helpers/nncp.js';
+import { asText, bash, listFiles, logFields, packetIds, PIGEON_JS, run, runPigeon } from './helpers/util.js';
 
 type Nodes = Record<string, TestNode>;
 
 /** Like makeNodes (same layout and configuration), with keys generated in-process: fast. */
-async function nodes(t: ExecutionContext, names: string[], opts: Pick<MakeNodesOptions, 'neighExtra'> = {}): Promise<Nodes> {
-  const root = await tmpDir(t);
-  const out: Nodes = {};
-  for (const name of names) {
-    const dir = path.join(root, name);
-    const keys = generateNodeKeys();
-    out[name] = {
-      name,
-      generator: 'pigeon',
-      dir,
-      cfgPath: path.join(dir, 'cfg.hjson'),
-      spool: path.join(dir, 'spool'),
-      log: path.join(dir, 'log'),
-      incoming: path.join(dir, 'incoming'),
-      freqDir: path.join(dir, 'pub'),
-      keys,
-      idB32: keys.idB32,
-      raw: {},
-    };
-    for (const d of [out[name].spool, out[name].incoming, out[name].freqDir]) fs.mkdirSync(d, { recursive: true });
-  }
-  const pub = (k: SelfNode) => ({ id: k.idB32, exchpub: base32Encode(k.exchPub), signpub: base32Encode(k.signPub), noisepub: base32Encode(k.noisePub) });
-  const exec = { sh: ['/bin/sh', '-c'], cat: ['/bin/cat'] };
-  for (const n of Object.values(out)) {
-    const k = n.keys;
-    const neigh: Record<string, unknown> = { self: { ...pub(k), exec, incoming: n.incoming } };
-    for (const o of Object.values(out)) {
-      if (o !== n) neigh[o.name] = { ...pub(o.keys), incoming: n.incoming, exec, freq: { path: n.freqDir }, ...opts.neighExtra?.(n.name, o.name) };
-    }
-    const self = { ...pub(k), exchprv: base32Encode(k.exchPrv), signprv: base32Encode(k.signPrv), noiseprv: base32Encode(k.noisePrv) };
-    n.raw = { spool: n.spool, log: n.log, self, neigh };
-    await saveNode(n);
-  }
-  return out;
-}
-
-function ids(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir).filter((n) => /^[A-Z2-7]{52}$/.test(n)).sort();
-  } catch {
-    return [];
-  }
+function nodes(t: ExecutionContext, names: string[], opts: Pick<MakeNodesOptions, 'neighExtra'> = {}): Promise<Nodes> {
+  return tmpNodes(t, names, { ...opts, generator: 'pigeon' });
 }
 
 function txDir(from: TestNode, to: TestNode): string {
@@ -90,16 +49,7 @@ function tmpFiles(n: TestNode): string[] {
 
 /** Every packet file anywhere in a spool (tx and rx queues). */
 function allPackets(n: TestNode): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/\/(tx|rx)\/[A-Z2-7]{52}$/.test(p)) out.push(p);
-    }
-  };
-  if (fs.existsSync(n.spool)) walk(n.spool);
-  return out;
+  return listFiles(n.spool).filter((r) => /(^|\/)(tx|rx)\/[A-Z2-7]{52}$/.test(r)).map((r) => path.join(n.spool, r));
 }
 
 interface Opened {
@@ -124,7 +74,7 @@ async function open(by: TestNode, all: Nodes, data: Uint8Array | string): Promis
 
 /** The only packet queued from `from` to `to`. */
 async function onlyPacket(t: ExecutionContext, from: TestNode, to: TestNode): Promise<string> {
-  const list = ids(txDir(from, to));
+  const list = packetIds(txDir(from, to));
   t.is(list.length, 1, `one packet queued for ${to.name}`);
   return path.join(txDir(from, to), list[0]);
 }
@@ -133,18 +83,10 @@ const text = (b: Uint8Array) => Buffer.from(b).toString('utf8');
 
 /** Send through the library (for tests where the CLI is not the point): quiet context of `from`. */
 async function send(from: TestNode, to: string, src: string, dst: string, extra: Partial<Parameters<typeof txFile>[1]> = {}, input?: string | Uint8Array): Promise<void> {
-  const ctx = await makeContext({ cfg: from.cfgPath, quiet: true });
+  const ctx = await nodeContext(from);
   await txFile(ctx, { to: ctx.cfg.byName.get(to)!, src, dst, nice: 224, input: input === undefined ? undefined : once(Buffer.from(input)), ...extra });
 }
 
-function logRecords(n: TestNode): Record<string, string>[] {
-  if (!fs.existsSync(n.log)) return [];
-  return fs
-    .readFileSync(n.log, 'utf8')
-    .split('\n\n')
-    .filter((r) => r.trim() !== '')
-    .map((r) => Object.fromEntries(r.trim().split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)])));
-}
 
 // ---- file ----
 
@@ -163,7 +105,7 @@ test('file: a regular file becomes one file packet with nice B, its basename as 
   t.is(text(o.plain.path), 'report.bin');
   t.true(o.body.equals(data));
   t.deepEqual(Buffer.from(o.header.sender), Buffer.from(alice.keys.id));
-  const rec = logRecords(alice).find((x) => x.Who === 'tx');
+  const rec = logFields(alice.log).find((x) => x.Who === 'tx');
   t.truthy(rec);
   t.like(rec, { Type: 'file', Node: bob.idB32, Nice: '224', Src: src, Dst: 'report.bin', Size: String(200_000 + 276), Pkt: path.basename(pkt) });
   t.is(rec!.Msg, `File ${src} (196 KiB) is sent to bob:report.bin`);
@@ -191,7 +133,7 @@ test('file: stdin ("-") is streamed as the payload', async (t) => {
   const o = await open(bob, { alice, bob }, await onlyPacket(t, alice, bob));
   t.is(text(o.plain.path), 'from-stdin');
   t.true(o.body.equals(data));
-  t.like(logRecords(alice).find((x) => x.Who === 'tx'), { Src: '-', Dst: 'from-stdin' });
+  t.like(logFields(alice.log).find((x) => x.Who === 'tx'), { Src: '-', Dst: 'from-stdin' });
 });
 
 test('file -: stdin read from a regular file, a shell pipe and a socket gives the same payload', async (t) => {
@@ -199,19 +141,14 @@ test('file -: stdin read from a regular file, a shell pipe and a socket gives th
   const data = randomBytes(3 * 256 * 1024 + 12345);
   const src = path.join(alice.dir, 'in.bin');
   fs.writeFileSync(src, data);
-  const fd = fs.openSync(src, 'r');
-  try {
-    const c = spawn(process.execPath, [PIGEON_JS, 'file', '-cfg', alice.cfgPath, '-quiet', '-', 'bob:from-file'], { stdio: [fd, 'ignore', 'inherit'] });
-    t.is(await new Promise((r) => c.on('close', r)), 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  const viaPipe = await run('sh', ['-c', `cat "${src}" | "${process.execPath}" "${PIGEON_JS}" file -cfg "${alice.cfgPath}" -quiet - bob:from-pipe`]);
+  const viaFile = await runPigeon(['file', '-cfg', alice.cfgPath, '-quiet', '-', 'bob:from-file'], { stdinFile: src });
+  t.is(viaFile.code, 0, viaFile.stderr);
+  const viaPipe = await bash(`cat "${src}" | "${process.execPath}" "${PIGEON_JS}" file -cfg "${alice.cfgPath}" -quiet - bob:from-pipe`);
   t.is(viaPipe.code, 0, viaPipe.stderr);
   const viaSocket = await runPigeon(['file', '-cfg', alice.cfgPath, '-quiet', '-', 'bob:from-socket'], { input: data });
   t.is(viaSocket.code, 0, viaSocket.stderr);
   const got = new Map<string, Buffer>();
-  for (const id of ids(txDir(alice, bob))) {
+  for (const id of packetIds(txDir(alice, bob))) {
     const o = await open(bob, { alice, bob }, path.join(txDir(alice, bob), id));
     got.set(text(o.plain.path), o.body);
   }
@@ -235,13 +172,13 @@ test('file: a directory travels as a PAX archive named DIR.tar that GNU tar extr
   t.is(r.code, 0, r.stderr);
   const o = await open(bob, { alice, bob }, await onlyPacket(t, alice, bob));
   t.is(text(o.plain.path), 'photos.tar');
-  const rec = logRecords(alice).find((x) => x.Who === 'tx');
+  const rec = logFields(alice.log).find((x) => x.Who === 'tx');
   t.is(Number(rec!.Size), o.body.length + 276, 'the size announced up front is the archive size');
   const tarFile = path.join(bob.dir, 'photos.tar');
   fs.writeFileSync(tarFile, o.body);
   const out = path.join(bob.dir, 'x');
   fs.mkdirSync(out);
-  const x = await run('tar', ['-xf', tarFile, '-C', out]);
+  const x = asText(await run('tar', ['-xf', tarFile, '-C', out]));
   t.is(x.code, 0, x.stderr);
   t.true(fs.readFileSync(path.join(out, 'photos', 'sub', 'big.bin')).equals(big));
   t.is(fs.readFileSync(path.join(out, 'photos', 'a.txt'), 'utf8'), 'a\n');
@@ -250,7 +187,7 @@ test('file: a directory travels as a PAX archive named DIR.tar that GNU tar extr
   t.true(fs.statSync(path.join(out, 'photos', 'sub', 'deeper')).isDirectory());
   t.false(fs.existsSync(path.join(out, 'photos', 'link')), 'symlinks are skipped');
   t.is(fs.statSync(path.join(out, 'photos', 'a.txt')).mtime.toISOString(), '2020-01-02T03:04:05.250Z', 'sub-second mtime kept');
-  const list = await run('tar', ['-tvf', tarFile]);
+  const list = asText(await run('tar', ['-tvf', tarFile]));
   t.regex(list.stdout, /^drwxrwxrwx 0\/0 +0 .* photos$/m);
   t.regex(list.stdout, /^-rw-rw-rw- 0\/0 +70000 .* photos\/sub\/big\.bin$/m);
   // Directories first, then files, each in name order, as the reference lists them.
@@ -265,7 +202,7 @@ test('file -chunked: chunk packets DST.nncp.chunkN and a meta file whose checksu
   fs.writeFileSync(src, data);
   const r = await runPigeon(['file', '-cfg', alice.cfgPath, '-chunked', '128', src, 'bob:big.bin']);
   t.is(r.code, 0, r.stderr);
-  const opened = await Promise.all(ids(txDir(alice, bob)).map((id) => open(bob, { alice, bob }, path.join(txDir(alice, bob), id))));
+  const opened = await Promise.all(packetIds(txDir(alice, bob)).map((id) => open(bob, { alice, bob }, path.join(txDir(alice, bob), id))));
   const byPath = new Map(opened.map((o) => [text(o.plain.path), o]));
   t.deepEqual([...byPath.keys()].sort(), ['big.bin.nncp.chunk0', 'big.bin.nncp.chunk1', 'big.bin.nncp.chunk2', 'big.bin.nncp.meta']);
   const chunks = [0, 1, 2].map((i) => byPath.get(`big.bin.nncp.chunk${i}`)!.body);
@@ -275,7 +212,7 @@ test('file -chunked: chunk packets DST.nncp.chunkN and a meta file whose checksu
   t.is(meta.fileSize, 300_000);
   t.is(meta.chunkSize, 131072);
   for (let i = 0; i < 3; i++) t.deepEqual(Buffer.from(meta.checksums[i]), Buffer.from(await mthOfStream(once(chunks[i]))));
-  const recs = logRecords(alice).filter((x) => x.Who === 'tx');
+  const recs = logFields(alice.log).filter((x) => x.Who === 'tx');
   t.deepEqual(recs.map((x) => [x.Dst, x.Size]), [
     ['big.bin.nncp.chunk0', '131348'],
     ['big.bin.nncp.chunk1', '131348'],
@@ -291,14 +228,14 @@ test('file -chunked: stdin is chunked too (size unknown), a file no bigger than 
   const data = randomBytes(100_000);
   let r = await runPigeon(['file', '-cfg', alice.cfgPath, '-', 'bob:s'], { input: data });
   t.is(r.code, 0, r.stderr);
-  let names = await Promise.all(ids(txDir(alice, bob)).map(async (id) => text((await open(bob, { alice, bob }, path.join(txDir(alice, bob), id))).plain.path)));
+  let names = await Promise.all(packetIds(txDir(alice, bob)).map(async (id) => text((await open(bob, { alice, bob }, path.join(txDir(alice, bob), id))).plain.path)));
   t.deepEqual(names.sort(), ['s.nncp.chunk0', 's.nncp.chunk1', 's.nncp.meta'], 'freq.chunked 64 KiB applies by default');
   fs.rmSync(path.join(alice.spool, bob.idB32), { recursive: true });
 
   const small = path.join(alice.dir, 'small');
   fs.writeFileSync(small, randomBytes(65536));
   await send(alice, 'bob', small, '', { chunked: 64 * 1024 });
-  names = await Promise.all(ids(txDir(alice, bob)).map(async (id) => text((await open(bob, { alice, bob }, path.join(txDir(alice, bob), id))).plain.path)));
+  names = await Promise.all(packetIds(txDir(alice, bob)).map(async (id) => text((await open(bob, { alice, bob }, path.join(txDir(alice, bob), id))).plain.path)));
   t.deepEqual(names, ['small'], 'a file of exactly one chunk is not chunked');
   fs.rmSync(path.join(alice.spool, bob.idB32), { recursive: true });
 
@@ -329,7 +266,7 @@ test('file -minsize pads each packet; the neighbour\'s freq.minsize is the defau
 });
 
 test('file refuses bad input with one line and leaves nothing queued nor in tmp/', async (t) => {
-  const { alice, bob } = await nodes(t, ['alice', 'bob']);
+  const { alice } = await nodes(t, ['alice', 'bob']);
   const src = path.join(alice.dir, 'f');
   fs.writeFileSync(src, randomBytes(5000));
   const cases: [string[], RegExp, string?][] = [
@@ -350,7 +287,7 @@ test('file refuses bad input with one line and leaves nothing queued nor in tmp/
     t.notRegex(r.stderr, /\n\s+at /, 'no stack trace');
   }
   // The same checks, and more, through the library.
-  const ctx = await makeContext({ cfg: alice.cfgPath, quiet: true });
+  const ctx = await nodeContext(alice);
   const to = ctx.cfg.byName.get('bob')!;
   const lib: [Parameters<typeof txFile>[1], RegExp][] = [
     [{ to, src, dst: 'a/../../x', nice: 224 }, /leads outside the incoming directory/],
@@ -369,8 +306,8 @@ test('file refuses bad input with one line and leaves nothing queued nor in tmp/
 });
 
 test('file: a chunked send that fails part-way takes back the chunks it had queued', async (t) => {
-  const { alice, bob } = await nodes(t, ['alice', 'bob']);
-  const ctx = await makeContext({ cfg: alice.cfgPath, quiet: true });
+  const { alice } = await nodes(t, ['alice', 'bob']);
+  const ctx = await nodeContext(alice);
   const to = ctx.cfg.byName.get('bob')!;
   async function* failing(): AsyncGenerator<Uint8Array> {
     yield randomBytes(200_000);
@@ -379,7 +316,7 @@ test('file: a chunked send that fails part-way takes back the chunks it had queu
   await t.throwsAsync(txFile(ctx, { to, src: '-', dst: 'part', nice: 224, chunked: 65536, input: failing() }), { message: /disk went away/ });
   t.deepEqual(allPackets(alice), []);
   t.deepEqual(tmpFiles(alice), []);
-  const errRec = logRecords(alice).find((x) => x.Who === 'tx' && x.Err !== undefined);
+  const errRec = logFields(alice.log).find((x) => x.Who === 'tx' && x.Err !== undefined);
   t.like(errRec, { Err: 'disk went away', Type: 'file', Size: '0', Pkt: '' });
 });
 
@@ -392,7 +329,7 @@ test('file -via routes through relays: the relay can open only a trns layer that
   fs.writeFileSync(src, 'via me');
   let r = await runPigeon(['file', '-cfg', alice.cfgPath, src, 'carol:f']);
   t.is(r.code, 0, r.stderr);
-  t.deepEqual(ids(txDir(alice, carol)), [], 'nothing queued for carol directly');
+  t.deepEqual(packetIds(txDir(alice, carol)), [], 'nothing queued for carol directly');
   const outer = await open(bob, all, await onlyPacket(t, alice, bob));
   t.is(outer.plain.type, PktType.Trns);
   t.is(outer.plain.nice, 0);
@@ -402,7 +339,7 @@ test('file -via routes through relays: the relay can open only a trns layer that
   const inner = await open(carol, all, outer.body);
   t.is(inner.plain.type, PktType.File);
   t.is(text(inner.body), 'via me');
-  t.like(logRecords(alice).find((x) => x.Who === 'tx'), { Node: carol.idB32, Dst: 'f' });
+  t.like(logFields(alice.log).find((x) => x.Who === 'tx'), { Node: carol.idB32, Dst: 'f' });
 
   fs.rmSync(path.join(alice.spool, bob.idB32), { recursive: true });
   r = await runPigeon(['file', '-cfg', alice.cfgPath, '-via', '-', src, 'carol:g']);
@@ -434,7 +371,7 @@ test('file/exec to area:AREA: an area packet queued to ourselves holding a messa
   const seen = fs.readdirSync(path.join(alice.spool, alice.idB32, 'area', base32Encode(ak.id))).sort();
   const got: Opened[] = [];
   const hashes: string[] = [];
-  for (const id of ids(queue)) {
+  for (const id of packetIds(queue)) {
     const outer = await open(alice, { alice }, path.join(queue, id));
     t.is(outer.plain.type, PktType.Area);
     t.is(outer.plain.nice, 0);
@@ -451,7 +388,7 @@ test('file/exec to area:AREA: an area packet queued to ourselves holding a messa
   const exec = got.find((o) => o.plain.type === PktType.Exec)!;
   t.deepEqual(text(exec.plain.path).split('\0'), ['cat', '-n']);
   t.is(text(await decompress(exec.body)), 'exec body');
-  const recs = logRecords(alice);
+  const recs = logFields(alice.log);
   t.is(recs.filter((x) => x.Who === 'tx-area').length, 2);
   t.like(recs.find((x) => x.Who === 'tx-area'), { Node: alice.idB32, Area: base32Encode(ak.id), Size: String(fs.statSync(src).size + 276 + 172 + 16 + 16) });
   t.like(recs.find((x) => x.Who === 'tx' && x.Type === 'file'), { Node: alice.idB32, Dst: 'news.txt', Msg: `File ${src} (288 B) is sent to self:news.txt` });
@@ -474,7 +411,7 @@ test('exec: stdin is zstd-compressed, path is HANDLE\\0ARGS (dashes pass through
   t.deepEqual(text(o.plain.path).split('\0'), ['sendmail', '-t', 'root@example', '-nice', 'x y']);
   t.true(o.body.length < body.length, 'compressed');
   t.true(Buffer.from(await decompress(o.body)).equals(body));
-  t.like(logRecords(alice).find((x) => x.Who === 'tx'), {
+  t.like(logFields(alice.log).find((x) => x.Who === 'tx'), {
     Type: 'exec',
     Node: bob.idB32,
     Nice: '96',
@@ -496,7 +433,7 @@ test('exec -nocompress sends exec-fat; -nice/-replynice go to the outer and plai
   t.is(text(o.plain.path), 'cat');
   t.is(text(o.body), 'raw body');
   fs.rmSync(pkt);
-  const ctx = await makeContext({ cfg: alice.cfgPath, quiet: true });
+  const ctx = await nodeContext(alice);
   await txExec(ctx, { to: ctx.cfg.byName.get('bob')!, handle: 'cat', args: [], nice: 96, replyNice: 224, input: once(new Uint8Array(0)) });
   const e = await open(bob, { alice, bob }, await onlyPacket(t, alice, bob));
   t.is(Buffer.from(await decompress(e.body)).length, 0);
@@ -552,7 +489,7 @@ test('exec streams a large stdin in bounded memory (peak RSS well under 100 MB f
   t.true(hwm > 0, 'RSS was sampled');
   t.log(`peak RSS ${Math.round(hwm / 1024)} MB`);
   t.true(hwm < 100 * 1024, `peak RSS ${hwm} kB`);
-  t.is(ids(txDir(alice, bob)).length, 1);
+  t.is(packetIds(txDir(alice, bob)).length, 1);
 });
 
 // ---- freq ----
@@ -568,7 +505,7 @@ test('freq: path is SRC, payload is DST (default: SRC\'s last element), nice N a
   t.is(o.plain.nice, 224);
   t.is(text(o.plain.path), 'dir/song.ogg');
   t.is(text(o.body), 'song.ogg');
-  t.like(logRecords(alice).find((x) => x.Who === 'tx'), { Type: 'freq', Nice: '160', ReplyNice: '224', Src: 'dir/song.ogg', Dst: 'song.ogg' });
+  t.like(logFields(alice.log).find((x) => x.Who === 'tx'), { Type: 'freq', Nice: '160', ReplyNice: '224', Src: 'dir/song.ogg', Dst: 'song.ogg' });
   fs.rmSync(pkt);
   r = await runPigeon(['freq', '-cfg', alice.cfgPath, '-nice', 'P', '-replynice', 'F', 'bob:a/b', 'local/name']);
   t.is(r.code, 0, r.stderr);
@@ -587,7 +524,7 @@ test('freq: path is SRC, payload is DST (default: SRC\'s last element), nice N a
     t.regex(r.stderr, re);
     t.is(r.stderr.trim().split('\n').length, 1);
   }
-  const ctx = await makeContext({ cfg: alice.cfgPath, quiet: true });
+  const ctx = await nodeContext(alice);
   const to = ctx.cfg.byName.get('bob')!;
   await t.throwsAsync(txFreq(ctx, { to, src: 'x', dst: '/abs', nice: 160, replyNice: 224 }), { message: /destination \/abs: absolute paths are refused/ });
   await t.throwsAsync(txFreq(ctx, { to, src: '../x', dst: 'x', nice: 160, replyNice: 224 }), { message: /leads outside the remote's freq.path/ });
@@ -600,11 +537,8 @@ test('freq: path is SRC, payload is DST (default: SRC\'s last element), nice N a
 async function runWithFd4(args: string[], fd4?: string): Promise<{ code: number; stderr: string; fd4: string }> {
   const fd = fd4 ? fs.openSync(fd4, 'w') : null;
   try {
-    const child = spawn(process.execPath, [PIGEON_JS, ...args], { stdio: ['ignore', 'ignore', 'pipe', 'ignore', fd ?? 'ignore'] });
-    let stderr = '';
-    child.stderr!.on('data', (b) => (stderr += b));
-    const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? 128)));
-    return { code, stderr, fd4: fd4 ? fs.readFileSync(fd4, 'utf8') : '' };
+    const r = await runPigeon(args, { extraFds: ['ignore', fd ?? 'ignore'] });
+    return { code: r.code, stderr: r.stderr, fd4: fd4 ? fs.readFileSync(fd4, 'utf8') : '' };
   } finally {
     if (fd !== null) fs.closeSync(fd);
   }
@@ -616,13 +550,13 @@ test('ack -node: one ACK packet (path = packet id, no payload) per received pack
   for (const name of ['one', 'two']) {
     await send(alice, 'bob', '-', name, {}, name);
   }
-  const aliceCtx = await makeContext({ cfg: alice.cfgPath, quiet: true });
+  const aliceCtx = await nodeContext(alice);
   const fakeId = base32Encode(randomBytes(32));
   await txAck(aliceCtx, { to: aliceCtx.cfg.byName.get('bob')!, pktId: fakeId, nice: 160 });
   const rx = path.join(bob.spool, alice.idB32, 'rx');
   fs.mkdirSync(rx, { recursive: true });
   const received: string[] = [];
-  for (const id of ids(txDir(alice, bob))) {
+  for (const id of packetIds(txDir(alice, bob))) {
     fs.renameSync(path.join(txDir(alice, bob), id), path.join(rx, id));
     received.push(id);
   }
@@ -648,16 +582,16 @@ test('ack -node: one ACK packet (path = packet id, no payload) per received pack
     if (o.plain.type !== PktType.Ack) files.push(id);
   }
   t.deepEqual(acked.sort(), files.sort());
-  const recs = logRecords(bob);
+  const recs = logFields(bob.log);
   t.is(recs.filter((x) => x.Who === 'tx' && x.Type === 'ack').length, 2);
   t.true(recs.some((x) => x.Who === 'ack-read-if-ack' && x.Msg.endsWith(': it is ACK, skipping')));
   t.like(recs.find((x) => x.Who === 'tx'), { Node: alice.idB32, Nice: '160' });
-  t.deepEqual(ids(path.join(bob.spool, alice.idB32, 'rx')).length, 3, 'rx packets stay where they are');
+  t.deepEqual(packetIds(path.join(bob.spool, alice.idB32, 'rx')).length, 3, 'rx packets stay where they are');
 
   // Without fd 4 open nothing breaks.
   const again = await runWithFd4(['ack', '-cfg', bob.cfgPath, '-node', 'alice']);
   t.is(again.code, 0, again.stderr);
-  t.is(ids(txDir(bob, alice)).length, 4);
+  t.is(packetIds(txDir(bob, alice)).length, 4);
 });
 
 test('ack -pkt makes one ACK with -nice/-minsize; usage errors are one line', async (t) => {
@@ -692,7 +626,7 @@ test('ack: an rx packet from an unknown sender is logged and makes the exit code
   }
   const rx = path.join(bob.spool, alice.idB32, 'rx');
   fs.mkdirSync(rx, { recursive: true });
-  for (const from of [alice, carol]) for (const id of ids(txDir(from, bob))) fs.renameSync(path.join(txDir(from, bob), id), path.join(rx, id));
+  for (const from of [alice, carol]) for (const id of packetIds(txDir(from, bob))) fs.renameSync(path.join(txDir(from, bob), id), path.join(rx, id));
   // bob forgets carol
   delete bob.raw.neigh.carol;
   await saveNode(bob);
@@ -700,7 +634,7 @@ test('ack: an rx packet from an unknown sender is logged and makes the exit code
   const r = await runWithFd4(['ack', '-cfg', bob.cfgPath, '-node', 'alice'], fd4);
   t.is(r.code, 1);
   t.is(r.fd4.trim().split('\n').length, 1);
-  t.true(logRecords(bob).some((x) => x.Who === 'ack-read' && x.Err === 'unknown node'));
+  t.true(logFields(bob.log).some((x) => x.Who === 'ack-read' && x.Err === 'unknown node'));
 });
 
 // ---- trns ----
@@ -744,17 +678,3 @@ test('cleanRelPath cleans like filepath.Clean and refuses escapes', (t) => {
   t.throws(() => cleanRelPath('a/../../x', 'd'));
   t.throws(() => cleanRelPath('', 'd'));
 });
-
-// ---- helpers ----
-
-function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (b) => (stdout += b));
-    c.stderr.on('data', (b) => (stderr += b));
-    c.on('error', reject);
-    c.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
-  });
-}

@@ -8,37 +8,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseLog, type LogRecord } from '../src/log/log.js';
-import { makeNodes, requireNncp, runNncp, runPigeon, tmpDir, type RunResult, type TestNode } from './helpers/nncp.js';
-
-function files(root: string): string[] {
-  if (!fs.existsSync(root)) return [];
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) {
-        out.push(path.relative(root, p) + '/');
-        walk(p);
-      } else out.push(path.relative(root, p));
-    }
-  };
-  walk(root);
-  return out.sort();
-}
-
-/** Relative path -> content, for regular files. */
-function contents(root: string): Map<string, Buffer> {
-  const m = new Map<string, Buffer>();
-  for (const f of files(root)) {
-    const p = path.join(root, f);
-    if (!f.endsWith('/') && fs.lstatSync(p).isFile()) m.set(f, fs.readFileSync(p));
-  }
-  return m;
-}
-
-function ok(t: ExecutionContext, what: string, r: RunResult): void {
-  t.is(r.code, 0, `${what} failed: ${r.stderr}`);
-}
+import { makeNodes, type TestNode } from './helpers/nncp.js';
+import { fileContents, listFiles, ok, requireNncp, runNncp, runPigeon, tmpDir } from './helpers/util.js';
 
 /** Queue files from `from` to `to` with nncp-file; returns the source files. */
 async function sendFiles(t: ExecutionContext, from: TestNode, to: TestNode, specs: { name: string; size: number; nice: string }[]) {
@@ -79,7 +50,7 @@ test('nncp-xfer -tx -> pigeon xfer -rx -> nncp-toss delivers; pigeon imports exa
   const medium = path.join(dir, 'stick');
   fs.mkdirSync(medium);
   ok(t, 'nncp-xfer -tx', await runNncp('nncp-xfer', ['-cfg', alice.cfgPath, '-quiet', '-tx', '-mkdir', medium]));
-  const mediumBefore = contents(medium);
+  const mediumBefore = fileContents(medium);
   t.is(mediumBefore.size, 2);
 
   // The reference imports into a copy of bob's spool (keeping the medium), logging to its own file.
@@ -90,11 +61,11 @@ test('nncp-xfer -tx -> pigeon xfer -rx -> nncp-toss delivers; pigeon imports exa
 
   const r = await runPigeon(['xfer', '-cfg', bob.cfgPath, '-noprogress', '-rx', medium]);
   ok(t, 'pigeon xfer -rx', r);
-  t.deepEqual(files(medium).filter((f) => !f.endsWith('/')), [], 'imported packets left the medium');
+  t.deepEqual(listFiles(medium, { dirs: true }).filter((f) => !f.endsWith('/')), [], 'imported packets left the medium');
 
   // Same packets and hdr/ files, byte for byte.
-  const ours = contents(path.join(bob.spool, alice.idB32));
-  const theirs = contents(path.join(refSpool, alice.idB32));
+  const ours = fileContents(path.join(bob.spool, alice.idB32));
+  const theirs = fileContents(path.join(refSpool, alice.idB32));
   t.deepEqual([...ours.keys()].sort(), [...theirs.keys()].sort());
   for (const [k, v] of theirs) t.true(ours.get(k)!.equals(v), k);
   t.deepEqual(fs.readdirSync(path.join(bob.spool, 'tmp')), []);
@@ -130,21 +101,21 @@ test('pigeon xfer -tx writes the medium nncp-xfer -tx writes; nncp-xfer -rx and 
   ok(t, 'nncp-xfer -tx -keep', await runNncp('nncp-xfer', ['-cfg', alice.cfgPath, '-spool', refSpool, '-log', refLog, '-noprogress', '-tx', '-mkdir', '-keep', refMedium]));
   ok(t, 'pigeon xfer -tx -keep', await runPigeon(['xfer', '-cfg', alice.cfgPath, '-noprogress', '-tx', '-mkdir', '-keep', medium]));
 
-  t.deepEqual(files(medium), files(refMedium), 'same directories and packets on the medium');
-  const a = contents(medium);
-  for (const [k, v] of contents(refMedium)) t.true(a.get(k)!.equals(v), k);
+  t.deepEqual(listFiles(medium, { dirs: true }), listFiles(refMedium, { dirs: true }), 'same directories and packets on the medium');
+  const a = fileContents(medium);
+  for (const [k, v] of fileContents(refMedium)) t.true(a.get(k)!.equals(v), k);
   t.is(a.size, 3);
-  const modes = (root: string) => files(root).map((f) => `${f} ${(fs.statSync(path.join(root, f)).mode & 0o7777).toString(8)}`);
+  const modes = (root: string) => listFiles(root, { dirs: true }).map((f) => `${f} ${(fs.statSync(path.join(root, f)).mode & 0o7777).toString(8)}`);
   t.deepEqual(modes(medium), modes(refMedium), 'same file and directory modes');
   t.deepEqual(records(alice.log, ['xfer-tx']).map(shape).sort(), records(refLog, ['xfer-tx']).map(shape).sort(), 'same log records');
-  t.deepEqual(files(path.join(alice.spool, bob.idB32, 'tx')), files(path.join(refSpool, bob.idB32, 'tx')), '-keep: tx/ kept as nncp-xfer keeps it');
-  t.is(files(path.join(alice.spool, bob.idB32, 'tx')).filter((f) => !f.includes('/')).length, 2);
+  t.deepEqual(listFiles(path.join(alice.spool, bob.idB32, 'tx'), { dirs: true }), listFiles(path.join(refSpool, bob.idB32, 'tx'), { dirs: true }), '-keep: tx/ kept as nncp-xfer keeps it');
+  t.is(listFiles(path.join(alice.spool, bob.idB32, 'tx'), { dirs: true }).filter((f) => !f.includes('/')).length, 2);
 
   // Bob (the reference) reads pigeon's medium.
   ok(t, 'nncp-xfer -rx', await runNncp('nncp-xfer', ['-cfg', bob.cfgPath, '-quiet', '-rx', medium]));
   ok(t, 'nncp-toss', await runNncp('nncp-toss', ['-cfg', bob.cfgPath, '-quiet']));
   for (const [name, data] of Object.entries(toBob)) t.true(fs.readFileSync(path.join(bob.incoming, name)).equals(data), name);
-  t.deepEqual(files(path.join(medium, bob.idB32)), [`${alice.idB32}/`], 'nncp-xfer -rx took the packets off');
+  t.deepEqual(listFiles(path.join(medium, bob.idB32), { dirs: true }), [`${alice.idB32}/`], 'nncp-xfer -rx took the packets off');
 
   // Without -keep, both empty tx/ the same way (hdr/ files included).
   fs.mkdirSync(path.join(dir, 'stick2'));
@@ -152,10 +123,10 @@ test('pigeon xfer -tx writes the medium nncp-xfer -tx writes; nncp-xfer -rx and 
   ok(t, 'nncp-xfer -tx', await runNncp('nncp-xfer', ['-cfg', alice.cfgPath, '-spool', refSpool, '-log', refLog, '-quiet', '-tx', '-mkdir', path.join(dir, 'stick-ref2')]));
   ok(t, 'pigeon xfer -tx', await runPigeon(['xfer', '-cfg', alice.cfgPath, '-quiet', '-tx', '-mkdir', path.join(dir, 'stick2')]));
   for (const n of [bob, carol]) {
-    t.deepEqual(files(path.join(alice.spool, n.idB32)), files(path.join(refSpool, n.idB32)), `${n.name}: same spool left behind`);
-    t.deepEqual(files(path.join(alice.spool, n.idB32, 'tx')), ['hdr/']);
+    t.deepEqual(listFiles(path.join(alice.spool, n.idB32), { dirs: true }), listFiles(path.join(refSpool, n.idB32), { dirs: true }), `${n.name}: same spool left behind`);
+    t.deepEqual(listFiles(path.join(alice.spool, n.idB32, 'tx'), { dirs: true }), ['hdr/']);
   }
-  t.deepEqual(files(path.join(dir, 'stick2')), files(path.join(dir, 'stick-ref2')));
+  t.deepEqual(listFiles(path.join(dir, 'stick2'), { dirs: true }), listFiles(path.join(dir, 'stick-ref2'), { dirs: true }));
 });
 
 test('the sneakernet round: nncp-toss -seen marks a packet; a second pigeon xfer -rx of the same stick skips it and cleans the stick', async (t) => {
@@ -169,13 +140,13 @@ test('the sneakernet round: nncp-toss -seen marks a packet; a second pigeon xfer
   ok(t, 'pigeon xfer -rx -keep', await runPigeon(['xfer', '-cfg', bob.cfgPath, '-noprogress', '-rx', '-keep', medium]));
   ok(t, 'nncp-toss -seen', await runNncp('nncp-toss', ['-cfg', bob.cfgPath, '-quiet', '-seen']));
   t.true(fs.readFileSync(path.join(bob.incoming, 'once.txt')).equals(sent['once.txt']));
-  const onStick = files(medium).filter((f) => !f.endsWith('/'));
+  const onStick = listFiles(medium, { dirs: true }).filter((f) => !f.endsWith('/'));
   t.is(onStick.length, 1, '-keep left it on the stick');
 
   const r = await runPigeon(['xfer', '-cfg', bob.cfgPath, '-noprogress', '-rx', medium]);
   ok(t, 'pigeon xfer -rx', r);
   t.regex(r.stderr, /packet already seen/);
-  t.deepEqual(files(medium).filter((f) => !f.endsWith('/')), [], 'a seen packet is removed from the stick');
+  t.deepEqual(listFiles(medium, { dirs: true }).filter((f) => !f.endsWith('/')), [], 'a seen packet is removed from the stick');
   t.deepEqual(fs.readdirSync(path.join(bob.spool, alice.idB32, 'rx')).filter((f) => !['hdr', 'seen'].includes(f)), [], 'and not imported again');
   const rec = records(bob.log, ['xfer-rx-seen']);
   t.is(rec.length, 1);

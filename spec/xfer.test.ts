@@ -7,37 +7,21 @@
  * niceness) followed by random bytes, named by their MTH: xfer never
  * decrypts, it checks names, headers and hashes.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { base32Decode, base32Encode } from '../src/codec/base32.js';
-import { loadConfig } from '../src/config/load.js';
-import type { Context } from '../src/context.js';
-import { generateNodeKeys } from '../src/crypto/keys.js';
-import { MTH, mthOfFile } from '../src/crypto/mth.js';
-import { Logger, parseLog } from '../src/log/log.js';
-import { encodeEncHeader, ENC_HEADER_SIZE } from '../src/packet/header.js';
-import { Spool } from '../src/spool/spool.js';
+import { base32Encode } from '../src/codec/base32.js';
+import { mthOfFile } from '../src/crypto/mth.js';
+import { ENC_HEADER_SIZE } from '../src/packet/header.js';
 import { xferRx, xferTx } from '../src/xfer/xfer.js';
-import { runPigeon, saveNode, tmpDir, type TestNode } from './helpers/nncp.js';
-
-/** A fake packet from `from` to `to`: header + body; returns its id and bytes. */
-function fakePacket(from: TestNode, to: TestNode, nice: number, bodyLen = 1000): { id: string; data: Buffer } {
-  const hdr = encodeEncHeader({
-    nice,
-    sender: base32Decode(from.idB32)!,
-    recipient: base32Decode(to.idB32)!,
-    exchPub: randomBytes(32),
-    signature: randomBytes(64),
-  });
-  const data = Buffer.concat([hdr, randomBytes(bodyLen)]);
-  return { id: base32Encode(new MTH().update(data).digest()), data };
-}
+import { capturingContext, makeNodes, type TestNode } from './helpers/nncp.js';
+import { fakePacket } from './helpers/packets.js';
+import { listFiles, logRecords, runPigeon, tmpDir } from './helpers/util.js';
 
 /** Queue a fake packet in `from`'s tx queue for `to` (with its hdr/ file). */
 function queue(from: TestNode, to: TestNode, nice: number, bodyLen = 1000): { id: string; data: Buffer } {
-  const pkt = fakePacket(from, to, nice, bodyLen);
+  const pkt = fakePacket(from.idB32, to.idB32, nice, bodyLen);
   const dir = path.join(from.spool, to.idB32, 'tx');
   fs.mkdirSync(path.join(dir, 'hdr'), { recursive: true });
   fs.writeFileSync(path.join(dir, pkt.id), pkt.data);
@@ -53,63 +37,11 @@ function onMedium(dir: string, to: string, from: string, name: string, data: Uin
   return path.join(d, name);
 }
 
-function files(root: string): string[] {
-  if (!fs.existsSync(root)) return [];
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(path.relative(root, p));
-    }
-  };
-  walk(root);
-  return out.sort();
-}
-
-function logRecords(node: TestNode) {
-  return fs.existsSync(node.log) ? parseLog(fs.readFileSync(node.log, 'utf8')) : [];
-}
-
-const b32 = (b: Uint8Array): string => base32Encode(b);
-
-/** Nodes that know each other, made in-process (xfer needs ids and a valid configuration, no crypto). */
-async function nodes(t: any): Promise<{ dir: string; a: TestNode; b: TestNode; c: TestNode }> {
+/** alice, bob and carol, made in-process (xfer needs ids and a valid configuration, no crypto). */
+async function nodes(t: ExecutionContext): Promise<{ dir: string; a: TestNode; b: TestNode; c: TestNode }> {
   const dir = await tmpDir(t);
-  const names = ['alice', 'bob', 'carol'];
-  const made: Record<string, TestNode> = {};
-  for (const name of names) {
-    const k = generateNodeKeys();
-    const d = path.join(dir, name);
-    made[name] = {
-      name, generator: 'pigeon', dir: d, cfgPath: path.join(d, 'cfg.hjson'), spool: path.join(d, 'spool'), log: path.join(d, 'log'),
-      incoming: path.join(d, 'in'), freqDir: path.join(d, 'pub'), keys: k, idB32: k.idB32, raw: {},
-    };
-    fs.mkdirSync(made[name].spool, { recursive: true });
-  }
-  const pub = (n: TestNode) => ({ id: n.idB32, exchpub: b32(n.keys.exchPub), signpub: b32(n.keys.signPub), noisepub: b32(n.keys.noisePub) });
-  for (const name of names) {
-    const n = made[name];
-    const k = n.keys;
-    const neigh: Record<string, unknown> = { self: pub(n) };
-    for (const o of names) if (o !== name) neigh[o] = pub(made[o]);
-    n.raw = {
-      spool: n.spool, log: n.log,
-      self: { id: k.idB32, exchpub: b32(k.exchPub), exchprv: b32(k.exchPrv), signpub: b32(k.signPub), signprv: b32(k.signPrv), noisepub: b32(k.noisePub), noiseprv: b32(k.noisePrv) },
-      neigh,
-    };
-    await saveNode(n);
-  }
-  return { dir, a: made.alice, b: made.bob, c: made.carol };
-}
-
-/** An in-process context for a node; what would go to stderr is collected. */
-async function contextOf(node: TestNode): Promise<{ ctx: Context; stderr: () => string }> {
-  const cfg = await loadConfig({ cfg: node.cfgPath, needSelf: true, env: {} });
-  let text = '';
-  const log = new Logger({ path: cfg.log, stderr: { write: (s: string) => (text += s) } });
-  const spool = new Spool({ root: cfg.spool, noHdr: cfg.noHdr, umask: cfg.umask, noSync: true });
-  return { ctx: { cfg, spool, log, quiet: false, debug: false, progress: false }, stderr: () => text };
+  const { alice, bob, carol } = await makeNodes(dir, ['alice', 'bob', 'carol'], { generator: 'pigeon' });
+  return { dir, a: alice, b: bob, c: carol };
 }
 
 const px = (node: TestNode, ...args: string[]) => runPigeon(['xfer', '-cfg', node.cfgPath, '-noprogress', ...args]);
@@ -121,17 +53,17 @@ test('-tx: nothing without the neighbour directory; -mkdir makes DIR/RECIPIENT/S
   const p3 = queue(a, c, 160);
   const medium = path.join(dir, 'stick');
   fs.mkdirSync(medium);
-  const { ctx } = await contextOf(a);
+  const { ctx } = await capturingContext(a.cfgPath);
 
   let r = await xferTx(ctx, { dir: medium });
   t.true(r.ok);
-  t.deepEqual(files(medium), [], 'without -mkdir, no neighbour directory means nothing is written');
+  t.deepEqual(listFiles(medium), [], 'without -mkdir, no neighbour directory means nothing is written');
   t.true(fs.existsSync(path.join(a.spool, b.idB32, 'tx', p1.id)));
 
   r = await xferTx(ctx, { dir: medium, mkdir: true });
   t.true(r.ok);
   t.deepEqual(r.packets.sort(), [p1.id, p2.id, p3.id].sort());
-  t.deepEqual(files(medium), [
+  t.deepEqual(listFiles(medium), [
     path.join(b.idB32, a.idB32, p1.id),
     path.join(b.idB32, a.idB32, p2.id),
     path.join(c.idB32, a.idB32, p3.id),
@@ -144,8 +76,8 @@ test('-tx: nothing without the neighbour directory; -mkdir makes DIR/RECIPIENT/S
     t.false(fs.existsSync(path.join(a.spool, to.idB32, 'tx', p.id)), 'sent packet left tx/');
     t.false(fs.existsSync(path.join(a.spool, to.idB32, 'tx', 'hdr', p.id)), 'and its hdr/ file');
   }
-  t.false(files(medium).some((f) => path.basename(f).startsWith('nncp')), 'no temporary file left on the medium');
-  const recs = logRecords(a).filter((x) => x.who === 'xfer-tx');
+  t.false(listFiles(medium).some((f) => path.basename(f).startsWith('nncp')), 'no temporary file left on the medium');
+  const recs = logRecords(a.log).filter((x) => x.who === 'xfer-tx');
   t.is(recs.length, 3);
   const rec = recs.find((x) => x.fields.get('Pkt') === p2.id)!;
   t.deepEqual([...rec.fields.keys()], ['When', 'Who', 'XX', 'Node', 'Pkt', 'Size', 'Msg']);
@@ -163,10 +95,10 @@ test('-tx -keep -node -nice: only that node and niceness; tx/ keeps them; a pack
   const other = queue(a, c, 96);
   const medium = path.join(dir, 'stick');
   fs.mkdirSync(medium);
-  const { ctx } = await contextOf(a);
+  const { ctx } = await capturingContext(a.cfgPath);
   const r = await xferTx(ctx, { dir: medium, mkdir: true, keep: true, node: ctx.cfg.byName.get('bob'), nice: 96 });
   t.true(r.ok);
-  t.deepEqual(files(medium), [path.join(b.idB32, a.idB32, prio.id)]);
+  t.deepEqual(listFiles(medium), [path.join(b.idB32, a.idB32, prio.id)]);
   for (const [to, p] of [[b, bulk], [b, prio], [c, other]] as const) t.true(fs.existsSync(path.join(a.spool, to.idB32, 'tx', p.id)));
   t.false(fs.existsSync(path.join(medium, c.idB32)), 'other nodes untouched, even with -mkdir');
 
@@ -183,22 +115,22 @@ test('-tx -keep -node -nice: only that node and niceness; tx/ keeps them; a pack
 test('-tx into a missing DIR with -mkdir fails for each node and says so (DIR itself is never created)', async (t) => {
   const { dir, a, b } = await nodes(t);
   queue(a, b, 224);
-  const { ctx, stderr } = await contextOf(a);
+  const { ctx, stderr } = await capturingContext(a.cfgPath);
   const r = await xferTx(ctx, { dir: path.join(dir, 'no-such-stick'), mkdir: true });
   t.false(r.ok);
   t.false(fs.existsSync(path.join(dir, 'no-such-stick')));
   t.regex(stderr(), /ERROR Packet transfer, sent to bob: directory .*no-such-stick/);
-  t.truthy(logRecords(a).find((x) => x.who === 'xfer-tx-mkdir'));
+  t.truthy(logRecords(a.log).find((x) => x.who === 'xfer-tx-mkdir'));
 });
 
 test('-rx imports packets into rx/ with hdr/ files, removes them from the medium; -keep leaves them', async (t) => {
   const { dir, a, b } = await nodes(t);
   const medium = path.join(dir, 'stick');
-  const p1 = fakePacket(a, b, 224);
-  const p2 = fakePacket(a, b, 96, 200_000);
+  const p1 = fakePacket(a.idB32, b.idB32, 224);
+  const p2 = fakePacket(a.idB32, b.idB32, 96, 200_000);
   const f1 = onMedium(medium, b.idB32, a.idB32, p1.id, p1.data);
   const f2 = onMedium(medium, b.idB32, a.idB32, p2.id, p2.data);
-  const { ctx } = await contextOf(b);
+  const { ctx } = await capturingContext(b.cfgPath);
 
   let r = await xferRx(ctx, { dir: medium, keep: true });
   t.true(r.ok);
@@ -209,7 +141,7 @@ test('-rx imports packets into rx/ with hdr/ files, removes them from the medium
   }
   t.true(fs.existsSync(f1) && fs.existsSync(f2), '-keep');
   t.deepEqual(fs.readdirSync(path.join(b.spool, 'tmp')), []);
-  const rec = logRecords(b).find((x) => x.who === 'xfer-rx' && x.fields.get('File') === f2)!;
+  const rec = logRecords(b.log).find((x) => x.who === 'xfer-rx' && x.fields.get('File') === f2)!;
   t.truthy(rec);
   t.deepEqual([...rec.fields.keys()], ['When', 'Who', 'XX', 'Dir', 'Node', 'File', 'Size', 'Msg']);
   t.is(rec.fields.get('Dir'), path.join(medium, b.idB32));
@@ -227,28 +159,28 @@ test('-rx imports packets into rx/ with hdr/ files, removes them from the medium
 test('-rx -node and -nice leave other senders and nicer packets on the medium', async (t) => {
   const { dir, a, b, c } = await nodes(t);
   const medium = path.join(dir, 'stick');
-  const fromA = fakePacket(a, b, 96);
-  const bulkA = fakePacket(a, b, 224);
-  const fromC = fakePacket(c, b, 96);
+  const fromA = fakePacket(a.idB32, b.idB32, 96);
+  const bulkA = fakePacket(a.idB32, b.idB32, 224);
+  const fromC = fakePacket(c.idB32, b.idB32, 96);
   const fa = onMedium(medium, b.idB32, a.idB32, fromA.id, fromA.data);
   const fb = onMedium(medium, b.idB32, a.idB32, bulkA.id, bulkA.data);
   const fc = onMedium(medium, b.idB32, c.idB32, fromC.id, fromC.data);
-  const { ctx } = await contextOf(b);
+  const { ctx } = await capturingContext(b.cfgPath);
   const r = await xferRx(ctx, { dir: medium, node: ctx.cfg.byName.get('alice'), nice: 160 });
   t.true(r.ok);
   t.false(fs.existsSync(fa));
   t.true(fs.existsSync(fb) && fs.existsSync(fc));
-  t.deepEqual(files(b.spool).filter((f) => !f.includes('hdr') && !f.startsWith('tmp')), [path.join(a.idB32, 'rx', fromA.id)]);
+  t.deepEqual(listFiles(b.spool).filter((f) => !f.includes('hdr') && !f.startsWith('tmp')), [path.join(a.idB32, 'rx', fromA.id)]);
 });
 
 test('-rx never imports partial, garbage, tampered or foreign files; says so; exit 1 for the refused ones', async (t) => {
   const { dir, a, b, c } = await nodes(t);
   const medium = path.join(dir, 'stick');
-  const good = fakePacket(a, b, 224);
-  const truncated = fakePacket(a, b, 224, 300_000);
-  const flipped = fakePacket(a, b, 224, 5000);
-  const forCarol = fakePacket(a, c, 224);
-  const relayed = fakePacket(a, b, 224);
+  const good = fakePacket(a.idB32, b.idB32, 224);
+  const truncated = fakePacket(a.idB32, b.idB32, 224, 300_000);
+  const flipped = fakePacket(a.idB32, b.idB32, 224, 5000);
+  const forCarol = fakePacket(a.idB32, c.idB32, 224);
+  const relayed = fakePacket(a.idB32, b.idB32, 224);
   const flippedData = Buffer.from(flipped.data);
   flippedData[3000] ^= 0x10;
   const randomName = base32Encode(randomBytes(32));
@@ -272,7 +204,7 @@ test('-rx never imports partial, garbage, tampered or foreign files; says so; ex
   const r = await px(b, '-rx', medium);
   t.is(r.code, 1, 'checksum mismatches and foreign packets make the exit code 1');
   // Only the good and the relayed packets entered the spool; nothing is left in tmp/.
-  const inSpool = files(b.spool).filter((f) => !f.startsWith('tmp'));
+  const inSpool = listFiles(b.spool).filter((f) => !f.startsWith('tmp'));
   t.deepEqual(
     inSpool,
     [
@@ -300,16 +232,16 @@ test('-rx never imports partial, garbage, tampered or foreign files; says so; ex
   t.regex(r.stderr, /addressed to carol, not to us/);
   t.true(r.stderr.includes(`received from ${unknownSender}: unknown`), r.stderr);
   t.false(r.stderr.includes('    at '), 'no stack trace');
-  const mismatch = logRecords(b).filter((x) => x.who === 'xfer-rx' && x.fields.get('Err') === 'checksum mismatch');
+  const mismatch = logRecords(b.log).filter((x) => x.who === 'xfer-rx' && x.fields.get('Err') === 'checksum mismatch');
   t.deepEqual(mismatch.map((x) => x.fields.get('File')).sort(), [stray.truncated, stray.flipped].sort());
 });
 
 test('-rx skips packets already seen, and removes them from the medium unless -keep', async (t) => {
   const { dir, a, b } = await nodes(t);
   const medium = path.join(dir, 'stick');
-  const p = fakePacket(a, b, 224);
+  const p = fakePacket(a.idB32, b.idB32, 224);
   const f = onMedium(medium, b.idB32, a.idB32, p.id, p.data);
-  const { ctx, stderr } = await contextOf(b);
+  const { ctx, stderr } = await capturingContext(b.cfgPath);
   await ctx.spool.markSeen(a.idB32, p.id);
   let r = await xferRx(ctx, { dir: medium, keep: true });
   t.true(r.ok);
@@ -317,7 +249,7 @@ test('-rx skips packets already seen, and removes them from the medium unless -k
   t.true(fs.existsSync(f));
   t.false(fs.existsSync(path.join(b.spool, a.idB32, 'rx', p.id)));
   t.regex(stderr(), /packet already seen/);
-  t.truthy(logRecords(b).find((x) => x.who === 'xfer-rx-seen'));
+  t.truthy(logRecords(b.log).find((x) => x.who === 'xfer-rx-seen'));
   r = await xferRx(ctx, { dir: medium });
   t.true(r.ok);
   t.false(fs.existsSync(f));
@@ -326,7 +258,7 @@ test('-rx skips packets already seen, and removes them from the medium unless -k
 
 test('-rx without DIR/<our id> does nothing and succeeds', async (t) => {
   const { dir, b } = await nodes(t);
-  const { ctx } = await contextOf(b);
+  const { ctx } = await capturingContext(b.cfgPath);
   const r = await xferRx(ctx, { dir });
   t.true(r.ok);
   t.deepEqual(r.packets, []);

@@ -1,145 +1,28 @@
 /**
- * Test helpers shared by the interop tests: find and run the reference NNCP
- * binaries and pigeon's CLI, make temp dirs, and build sets of nodes that
- * know each other.
+ * The test lab: sets of nodes that know each other, each with its own
+ * spool, log, incoming and freq directories and a saved configuration, with
+ * keys made by the reference (`nncp-cfgnew`) or by pigeon in-process (the
+ * same renderer and loader `pigeon cfgnew` uses, no process started); and
+ * contexts to work in them from the library.
  *
- * Every spawned process gets an environment stripped of NNCPCFG, NNCPSPOOL,
- * NNCPLOG, NNCPDEADLINE and NNCPNOSYNC (NNCPCFG would override -cfg), plus
- * whatever the caller passes in `env`.
+ * Kept under this name (not lab.ts) because every interop spec imports it;
+ * programs, waiting, ports and files are in ./util.ts, packets in ./packets.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { base32Encode } from '../../src/codec/base32.js';
-import { parseConfigText } from '../../src/config/load.js';
+import { renderNewConfig } from '../../src/config/cfgnew.js';
+import { loadConfig, parseConfigText } from '../../src/config/load.js';
 import type { SelfNode } from '../../src/config/types.js';
+import { makeContext, type Context } from '../../src/context.js';
+import { generateNodeKeys } from '../../src/crypto/keys.js';
+import { Logger } from '../../src/log/log.js';
+import { Spool } from '../../src/spool/spool.js';
+import { runNncp, tmpDir } from './util.js';
 
-/** dist/cmd/pigeon.js, next to the compiled spec/ directory. */
-export const PIGEON_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../cmd/pigeon.js');
-
-export interface RunResult {
-  code: number;
-  stdout: Buffer;
-  stderr: string;
-}
-
-export interface RunOptions {
-  input?: string | Uint8Array;
-  env?: NodeJS.ProcessEnv;
-  cwd?: string;
-  /** Milliseconds before the process is killed; default 60 s. */
-  timeout?: number;
-}
-
-const STRIPPED_ENV = ['NNCPCFG', 'NNCPSPOOL', 'NNCPLOG', 'NNCPDEADLINE', 'NNCPNOSYNC'];
-
-function childEnv(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of STRIPPED_ENV) delete env[k];
-  return { ...env, ...extra };
-}
-
-let nncpBinDir: string | null | undefined;
-
-/** Directory holding the nncp-* binaries ($PATH, then /usr/bin), or null. */
-export function nncpDir(): string | null {
-  if (nncpBinDir !== undefined) return nncpBinDir;
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), '/usr/bin'];
-  nncpBinDir = null;
-  for (const d of dirs) {
-    try {
-      accessSync(path.join(d, 'nncp-cfgnew'), constants.X_OK);
-      nncpBinDir = d;
-      break;
-    } catch {
-      // keep looking
-    }
-  }
-  return nncpBinDir;
-}
-
-export function haveNncp(): boolean {
-  return nncpDir() !== null;
-}
-
-/**
- * True when the reference is installed. Otherwise: with $CI set the test
- * fails; without it the test logs a loud SKIP, passes, and this returns false.
- */
-export function requireNncp(t: ExecutionContext): boolean {
-  if (haveNncp()) return true;
-  if (process.env.CI) {
-    t.fail('the reference NNCP binaries (nncp-cfgnew and friends) are not installed, and CI is set: interop tests cannot be skipped');
-    return false;
-  }
-  t.log('SKIP: reference NNCP binaries (nncp-*) not found on $PATH or in /usr/bin; this interop test did not run');
-  t.pass();
-  return false;
-}
-
-function runProcess(cmd: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: childEnv(opts.env), cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeout ?? 60_000);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const stderr = Buffer.concat(err).toString('utf8') + (signal ? `\n[killed by ${signal}]` : '');
-      resolve({ code: code ?? 128, stdout: Buffer.concat(out), stderr });
-    });
-    child.stdin.on('error', () => {
-      // the child may exit without reading its input
-    });
-    child.stdin.end(opts.input === undefined ? undefined : opts.input);
-  });
-}
-
-/** Run a reference binary: `runNncp('nncp-file', [...])` or `runNncp('file', [...])`. */
-export function runNncp(bin: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  const name = bin.startsWith('nncp-') ? bin : `nncp-${bin}`;
-  const dir = nncpDir();
-  return runProcess(dir ? path.join(dir, name) : name, args, opts);
-}
-
-/**
- * Start a long-running reference binary (nncp-daemon, nncp-caller) without
- * waiting for it; it is killed (by its own pid) when the test ends. Its
- * stderr is collected in `stderr()` for failure messages.
- */
-export function startNncp(t: ExecutionContext, bin: string, args: readonly string[], opts: Omit<RunOptions, 'input' | 'timeout'> = {}): { child: ChildProcess; stderr: () => string } {
-  const name = bin.startsWith('nncp-') ? bin : `nncp-${bin}`;
-  const dir = nncpDir();
-  const child = spawn(dir ? path.join(dir, name) : name, args, { env: childEnv(opts.env), cwd: opts.cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-  const err: Buffer[] = [];
-  child.stderr!.on('data', (b: Buffer) => err.push(b));
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  });
-  return { child, stderr: () => Buffer.concat(err).toString('utf8') };
-}
-
-/** Run pigeon's CLI: `runPigeon(['cfgnew', '-nocomments'])`. */
-export function runPigeon(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  return runProcess(process.execPath, [PIGEON_JS, ...args], opts);
-}
-
-/** A fresh directory under os.tmpdir(), removed when the test ends. */
-export async function tmpDir(t: ExecutionContext): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pigeon-test-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+// Spec files written before util.ts existed import these from here.
+export { haveNncp, nncpDir, PIGEON_JS, requireNncp, runNncp, runPigeon, startNncp, tmpDir, type RunOptions, type RunResult } from './util.js';
 
 export type Generator = 'nncp' | 'pigeon';
 
@@ -171,28 +54,44 @@ export interface MakeNodesOptions {
   neighExtra?: (owner: string, neigh: string) => Record<string, unknown>;
   /** Extra top-level fields for OWNER's configuration. */
   topExtra?: (owner: string) => Record<string, unknown>;
+  /** Change the configurations (node.raw) before they are first saved. */
+  edit?: (nodes: Record<string, TestNode>) => void;
 }
 
-/** Public keys of a generated config's self section, as a neigh entry. */
-function publicEntry(self: Record<string, string>): Record<string, string> {
-  return { id: self.id, exchpub: self.exchpub, signpub: self.signpub, noisepub: self.noisepub };
+/** A node's keys, as `GENERATOR cfgnew -nocomments` prints them, read back by pigeon's loader. */
+async function newKeys(generator: Generator): Promise<SelfNode> {
+  let text: string;
+  if (generator === 'pigeon') text = renderNewConfig(generateNodeKeys(), { noComments: true });
+  else {
+    const res = await runNncp('nncp-cfgnew', ['-nocomments']);
+    if (res.code !== 0) throw new Error(`nncp cfgnew failed (${res.code}): ${res.stderr.trim()}`);
+    text = res.stdout.toString('utf8');
+  }
+  return parseConfigText(text, `${generator} cfgnew output`, { env: {}, needSelf: true }).self!;
+}
+
+/** A node's public keys, as a neigh entry. */
+function publicEntry(k: SelfNode): Record<string, string> {
+  return { id: k.idB32, exchpub: base32Encode(k.exchPub), signpub: base32Encode(k.signPub), noisepub: base32Encode(k.noisePub) };
+}
+
+/** A node's self section: all its keys. */
+function selfEntry(k: SelfNode): Record<string, string> {
+  const pub = publicEntry(k);
+  return { id: pub.id, exchpub: pub.exchpub, exchprv: base32Encode(k.exchPrv), signpub: pub.signpub, signprv: base32Encode(k.signPrv), noisepub: pub.noisepub, noiseprv: base32Encode(k.noisePrv) };
 }
 
 /**
  * Make nodes that all know each other: keys from `nncp-cfgnew -nocomments`
- * or `pigeon cfgnew -nocomments`, each with its own spool, log, incoming
+ * or pigeon's cfgnew (in-process), each with its own spool, log, incoming
  * and freq directories under DIR/NAME, every other node in `neigh` (with
  * incoming, exec and freq.path set), and itself as `self`.
  */
 export async function makeNodes(dir: string, names: readonly string[], opts: MakeNodesOptions = {}): Promise<Record<string, TestNode>> {
   const nodes: Record<string, TestNode> = {};
-  const selfRaw: Record<string, Record<string, string>> = {};
   for (const name of names) {
     const generator = typeof opts.generator === 'object' ? opts.generator[name] ?? 'nncp' : opts.generator ?? 'nncp';
-    const res = generator === 'nncp' ? await runNncp('nncp-cfgnew', ['-nocomments']) : await runPigeon(['cfgnew', '-nocomments']);
-    if (res.code !== 0) throw new Error(`${generator} cfgnew failed (${res.code}): ${res.stderr.trim()}`);
-    const text = res.stdout.toString('utf8');
-    const parsed = parseConfigText(text, `${generator} cfgnew output`, { env: {}, needSelf: true });
+    const keys = await newKeys(generator);
     const nodeDir = path.join(dir, name);
     const node: TestNode = {
       name,
@@ -203,46 +102,76 @@ export async function makeNodes(dir: string, names: readonly string[], opts: Mak
       log: path.join(nodeDir, 'log'),
       incoming: path.join(nodeDir, 'incoming'),
       freqDir: path.join(nodeDir, 'pub'),
-      keys: parsed.self!,
-      idB32: parsed.self!.idB32,
+      keys,
+      idB32: keys.idB32,
       raw: {},
     };
     for (const d of [node.spool, node.incoming, node.freqDir]) await mkdir(d, { recursive: true });
-    const k = node.keys;
-    selfRaw[name] = {
-      id: k.idB32,
-      exchpub: base32Encode(k.exchPub),
-      exchprv: base32Encode(k.exchPrv),
-      signpub: base32Encode(k.signPub),
-      signprv: base32Encode(k.signPrv),
-      noisepub: base32Encode(k.noisePub),
-      noiseprv: base32Encode(k.noisePrv),
-    };
     nodes[name] = node;
   }
   const exec = opts.exec ?? { sh: ['/bin/sh', '-c'], cat: ['/bin/cat'] };
   for (const name of names) {
     const node = nodes[name];
     const neigh: Record<string, unknown> = {
-      self: { ...publicEntry(selfRaw[name]), exec: { sendmail: ['/usr/sbin/sendmail'], ...exec }, incoming: node.incoming },
+      self: { ...publicEntry(node.keys), exec: { sendmail: ['/usr/sbin/sendmail'], ...exec }, incoming: node.incoming },
     };
     for (const other of names) {
       if (other === name) continue;
       neigh[other] = {
-        ...publicEntry(selfRaw[other]),
+        ...publicEntry(nodes[other].keys),
         incoming: node.incoming,
         exec,
         freq: { path: node.freqDir },
         ...opts.neighExtra?.(name, other),
       };
     }
-    node.raw = { spool: node.spool, log: node.log, self: selfRaw[name], neigh, ...opts.topExtra?.(name) };
-    await saveNode(node);
+    node.raw = { spool: node.spool, log: node.log, self: selfEntry(node.keys), neigh, ...opts.topExtra?.(name) };
   }
+  opts.edit?.(nodes);
+  for (const name of names) await saveNode(nodes[name]);
   return nodes;
 }
 
 /** Write node.raw to node.cfgPath (JSON is valid Hjson). */
 export async function saveNode(node: TestNode): Promise<void> {
   await writeFile(node.cfgPath, JSON.stringify(node.raw, null, 2) + '\n');
+}
+
+/** A quiet context for a node's configuration, made as a command makes it (private keys required). */
+export function nodeContext(node: Pick<TestNode, 'cfgPath'>): Promise<Context> {
+  return makeContext({ cfg: node.cfgPath, quiet: true, needSelf: true });
+}
+
+/**
+ * A context for a configuration whose log lines meant for stderr are
+ * collected (returned by `stderr()`); $NNCP* ignored, no fsync.
+ */
+export async function capturingContext(cfgPath: string, opts: { noHdr?: boolean } = {}): Promise<{ ctx: Context; stderr: () => string }> {
+  const cfg = await loadConfig({ cfg: cfgPath, env: {} });
+  let text = '';
+  const log = new Logger({ path: cfg.log, stderr: { write: (s: string) => (text += s) } });
+  const spool = new Spool({ root: cfg.spool, noHdr: opts.noHdr ?? cfg.noHdr, umask: cfg.umask, noSync: true });
+  return { ctx: { cfg, spool, log, quiet: false, debug: false, progress: false }, stderr: () => text };
+}
+
+export interface Lab {
+  /** The lab's temporary directory (removed when the test ends); node NAME lives in DIR/NAME. */
+  dir: string;
+  nodes: Record<string, TestNode>;
+  /** A quiet context per node (nodeContext). */
+  ctx: Record<string, Context>;
+}
+
+/** makeNodes in a fresh temporary directory, removed when the test ends. */
+export async function tmpNodes(t: ExecutionContext, names: readonly string[], opts: MakeNodesOptions = {}): Promise<Record<string, TestNode>> {
+  return makeNodes(await tmpDir(t), names, opts);
+}
+
+/** Nodes made in-process in a fresh temporary directory (makeNodes, generator 'pigeon'), with a context each. */
+export async function lab(t: ExecutionContext, names: readonly string[], opts: Omit<MakeNodesOptions, 'generator'> = {}): Promise<Lab> {
+  const dir = await tmpDir(t);
+  const nodes = await makeNodes(dir, names, { ...opts, generator: 'pigeon' });
+  const ctx: Record<string, Context> = {};
+  for (const n of names) ctx[n] = await nodeContext(nodes[n]);
+  return { dir, nodes, ctx };
 }
