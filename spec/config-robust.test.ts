@@ -15,7 +15,7 @@ import { loadConfig } from '../src/config/load.js';
 import type { SelfNode } from '../src/config/types.js';
 import { generateNodeKeys } from '../src/crypto/keys.js';
 import { ConfigError } from '../src/errors.js';
-import { requireNncp, runNncp, runPigeon, tmpDir } from './helpers/nncp.js';
+import { requireNncp, runNncp, runPigeon, tmpDir } from './helpers/util.js';
 
 type Raw = Record<string, any>;
 

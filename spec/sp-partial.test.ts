@@ -14,7 +14,7 @@ import { MTH } from '../src/crypto/mth.js';
 import { encodeEncHeader, ENC_HEADER_SIZE } from '../src/packet/header.js';
 import { nockPath, partPath, Partials } from '../src/spool/partial.js';
 import { Spool } from '../src/spool/spool.js';
-import { tmpDir } from './helpers/nncp.js';
+import { tmpDir } from './helpers/util.js';
 
 const NODE = base32Encode(new Uint8Array(32).fill(7));
 

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { base32Encode } from '../src/codec/base32.js';
 import { ensureDir, makeDir, TmpFile, type WriteStage } from '../src/spool/atomic.js';
 import { Spool } from '../src/spool/spool.js';
-import { tmpDir } from './helpers/nncp.js';
+import { tmpDir } from './helpers/util.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const NODE = base32Encode(randomBytes(32));
