@@ -45,8 +45,9 @@ async function pair(t: ExecutionContext, daemonNice = 255, noCK = false, autoTos
   return { a, b, c: nodes.carol, actx, bctx, daemon, addr: `127.0.0.1:${daemon.address.port}` };
 }
 
-function call(p: Pair, extra: Partial<CallOptions> = {}): Promise<{ ok: boolean }> {
-  return callNode(p.actx, {
+/** One call from alice to bob's daemon; resolves once both ends have checksummed what they received. */
+async function call(p: Pair, extra: Partial<CallOptions> = {}): Promise<{ ok: boolean }> {
+  const res = await callNode(p.actx, {
     node: findNode(p.actx.cfg, 'bob'),
     addr: p.addr,
     nice: 255,
@@ -57,6 +58,8 @@ function call(p: Pair, extra: Partial<CallOptions> = {}): Promise<{ ok: boolean 
     noCK: false,
     ...extra,
   });
+  await p.daemon.checksIdle();
+  return res;
 }
 
 const txDir = (from: TestNode, to: TestNode) => path.join(from.spool, to.idB32, 'tx');

@@ -133,7 +133,9 @@ export interface Daemon {
   address: { host: string; port: number };
   /** Sessions running now. */
   active(): number;
-  /** Stop listening and end every session; resolves when they have ended. */
+  /** Resolves once every packet received so far has been checksummed (and moved to rx/ or refused). */
+  checksIdle(): Promise<void>;
+  /** Stop listening and end every session; resolves when they have ended and their checks are done. */
   close(): Promise<void>;
 }
 
@@ -182,11 +184,13 @@ export async function listenDaemon(ctx: Context, opts: ListenOptions): Promise<D
   return {
     address: { host: a.address, port: a.port },
     active: () => sessions.size,
+    checksIdle: () => checks.idle(),
     async close(): Promise<void> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       for (const s of waitingSockets.splice(0)) s.destroy();
       for (const l of links) l.close();
       await Promise.allSettled([...sessions]);
+      await checks.idle();
     },
   };
 }
@@ -203,6 +207,8 @@ export async function serveStdio(ctx: Context, opts: DaemonOptions, addr: string
       process.stdout.destroy();
     },
   };
-  await serveConnection(ctx, link, addr, opts, new CheckQueue());
+  const checks = new CheckQueue();
+  await serveConnection(ctx, link, addr, opts, checks);
+  await checks.idle();
 }
 
