@@ -117,6 +117,11 @@ test('keys with non-zero trailing bits: the reference accepts them, pigeon too, 
   t.is(min.stderr, warnings.map((w) => `pigeon cfgmin: warning: ${w}\n`).join(''));
   const pstat = await runPigeon(['stat', '-cfg', file]);
   t.is(pstat.code, 0, pstat.stderr);
+  // Every command that loads the configuration says so too (not with -quiet).
+  t.is(pstat.stderr, warnings.map((w) => `pigeon: warning: ${w}\n`).join(''));
+  const quiet = await runPigeon(['stat', '-quiet', '-cfg', file]);
+  t.is(quiet.code, 0, quiet.stderr);
+  t.is(quiet.stderr, '');
 });
 
 test('the node id check runs on the decoded bytes: trailing bits do not make another node\'s id pass', async (t) => {

@@ -30,6 +30,12 @@ export interface ContextFlags {
   noprogress?: boolean;
   /** Refuse a configuration without private keys. */
   needSelf?: boolean;
+  /**
+   * Where the configuration's warnings go (unknown keys, keys with
+   * non-canonical Base32 trailing bits, ...): one line each. Default: stderr
+   * as `pigeon: warning: FILE: key.path: what`, unless quiet.
+   */
+  onWarning?: (warning: string) => void;
 }
 
 /**
@@ -41,6 +47,8 @@ export async function makeContext(flags: ContextFlags): Promise<Context> {
   const cfg = await loadConfig({ cfg: flags.cfg, spool: flags.spool, log: flags.log, needSelf: flags.needSelf });
   applyUmask(cfg);
   const quiet = flags.quiet ?? false;
+  const onWarning = flags.onWarning ?? (quiet ? () => {} : (w: string) => process.stderr.write(`pigeon: warning: ${w}\n`));
+  for (const w of cfg.warnings) onWarning(w);
   const debug = flags.debug ?? false;
   const progress = flags.progress ? true : flags.noprogress || cfg.noProgress || quiet ? false : Boolean(process.stderr.isTTY);
   return {
