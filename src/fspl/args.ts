@@ -119,7 +119,7 @@ export function parseCount(spec: SubSpec, flag: string, v: string, max = Number.
 }
 
 /** The usage line of a subcommand. */
-export function usageLine(spec: SubSpec): string {
+function usageLine(spec: SubSpec): string {
   const req = spec.opts.filter((o) => o.required).map(optName);
   const opt = spec.opts.some((o) => !o.required) ? ['[OPTIONS]'] : [];
   const pos = (spec.positionals ?? []).map((p) => (p.required ? `<${p.name}>` : `[${p.name}]`));
@@ -127,7 +127,8 @@ export function usageLine(spec: SubSpec): string {
   return ['pigeon fspl', spec.name, ...opt, ...req, ...pos, ...params].join(' ');
 }
 
-function table(rows: [string, string][]): string {
+/** Two aligned columns, as help texts print them. */
+export function helpTable(rows: [string, string][]): string {
   const w = Math.max(...rows.map(([l]) => l.length)) + 2;
   return rows.map(([l, r]) => `  ${l.padEnd(w)}${r}`).join('\n');
 }
@@ -137,11 +138,10 @@ export function helpText(spec: SubSpec): string {
   const parts = [`pigeon fspl ${spec.name}: ${spec.about}`, '', `Usage: ${usageLine(spec)}`];
   const args: [string, string][] = (spec.positionals ?? []).map((p) => [`<${p.name}>`, p.help]);
   if (spec.params !== undefined) args.push(['<PARAMS>...', spec.params]);
-  if (args.length) parts.push('', 'Arguments:', table(args));
+  if (args.length) parts.push('', 'Arguments:', helpTable(args));
   const opts: [string, string][] = spec.opts.map((o) => [`${o.short ? `-${o.short}, ` : '    '}${optName(o)}`, o.help]);
   opts.push(['-h, --help', 'Print help information']);
-  parts.push('', 'Options:', table(opts));
+  parts.push('', 'Options:', helpTable(opts));
   return parts.join('\n') + '\n';
 }
 
-export { table as helpTable };

@@ -16,12 +16,12 @@
  */
 import { decodeMsgpack, MsgMap, MsgpackError, MsgWriter, type MsgValue } from './msgpack.js';
 
-export const MAGIC = new TextEncoder().encode('*FILESPOOLER');
-export const HEADER_VERSION = 1;
+const MAGIC = new TextEncoder().encode('*FILESPOOLER');
+const HEADER_VERSION = 1;
 /** Bytes before the MessagePack body. */
 export const FIXED_LEN = 30;
 /** A larger body is refused as garbage rather than read into memory. */
-export const MAX_BODY = 16 << 20;
+const MAX_BODY = 16 << 20;
 
 export type JobKind = 'Command' | 'NOP' | 'Fail';
 

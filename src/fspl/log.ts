@@ -24,5 +24,3 @@ export function makeLog(min: Level = 'info', write: (line: string) => void = (l)
   };
 }
 
-/** A logger that drops everything (library callers that want no output). */
-export const quietLog: FsplLog = { at() {} };

@@ -20,7 +20,7 @@ import { envStrings, jobEnv, jobPath, type JobPlace } from './env.js';
 import type { JobHeader } from './jobfile.js';
 import { childExit, openJob, pump, splitHeader } from './io.js';
 import type { FsplLog } from './log.js';
-import { byTimestamp, scanQueue, seqIndex, seqPath } from './queue.js';
+import { byTimestamp, requireQueue, scanQueue, seqIndex, seqPath } from './queue.js';
 import { lockSeqfile, nextSeq, readSeq, writeSeq } from './seqfile.js';
 
 export interface CommandOptions {
@@ -105,6 +105,7 @@ export interface QueueProcessOptions extends CommandOptions {
 export async function processQueue(o: QueueProcessOptions): Promise<number> {
   const q = o.queuedir;
   const seqFile = seqPath(q);
+  await requireQueue(q);
   const lock = lockSeqfile(seqFile, false, `queue ${q}`);
   try {
     const order = o.orderBy ?? 'Sequence';

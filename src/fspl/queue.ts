@@ -20,13 +20,13 @@ import { openJob } from './io.js';
 import type { FsplLog } from './log.js';
 import { lockSeqfile, writeSeq } from './seqfile.js';
 
-export const JOB_NAME = /^fspl-.*\.fspl$/;
+const JOB_NAME = /^fspl-.*\.fspl$/;
 
 export function seqPath(queuedir: string): string {
   return path.join(queuedir, 'nextseq');
 }
 
-export function jobsDir(queuedir: string): string {
+function jobsDir(queuedir: string): string {
   return path.join(queuedir, 'jobs');
 }
 
