@@ -35,6 +35,7 @@ export const commands: CommandEntry[] = [
   { name: 'caller', load: async () => (await import('./caller.js')).callerCommand },
   { name: 'call', load: async () => (await import('./call.js')).callCommand },
   { name: 'daemon', load: async () => (await import('./daemon.js')).daemonCommand },
+  { name: 'fspl', load: async () => (await import('./fspl.js')).fsplCommand },
 ];
 
 /** The modules to register for this argv: just the named command when there is one, else all. */

@@ -13,6 +13,9 @@ enableBufferPool();
 
 const args = process.argv.slice(2);
 
+// fspl speaks Filespooler's GNU-style command line (its own --help, --version, "--" PARAMS): no Go-style parsing.
+if (args[0] === 'fspl') await (await import('./fspl.js')).fsplExit(args.slice(1));
+
 // The reference's -version and -warranty, accepted by every command.
 if (args.some((a) => a === '-version' || a === '--version')) {
   const { pigeonVersion } = await import('../src/version.js');

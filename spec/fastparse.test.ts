@@ -77,6 +77,8 @@ const corpus: Record<string, string[][]> = {
     ['call', '-pkts', 'A,B', '-autotoss-seen', 'bob'],
   ],
   daemon: [['daemon', '-ucspi', '-bind', '[::1]:5400', '-maxconn', '3', '-autotoss']],
+  // pigeon.ts hands `pigeon fspl` to cmd/fspl.ts before either parser; the module must still agree with yargs.
+  fspl: [['fspl', 'queue-process', '-q', 'q', '--order-by', 'Timestamp', './cmd', '--', 'a']],
 };
 
 // Malformed lines must not take the quick way (yargs reports them).
