@@ -5,13 +5,15 @@ import { open } from 'node:fs/promises';
 
 export interface Sample {
   seconds: number;
+  /** User plus system CPU seconds: steadier than wall time on a shared machine. */
+  cpuSeconds: number;
   maxRssKiB: number;
 }
 
 /** Run a command under /usr/bin/time; fail loudly on a non-zero exit. */
 export function timeCmd(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sample> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', '%e %M', cmd, ...args], {
+    const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', cmd, ...args], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -20,9 +22,9 @@ export function timeCmd(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}
     child.on('error', reject);
     child.on('close', (code) => {
       const lines = err.trim().split('\n');
-      const m = /^([\d.]+) (\d+)$/.exec(lines[lines.length - 1] ?? '');
+      const m = /^([\d.]+) ([\d.]+) ([\d.]+) (\d+)$/.exec(lines[lines.length - 1] ?? '');
       if (code !== 0 || !m) return reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${err.trim()}`));
-      resolve({ seconds: Number(m[1]), maxRssKiB: Number(m[2]) });
+      resolve({ seconds: Number(m[1]), cpuSeconds: Number(m[2]) + Number(m[3]), maxRssKiB: Number(m[4]) });
     });
   });
 }
@@ -33,14 +35,17 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** A small table: median seconds, ratio to the baseline, median peak RSS. */
+/** A small table: median wall and CPU seconds, their ratios to the baseline, every run, median peak RSS. */
 export function report(title: string, rows: Record<string, Sample[]>, baseline: string): string {
   const base = median(rows[baseline].map((s) => s.seconds));
-  const out = [`## ${title}`, '| program | median s | ratio | runs (s) | peak RSS MB |', '|---|---|---|---|---|'];
+  const baseCpu = median(rows[baseline].map((s) => s.cpuSeconds));
+  const out = [`## ${title}`, '| program | median s | ratio | runs (s) | median CPU s | CPU ratio | peak RSS MB |', '|---|---|---|---|---|---|---|'];
   for (const [name, samples] of Object.entries(rows)) {
     const med = median(samples.map((s) => s.seconds));
+    const cpu = median(samples.map((s) => s.cpuSeconds));
     const rss = median(samples.map((s) => s.maxRssKiB)) / 1024;
-    out.push(`| ${name} | ${med.toFixed(2)} | ${(med / base).toFixed(2)} | ${samples.map((s) => s.seconds.toFixed(2)).join(' ')} | ${rss.toFixed(0)} |`);
+    const runs = samples.map((s) => s.seconds.toFixed(2)).join(' ');
+    out.push(`| ${name} | ${med.toFixed(2)} | ${(med / base).toFixed(2)} | ${runs} | ${cpu.toFixed(2)} | ${(cpu / baseCpu).toFixed(2)} | ${rss.toFixed(0)} |`);
   }
   return out.join('\n') + '\n';
 }
