@@ -5,54 +5,25 @@
  * created holding 1 on first use; the queue's (QUEUE/nextseq) by
  * queue-init. Updates are atomic (temporary file, fsync, rename).
  */
-import fs from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import fsExt from 'fs-ext';
 import { errorLine, PigeonError } from '../errors.js';
 import { writeAtomic } from '../spool/atomic.js';
+import { lockFile, type SpoolLock } from '../spool/lock.js';
 
 const U64 = 1n << 64n;
-
-export interface HeldLock {
-  release(): void;
-}
 
 /**
  * Take the exclusive lock of `seqPath` (on seqPath.lock), created when
  * `create` is set. `what` names the thing locked in messages.
  */
-export function lockSeqfile(seqPath: string, create: boolean, what: string): HeldLock {
+export function lockSeqfile(seqPath: string, create: boolean, what: string): SpoolLock {
   const lockPath = `${seqPath}.lock`;
-  let fd: number;
-  try {
-    fd = fs.openSync(lockPath, fs.constants.O_RDWR | (create ? fs.constants.O_CREAT : 0), 0o666);
-  } catch (err) {
-    const hint = (err as NodeJS.ErrnoException).code === 'ENOENT' && !create ? ` (missing: is ${what} initialised with queue-init, and not append-only?)` : '';
-    throw new PigeonError('EIO', `cannot open lock file ${lockPath}${hint}: ${errorLine(err)}`, { cause: err });
-  }
-  try {
-    fsExt.flockSync(fd, 'exnb');
-  } catch (err) {
-    fs.closeSync(fd);
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
-      throw new PigeonError('ELOCKED', `${what} is locked (${lockPath}) by another fspl or pigeon fspl; try again when it finishes`, { cause: err });
-    }
-    throw new PigeonError('EIO', `cannot lock ${lockPath}: ${errorLine(err)}`, { cause: err });
-  }
-  let held = true;
-  return {
-    release(): void {
-      if (!held) return;
-      held = false;
-      try {
-        fsExt.flockSync(fd, 'un');
-      } finally {
-        fs.closeSync(fd);
-      }
-    },
-  };
+  return lockFile(lockPath, {
+    create,
+    locked: `${what} is locked (${lockPath}) by another fspl or pigeon fspl; try again when it finishes`,
+    missingHint: create ? undefined : `(missing: is ${what} initialised with queue-init, and not append-only?)`,
+  });
 }
 
 /** Parse a sequence number as fspl takes it (decimal, 0..2^64-1). */

@@ -27,25 +27,34 @@ export interface LockOptions {
   umask?: number;
 }
 
+export interface LockFileOptions {
+  /** Create the lock file when missing (mode 0666 less the umask); else a missing file is an error. */
+  create: boolean;
+  /** Exact mode to give the lock file (a configured umask); a file another user owns keeps its own. */
+  mode?: number;
+  /** The message when another process holds the lock. */
+  locked: string;
+  /** Added to the message when the lock file cannot be opened because it is missing. */
+  missingHint?: string;
+}
+
 /**
- * Take the `ctx` lock of a node's spool directory without waiting. Throws
- * PigeonError ELOCKED when another process (nncp-* or pigeon) holds it.
+ * flock(2) LOCK_EX|LOCK_NB on the file at `p`, without waiting: the one
+ * way Pigeon takes a lock (spool directories, fspl sequence files). Throws
+ * PigeonError ELOCKED with `opts.locked` when another process holds it.
  */
-export async function lockDir(spool: string, nodeIdB32: string, ctx: LockContext, opts: LockOptions = {}): Promise<SpoolLock> {
-  const dirMode = opts.umask === undefined ? undefined : 0o777 & ~opts.umask;
-  const layout = new SpoolLayout(spool);
-  await ensureDir(layout.queueDir(nodeIdB32, 'rx'), dirMode);
-  const p = layout.lockPath(nodeIdB32, ctx);
+export function lockFile(p: string, opts: LockFileOptions): SpoolLock {
   let fd: number;
   try {
-    fd = fs.openSync(p, fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o666);
+    fd = fs.openSync(p, fs.constants.O_WRONLY | (opts.create ? fs.constants.O_CREAT : 0), 0o666);
   } catch (err) {
-    throw new PigeonError('EIO', `cannot open lock file ${p}: ${errorLine(err)}`, { cause: err });
+    const hint = (err as NodeJS.ErrnoException).code === 'ENOENT' && opts.missingHint ? ` ${opts.missingHint}` : '';
+    throw new PigeonError('EIO', `cannot open lock file ${p}${hint}: ${errorLine(err)}`, { cause: err });
   }
   try {
-    if (opts.umask !== undefined) {
+    if (opts.mode !== undefined) {
       try {
-        fs.fchmodSync(fd, 0o666 & ~opts.umask);
+        fs.fchmodSync(fd, opts.mode);
       } catch {
         // a lock file made by another user of a shared spool: leave its mode alone
       }
@@ -54,9 +63,7 @@ export async function lockDir(spool: string, nodeIdB32: string, ctx: LockContext
   } catch (err) {
     fs.closeSync(fd);
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
-      throw new PigeonError('ELOCKED', `${p} is locked by another process (nncp or pigeon); try again when it finishes`, { cause: err });
-    }
+    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') throw new PigeonError('ELOCKED', opts.locked, { cause: err });
     throw new PigeonError('EIO', `cannot lock ${p}: ${errorLine(err)}`, { cause: err });
   }
   let held = true;
@@ -72,4 +79,20 @@ export async function lockDir(spool: string, nodeIdB32: string, ctx: LockContext
       }
     },
   };
+}
+
+/**
+ * Take the `ctx` lock of a node's spool directory without waiting. Throws
+ * PigeonError ELOCKED when another process (nncp-* or pigeon) holds it.
+ */
+export async function lockDir(spool: string, nodeIdB32: string, ctx: LockContext, opts: LockOptions = {}): Promise<SpoolLock> {
+  const dirMode = opts.umask === undefined ? undefined : 0o777 & ~opts.umask;
+  const layout = new SpoolLayout(spool);
+  await ensureDir(layout.queueDir(nodeIdB32, 'rx'), dirMode);
+  const p = layout.lockPath(nodeIdB32, ctx);
+  return lockFile(p, {
+    create: true,
+    mode: opts.umask === undefined ? undefined : 0o666 & ~opts.umask,
+    locked: `${p} is locked by another process (nncp or pigeon); try again when it finishes`,
+  });
 }
