@@ -21,6 +21,7 @@ import { areaIdFromPub, nodeIdFromSignPub } from '../crypto/keys.js';
 import { tryParseNice } from '../nice.js';
 import { parseCron } from '../cron/cronexpr.js';
 import { ConfigError, errorLine } from '../errors.js';
+import { openConfigBytes } from './eblob.js';
 import type {
   AreaConfig,
   CallConfig,
@@ -85,7 +86,7 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
     } catch (err) {
       throw new ConfigError(`${file}: ${ioFault(err)}`, { cause: err });
     }
-    raw = parseConfigBytes(data, file);
+    raw = parseConfigBytes(await openConfigBytes(data, file), file);
   }
   const cfg = configFromObject(raw, file, { env, needSelf: opts.needSelf });
   const spool = opts.spool || env.NNCPSPOOL;
