@@ -20,7 +20,7 @@ for (const c of commands) {
     const r = await runPigeon([c.name, '-h']);
     t.is(r.code, 0, r.stderr);
     t.regex(r.stdout.toString(), /Options:/);
-    if (!['cfgnew', 'hash', 'cronexpr'].includes(c.name)) t.regex(r.stdout.toString(), /-cfg\b/);
+    if (!['cfgnew', 'cfgenc', 'hash', 'cronexpr'].includes(c.name)) t.regex(r.stdout.toString(), /-cfg\b/);
   });
 }
 

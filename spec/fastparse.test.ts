@@ -69,6 +69,7 @@ const corpus: Record<string, string[][]> = {
   hash: [['hash', '-file', 'f', '-seek', '100', '-progress'], ['hash', '-debug']],
   cfgnew: [['cfgnew', '-nocomments', '-area', 'a']],
   cfgmin: [['cfgmin', '-cfg', '/c']],
+  cfgenc: [['cfgenc', '-s', '1024', '-t', '2', '-p', '1', 'c.hjson'], ['cfgenc', '-d', 'c.eblob'], ['cfgenc', '-dump', 'c.eblob']],
   cronexpr: [['cronexpr', '-num', '5', '*/5', '*', '*', '*', '*'], ['cronexpr', '@hourly']],
   caller: [['caller', '-autotoss', 'bob', 'carol'], ['caller']],
   call: [

@@ -15,6 +15,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { ConfigError } from '../errors.js';
 import { readConfigDir } from './cfgdir.js';
+import { openConfigBytes } from './eblob.js';
 import { ioFault } from './checker.js';
 import { parseConfigBytes } from './parse.js';
 import type { Config } from './types.js';
@@ -69,7 +70,7 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
     } catch (err) {
       throw new ConfigError(`${file}: ${ioFault(err)}`, { cause: err });
     }
-    raw = parseConfigBytes(data, file);
+    raw = parseConfigBytes(await openConfigBytes(data, file), file);
   }
   const cfg = configFromObject(raw, file, { env, needSelf: opts.needSelf });
   const spool = opts.spool || env.NNCPSPOOL;

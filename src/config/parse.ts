@@ -26,7 +26,7 @@ const MAX_DEPTH = 64;
 export function parseConfigBytes(data: Uint8Array, file: string): Raw {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (buf.length >= 5 && buf.toString('latin1', 0, 5) === 'NNCPB') {
-    throw new ConfigError(`${file}: is encrypted with nncp-cfgenc, which pigeon does not read; decrypt it with nncp-cfgenc -d`);
+    throw new ConfigError(`${file}: is an eblob (nncp-cfgenc): load it with loadConfig, which asks for the passphrase, or decrypt it with pigeon cfgenc -d`);
   }
   const nul = buf.indexOf(0);
   if (nul >= 0) {

@@ -24,6 +24,7 @@ export const MAGIC_PLAIN = magic('P', 3, 'plain packet v3');
 export const MAGIC_ENC = magic('E', 6, 'encrypted packet v6');
 export const MAGIC_SP = magic('S', 1, 'sync protocol v1');
 export const MAGIC_CHUNKED_META = magic('M', 2, 'chunked .meta v2');
+export const MAGIC_EBLOB = magic('B', 3, 'EBlob v3');
 
 /** Formats of earlier NNCP releases; "till" is the last release that wrote them. */
 export const OLD_MAGICS: Magic[] = [
