@@ -44,16 +44,6 @@ export interface Checked {
   hdrError?: unknown;
 }
 
-/** rx/<PKT>.part (partly received). */
-export function partPath(spool: Spool, nodeIdB32: string, pktId: string): string {
-  return spool.packetPath(nodeIdB32, 'rx', pktId) + PART_SUFFIX;
-}
-
-/** rx/<PKT>.nock (received, not yet checksummed). */
-export function nockPath(spool: Spool, nodeIdB32: string, pktId: string): string {
-  return spool.packetPath(nodeIdB32, 'rx', pktId) + NOCK_SUFFIX;
-}
-
 /** Whether a path exists; any error other than "missing" counts as existing, as in the reference. */
 async function present(p: string): Promise<boolean> {
   try {
@@ -99,14 +89,14 @@ export class Partials {
   async holding(nodeIdB32: string, pktId: string): Promise<Holding | null> {
     if (await present(this.spool.packetPath(nodeIdB32, 'rx', pktId))) return 'packet';
     if (await this.spool.isSeen(nodeIdB32, pktId)) return 'seen';
-    if (await present(nockPath(this.spool, nodeIdB32, pktId))) return 'nock';
+    if (await present(this.spool.nockPath(nodeIdB32, pktId))) return 'nock';
     return null;
   }
 
   /** Where receiving the packet resumes: the size of its .part (0 without one). */
   async resumeOffset(nodeIdB32: string, pktId: string): Promise<number> {
     try {
-      return (await fsp.stat(partPath(this.spool, nodeIdB32, pktId))).size;
+      return (await fsp.stat(this.spool.partPath(nodeIdB32, pktId))).size;
     } catch {
       return 0;
     }
@@ -120,10 +110,20 @@ export class Partials {
   /**
    * Open (creating) the packet's .part to receive it from `offset` on.
    * With `hash`, the data is checksummed as it arrives, so a packet received
-   * whole and in order needs no second reading.
+   * whole and in order needs no second reading. The .part gets the spool's
+   * file mode (the configured umask), like every other spool file.
    */
   open(nodeIdB32: string, pktId: string, size: number, offset: number, opts: { hash: boolean }): PartialReceive {
-    const fd = fs.openSync(partPath(this.spool, nodeIdB32, pktId), C.O_RDWR | C.O_CREAT, 0o666);
+    const fd = fs.openSync(this.spool.partPath(nodeIdB32, pktId), C.O_RDWR | C.O_CREAT, 0o666);
+    const mode = this.spool.fileMode;
+    if (mode !== undefined) {
+      try {
+        fs.fchmodSync(fd, mode);
+      } catch (err) {
+        closeQuietly(fd);
+        throw err;
+      }
+    }
     return new PartialReceive(this.spool, nodeIdB32, pktId, fd, opts.hash ? new MTH({ size, offset }) : null, offset);
   }
 
@@ -153,7 +153,7 @@ export class Partials {
    * whole file. Throws "checksum mismatch" (the .nock stays) or the I/O error.
    */
   async check(nodeIdB32: string, pktId: string, rest: MTH | null): Promise<Checked> {
-    const nock = nockPath(this.spool, nodeIdB32, pktId);
+    const nock = this.spool.nockPath(nodeIdB32, pktId);
     const size = (await fsp.stat(nock)).size;
     let digest: Uint8Array;
     if (rest === null) {
@@ -180,7 +180,7 @@ export class Partials {
 
   /** Remove whatever was partly received of the packet (.part and .nock); missing files are fine. */
   async discard(nodeIdB32: string, pktId: string): Promise<void> {
-    for (const p of [partPath(this.spool, nodeIdB32, pktId), nockPath(this.spool, nodeIdB32, pktId)]) {
+    for (const p of [this.spool.partPath(nodeIdB32, pktId), this.spool.nockPath(nodeIdB32, pktId)]) {
       await fsp.unlink(p).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       });
@@ -263,7 +263,7 @@ export class PartialReceive {
   async commit(): Promise<void> {
     this.close();
     if (this.verdict() !== 'good') throw new Error(`${this.pktId}${PART_SUFFIX}: not checksummed, cannot become a packet`);
-    await fsp.rename(partPath(this.spool, this.nodeIdB32, this.pktId), this.spool.packetPath(this.nodeIdB32, 'rx', this.pktId));
+    await fsp.rename(this.spool.partPath(this.nodeIdB32, this.pktId), this.spool.packetPath(this.nodeIdB32, 'rx', this.pktId));
     await fsyncDir(this.spool.queueDir(this.nodeIdB32, 'rx'), this.spool.noSync);
   }
 
@@ -279,7 +279,7 @@ export class PartialReceive {
    */
   async toNock(): Promise<MTH | null> {
     this.close();
-    await fsp.rename(partPath(this.spool, this.nodeIdB32, this.pktId), nockPath(this.spool, this.nodeIdB32, this.pktId));
+    await fsp.rename(this.spool.partPath(this.nodeIdB32, this.pktId), this.spool.nockPath(this.nodeIdB32, this.pktId));
     await fsyncDir(this.spool.queueDir(this.nodeIdB32, 'rx'), this.spool.noSync);
     return this.hasher;
   }
