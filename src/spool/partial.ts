@@ -28,7 +28,7 @@
 import fs, { constants as C, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { base32Encode } from '../codec/base32.js';
-import { MTH, mthOfFile } from '../crypto/mth.js';
+import { MTH, mthOfFile, type MthProgress } from '../crypto/mth.js';
 import { decodeEncHeader, ENC_HEADER_SIZE } from '../packet/header.js';
 import { fsyncDir, syncDisabled } from './atomic.js';
 import { hasRoom } from './space.js';
@@ -150,14 +150,16 @@ export class Partials {
    * Checksum rx/<PKT>.nock and, when it matches its id, make it rx/<PKT>
    * and write its hdr/ file. `rest` is a hasher already fed with the data
    * from the resume offset on (from PartialReceive.toNock); null: hash the
-   * whole file. Throws "checksum mismatch" (the .nock stays) or the I/O error.
+   * whole file, telling `opts.onProgress` (as mthOfFile's) how far it got.
+   * Throws "checksum mismatch" (the .nock stays) or the I/O error.
+   * Serves the online session's check queue and `pigeon check -nock`.
    */
-  async check(nodeIdB32: string, pktId: string, rest: MTH | null): Promise<Checked> {
+  async check(nodeIdB32: string, pktId: string, rest: MTH | null, opts: { onProgress?: MthProgress } = {}): Promise<Checked> {
     const nock = this.spool.nockPath(nodeIdB32, pktId);
     const size = (await fsp.stat(nock)).size;
     let digest: Uint8Array;
     if (rest === null) {
-      digest = await mthOfFile(nock);
+      digest = await mthOfFile(nock, { onProgress: opts.onProgress });
     } else {
       const fh = await fsp.open(nock, 'r');
       try {
