@@ -31,7 +31,6 @@ import { base32Encode } from '../codec/base32.js';
 import { MTH, mthOfFile, type MthProgress } from '../crypto/mth.js';
 import { decodeEncHeader, ENC_HEADER_SIZE } from '../packet/header.js';
 import { fsyncDir, syncDisabled } from './atomic.js';
-import { hasRoom } from './space.js';
 import { NOCK_SUFFIX, PART_SUFFIX, readHead, type Spool } from './spool.js';
 
 /** What the rx queue already holds of a packet: complete, tossed (seen/), or waiting for its checksum. */
@@ -104,7 +103,7 @@ export class Partials {
 
   /** The spool's filesystem has more than `want` bytes free (the reference's check before a FREQ). */
   roomFor(want: number): Promise<boolean> {
-    return hasRoom(this.spool.root, want);
+    return this.spool.hasRoom(want);
   }
 
   /**

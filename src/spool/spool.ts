@@ -17,7 +17,7 @@ import { decodeEncHeader, ENC_HEADER_SIZE, type EncHeader } from '../packet/head
 import { ensureDir, TmpFile, touchMarker, writeAtomic, type TmpFileOptions } from './atomic.js';
 import { isId, partialId, SpoolLayout, type PartialSuffix, type Queue } from './layout.js';
 import { lockDir, type LockContext, type SpoolLock } from './lock.js';
-import { hasRoom } from './space.js';
+import { freeBytes, hasRoom } from './space.js';
 
 export { isId, LOCK_SUFFIX, NOCK_SUFFIX, PART_SUFFIX, partialId, PKT_ID_LEN, type PartialSuffix, type Queue } from './layout.js';
 
@@ -130,6 +130,11 @@ export class Spool extends SpoolLayout {
   /** Whether the spool's filesystem has more than `want` bytes free (the reference's check before taking a packet in). */
   hasRoom(want: number): Promise<boolean> {
     return hasRoom(this.root, want);
+  }
+
+  /** Bytes free on the spool's filesystem, or null when it cannot tell. */
+  freeBytes(): Promise<number | null> {
+    return freeBytes(this.root);
   }
 
   /** Take a node's rx/tx/toss lock (throws PigeonError ELOCKED when busy). */

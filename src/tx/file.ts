@@ -130,15 +130,9 @@ async function checkSize(ctx: Context, what: string, expected: number, maxSize: 
   if (maxSize !== undefined && maxSize > 0 && expected > maxSize) {
     throw new PigeonError('EUSAGE', `${what}: the packet would be ${expected} bytes, more than the ${maxSize} bytes -maxsize allows`);
   }
-  try {
-    const fs = await fsp.statfs(ctx.spool.root);
-    const free = fs.bavail * fs.bsize;
-    if (free <= expected) {
-      throw new PigeonError('EIO', `${what}: spool ${ctx.spool.root} has ${iBytes(free)} free, not enough for a ${iBytes(expected)} packet`);
-    }
-  } catch (err) {
-    if (err instanceof PigeonError) throw err;
-    // No spool yet or no statfs: let the write itself find out.
+  const free = await ctx.spool.freeBytes(); // null (no spool yet, no statfs): let the write itself find out
+  if (free !== null && free <= expected) {
+    throw new PigeonError('EIO', `${what}: spool ${ctx.spool.root} has ${iBytes(free)} free, not enough for a ${iBytes(expected)} packet`);
   }
 }
 
