@@ -14,6 +14,7 @@
  * gets its hdr/ file; a bad one stays as it is and is reported on stderr as
  * "<path> checksum mismatch".
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { base32Encode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
@@ -142,4 +143,16 @@ export async function check(ctx: Context, opts: CheckOptions = {}): Promise<Chec
     }
   }
   return res;
+}
+
+/**
+ * One pass (seconds 0), or a pass every `seconds` seconds for ever (as
+ * -cycle does): the result of the single pass.
+ */
+export async function checkCycle(ctx: Context, opts: CheckOptions, seconds: number): Promise<CheckResult> {
+  for (;;) {
+    const res = await check(ctx, opts);
+    if (seconds === 0) return res;
+    await sleep(seconds * 1000);
+  }
 }
