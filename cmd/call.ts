@@ -1,10 +1,10 @@
 /** `pigeon call` (nncp-call): call a neighbour and sync spools with its daemon. */
 import type { CommandModule } from 'yargs';
 import { makeContext } from '../src/context.js';
-import { findNode } from '../src/config/types.js';
 import { PigeonError } from '../src/errors.js';
 import { parseNice } from '../src/nice.js';
-import { callNode, UCSPI_TCP_CLIENT } from '../src/sp/call.js';
+import { resolveCallTarget } from '../src/sp/addr.js';
+import { callNode } from '../src/sp/call.js';
 import { autoTossFlags, autoTossOptions, commonFlags, lastNum, lastStr, run, type AutoTossArgs, type CommonArgs } from './common.js';
 
 interface Args extends CommonArgs, AutoTossArgs {
@@ -62,21 +62,10 @@ export const callCommand: CommandModule<object, Args> = {
         throw new PigeonError('EUSAGE', '-mcd-wait: multicast discovery is not supported by pigeon; give the address (NODE:ADDR or FORCEADDR)');
       }
       const ctx = await makeContext({ ...argv, needSelf: true });
-      const spec = String(argv.node ?? '');
-      const colon = spec.indexOf(':');
-      const name = colon < 0 ? spec : spec.slice(0, colon);
-      const node = findNode(ctx.cfg, name);
-      if (!node.noisePub) throw new PigeonError('ECONFIG', `node ${node.name} has no noisepub in ${ctx.cfg.path}: it cannot be called online`);
-      let addr: string | undefined;
-      if (argv.ucspi) {
-        addr = UCSPI_TCP_CLIENT;
-      } else if (argv.forceaddr !== undefined) {
-        addr = String(argv.forceaddr);
-      } else if (colon >= 0) {
-        const key = spec.slice(colon + 1);
-        addr = node.addrs.get(key);
-        if (addr === undefined) throw new PigeonError('EUSAGE', `unknown ADDR ${key} of node ${node.name}: its addrs are ${[...node.addrs.keys()].join(', ') || 'none'}`);
-      }
+      const { node, addr } = resolveCallTarget(ctx, String(argv.node ?? ''), {
+        forceAddr: argv.forceaddr !== undefined ? String(argv.forceaddr) : undefined,
+        ucspi: argv.ucspi,
+      });
       const pkts = argv.pkts ? argv.pkts.split(',') : undefined;
       const res = await callNode(ctx, {
         node,

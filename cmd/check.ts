@@ -1,7 +1,6 @@
 /** `pigeon check` (nncp-check): verify queued packets against their names; settle .nock files. */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandModule } from 'yargs';
-import { check } from '../src/admin/check.js';
+import { checkCycle } from '../src/admin/check.js';
 import { makeContext, node } from '../src/context.js';
 import { PigeonError } from '../src/errors.js';
 import { commonFlags, type CommonArgs, run } from './common.js';
@@ -26,10 +25,6 @@ export const checkCommand: CommandModule<object, Args> = {
       if (!Number.isInteger(cycle) || cycle < 0) throw new PigeonError('EUSAGE', `-cycle ${argv.cycle}: not a whole number of seconds`);
       const ctx = await makeContext(argv);
       const only = argv.node ? node(ctx, argv.node) : undefined;
-      for (;;) {
-        const res = await check(ctx, { node: only, nock: argv.nock });
-        if (cycle === 0) return res.ok ? 0 : 1;
-        await sleep(cycle * 1000);
-      }
+      return (await checkCycle(ctx, { node: only, nock: argv.nock }, cycle)).ok ? 0 : 1;
     }),
 };

@@ -1,10 +1,9 @@
 /** pigeon file: send a file, stdin or a directory to a neighbour (nncp-file). */
 import type { CommandModule } from 'yargs';
 import { makeContext } from '../src/context.js';
-import { PigeonError } from '../src/errors.js';
 import { DEFAULT_NICE_FILE, formatNice, parseNice } from '../src/nice.js';
 import { recipient } from '../src/tx/area.js';
-import { txFile } from '../src/tx/file.js';
+import { parseFileTarget, txFile } from '../src/tx/file.js';
 import { parseVia } from '../src/tx/route.js';
 import { commonFlags, CommonArgs, kibFlag, run } from './common.js';
 
@@ -44,18 +43,8 @@ export const fileCommand: CommandModule<object, Args> = {
       const minKiB = kibFlag('minsize', argv.minsize, true);
       const maxKiB = kibFlag('maxsize', argv.maxsize, false);
       const chunkKiB = kibFlag('chunked', argv.chunked, true);
-      const target = String(argv.target);
-      const colon = target.indexOf(':');
-      if (colon < 0) throw new PigeonError('EUSAGE', `${target}: expected NODE:[DST] (a colon after the node name)`);
-      let name = target.slice(0, colon);
-      let dst = target.slice(colon + 1);
+      const { name, dst } = parseFileTarget(String(argv.target));
       const ctx = await makeContext({ ...argv, needSelf: true });
-      if (name === 'area') {
-        const c2 = dst.indexOf(':');
-        if (c2 < 0) throw new PigeonError('EUSAGE', `${target}: expected area:AREA:[DST]`);
-        name = `area:${dst.slice(0, c2)}`;
-        dst = dst.slice(c2 + 1);
-      }
       const { to, area } = recipient(ctx, name);
       await txFile(ctx, {
         to,

@@ -1,11 +1,9 @@
 /** pigeon freq: ask a neighbour for a file from its freq.path (nncp-freq). */
 import type { CommandModule } from 'yargs';
-import path from 'node:path';
 import { makeContext, node } from '../src/context.js';
-import { PigeonError } from '../src/errors.js';
 import { DEFAULT_NICE_FILE, DEFAULT_NICE_FREQ, formatNice, parseNice } from '../src/nice.js';
 import { parseVia } from '../src/tx/route.js';
-import { txFreq } from '../src/tx/freq.js';
+import { parseFreqTarget, txFreq } from '../src/tx/freq.js';
 import { commonFlags, CommonArgs, kibFlag, run } from './common.js';
 
 interface Args extends CommonArgs {
@@ -33,16 +31,12 @@ export const freqCommand: CommandModule<object, Args> = {
       const nice = parseNice(argv.nice, '-nice');
       const replyNice = parseNice(argv.replynice, '-replynice');
       const minKiB = kibFlag('minsize', argv.minsize, false);
-      const target = String(argv.target);
-      const colon = target.indexOf(':');
-      if (colon < 0) throw new PigeonError('EUSAGE', `${target}: expected NODE:SRC (a colon after the node name)`);
-      const src = target.slice(colon + 1);
+      const { name, src, dst } = parseFreqTarget(String(argv.target), argv.dst !== undefined ? String(argv.dst) : undefined);
       const ctx = await makeContext({ ...argv, needSelf: true });
-      const to = node(ctx, target.slice(0, colon));
       await txFreq(ctx, {
-        to,
+        to: node(ctx, name),
         src,
-        dst: argv.dst !== undefined ? String(argv.dst) : path.posix.basename(src),
+        dst,
         nice,
         replyNice,
         minSize: minKiB * 1024,

@@ -3,7 +3,8 @@
  * network: what rx/ holds of a packet and where its .part resumes, chunks
  * written in place (the running checksum only follows the current end),
  * .part → rx/ with its hdr/ file, .part → .nock → check → rx/, a corrupt
- * .nock caught by its check, discarding, and reading tx/ packets.
+ * .nock caught by its check, discarding, reading tx/ packets, and the
+ * configured umask on .part files.
  */
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +13,7 @@ import path from 'node:path';
 import { base32Encode } from '../src/codec/base32.js';
 import { MTH } from '../src/crypto/mth.js';
 import { encodeEncHeader, ENC_HEADER_SIZE } from '../src/packet/header.js';
-import { nockPath, partPath, Partials } from '../src/spool/partial.js';
+import { Partials } from '../src/spool/partial.js';
 import { Spool } from '../src/spool/spool.js';
 import { tmpDir } from './helpers/util.js';
 
@@ -25,9 +26,9 @@ function fakePacket(size: number, nice = 96): { id: string; data: Buffer } {
   return { id: base32Encode(new MTH().update(data).digest()), data };
 }
 
-async function setup(t: ExecutionContext, opts: { noHdr?: boolean } = {}): Promise<{ spool: Spool; partials: Partials; rx: string }> {
+async function setup(t: ExecutionContext, opts: { noHdr?: boolean; umask?: number } = {}): Promise<{ spool: Spool; partials: Partials; rx: string }> {
   const root = await tmpDir(t);
-  const spool = new Spool({ root, noSync: true, noHdr: opts.noHdr });
+  const spool = new Spool({ root, noSync: true, noHdr: opts.noHdr, umask: opts.umask });
   const rx = await spool.ensureQueue(NODE, 'rx');
   return { spool, partials: new Partials(spool), rx };
 }
@@ -40,8 +41,8 @@ function feed(rx: { write(offset: number, data: Uint8Array): boolean }, data: Bu
 /** The packet is rx/<id> with its bytes and hdr/ file, and neither .part nor .nock is left. */
 function inRx(t: ExecutionContext, spool: Spool, p: { id: string; data: Buffer }): void {
   t.deepEqual(fs.readFileSync(spool.packetPath(NODE, 'rx', p.id)), p.data);
-  t.false(fs.existsSync(partPath(spool, NODE, p.id)));
-  t.false(fs.existsSync(nockPath(spool, NODE, p.id)));
+  t.false(fs.existsSync(spool.partPath(NODE, p.id)));
+  t.false(fs.existsSync(spool.nockPath(NODE, p.id)));
   t.deepEqual(fs.readFileSync(spool.hdrPath(NODE, 'rx', p.id)), p.data.subarray(0, ENC_HEADER_SIZE));
 }
 
@@ -50,11 +51,11 @@ test('what rx/ holds of a packet, and where its .part resumes', async (t) => {
   const p = fakePacket(1000);
   t.is(await partials.holding(NODE, p.id), null);
   t.is(await partials.resumeOffset(NODE, p.id), 0);
-  fs.writeFileSync(partPath(spool, NODE, p.id), p.data.subarray(0, 333));
-  t.is(partPath(spool, NODE, p.id), path.join(rx, p.id + '.part'));
+  fs.writeFileSync(spool.partPath(NODE, p.id), p.data.subarray(0, 333));
+  t.is(spool.partPath(NODE, p.id), path.join(rx, p.id + '.part'));
   t.is(await partials.holding(NODE, p.id), null, 'a .part is not a holding: it is resumed');
   t.is(await partials.resumeOffset(NODE, p.id), 333);
-  fs.writeFileSync(nockPath(spool, NODE, p.id), p.data);
+  fs.writeFileSync(spool.nockPath(NODE, p.id), p.data);
   t.is(await partials.holding(NODE, p.id), 'nock');
   await spool.markSeen(NODE, p.id);
   t.is(await partials.holding(NODE, p.id), 'seen');
@@ -87,7 +88,7 @@ test('the running checksum follows the current end only: a write elsewhere lands
   r.write(12_000, p.data.subarray(12_000));
   t.is(r.verdict(), 'unchecked');
   await t.throwsAsync(r.commit(), { message: /not checksummed/ });
-  t.deepEqual(fs.readFileSync(partPath(spool, NODE, p.id)), p.data, 'every chunk is where it belongs');
+  t.deepEqual(fs.readFileSync(spool.partPath(NODE, p.id)), p.data, 'every chunk is where it belongs');
   t.is(await r.toNock(), null, 'nothing to go on: the check hashes the whole file');
   t.true(fs.existsSync(path.join(rx, p.id + '.nock')));
   t.deepEqual(await partials.check(NODE, p.id, null), { size: p.data.length });
@@ -98,7 +99,7 @@ test('resumed from a .part: .nock, then the check hashes only the beginning and 
   const { spool, partials } = await setup(t);
   const p = fakePacket(400_000);
   const at = 200_001;
-  fs.writeFileSync(partPath(spool, NODE, p.id), p.data.subarray(0, at));
+  fs.writeFileSync(spool.partPath(NODE, p.id), p.data.subarray(0, at));
   const offset = await partials.resumeOffset(NODE, p.id);
   t.is(offset, at);
   const r = partials.open(NODE, p.id, p.data.length, offset, { hash: true });
@@ -151,17 +152,17 @@ test('nocks lists .nock files at least as urgent as asked; discard removes .part
   const { spool, partials, rx } = await setup(t);
   const urgent = fakePacket(2000, 64);
   const lazy = fakePacket(2000, 200);
-  fs.writeFileSync(nockPath(spool, NODE, urgent.id), urgent.data);
-  fs.writeFileSync(nockPath(spool, NODE, lazy.id), lazy.data);
+  fs.writeFileSync(spool.nockPath(NODE, urgent.id), urgent.data);
+  fs.writeFileSync(spool.nockPath(NODE, lazy.id), lazy.data);
   fs.writeFileSync(path.join(rx, 'junk.nock'), 'x');
   t.deepEqual(await partials.nocks(NODE, 100), [urgent.id]);
   t.deepEqual((await partials.nocks(NODE, 255)).sort(), [urgent.id, lazy.id].sort());
-  fs.writeFileSync(partPath(spool, NODE, urgent.id), urgent.data.subarray(0, 10));
+  fs.writeFileSync(spool.partPath(NODE, urgent.id), urgent.data.subarray(0, 10));
   await partials.discard(NODE, urgent.id);
-  t.false(fs.existsSync(partPath(spool, NODE, urgent.id)));
-  t.false(fs.existsSync(nockPath(spool, NODE, urgent.id)));
+  t.false(fs.existsSync(spool.partPath(NODE, urgent.id)));
+  t.false(fs.existsSync(spool.nockPath(NODE, urgent.id)));
   await t.notThrowsAsync(partials.discard(NODE, urgent.id), 'nothing left: fine');
-  t.true(fs.existsSync(nockPath(spool, NODE, lazy.id)));
+  t.true(fs.existsSync(spool.nockPath(NODE, lazy.id)));
 });
 
 test('a tx/ packet is read chunk by chunk at any offset; a missing one throws on open', async (t) => {
@@ -177,4 +178,22 @@ test('a tx/ packet is read chunk by chunk at any offset; a missing one throws on
   t.is(tx.read(buf, 0, 10, p.data.length), 0);
   tx.close();
   t.throws(() => partials.openTx(NODE, fakePacket(1000).id), { code: 'ENOENT' });
+});
+
+test('a .part gets the configured umask, like every other spool file, whatever the process umask', async (t) => {
+  const { spool, partials } = await setup(t, { umask: 0o027 });
+  const p = fakePacket(3000);
+  const before = process.umask(0);
+  try {
+    const r = partials.open(NODE, p.id, p.data.length, 0, { hash: true });
+    r.write(0, p.data.subarray(0, 1000));
+    r.close();
+  } finally {
+    process.umask(before);
+  }
+  t.is(fs.statSync(spool.partPath(NODE, p.id)).mode & 0o777, 0o640);
+  fs.chmodSync(spool.partPath(NODE, p.id), 0o666);
+  const resumed = partials.open(NODE, p.id, p.data.length, 1000, { hash: true });
+  resumed.close();
+  t.is(fs.statSync(spool.partPath(NODE, p.id)).mode & 0o777, 0o640, 'and keeps it when resumed');
 });

@@ -18,7 +18,7 @@ import { parseLog, type LogRecord } from '../src/log/log.js';
 import { decryptPacket, encryptPacket, openPlain } from '../src/packet/encrypted.js';
 import { PktType, type PlainHeader } from '../src/packet/header.js';
 import { pktSizeWithoutEnc } from '../src/toss/common.js';
-import { areaMsgHash } from '../src/toss/area.js';
+import { areaMsgHash } from '../src/packet/header.js';
 import { tossAll } from '../src/toss/toss.js';
 import { txPacket } from '../src/tx/send.js';
 import { lab as makeLab, nodeContext, saveNode, type Lab, type TestNode } from './helpers/nncp.js';

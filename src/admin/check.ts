@@ -9,32 +9,41 @@
  * every bad packet is reported.
  *
  * With -nock, the .nock files of rx/ (received online without checking) are
- * settled: a good one is renamed to its packet name (directory fsynced) and
+ * settled by the spool's Partials.check, as the online session settles
+ * them: a good one is renamed to its packet name (directory fsynced) and
  * gets its hdr/ file; a bad one stays as it is and is reported on stderr as
  * "<path> checksum mismatch".
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { base32Encode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
-import { mthOfFile } from '../crypto/mth.js';
+import { mthOfFile, type MthProgress } from '../crypto/mth.js';
 import { errorLine } from '../errors.js';
 import { shortId } from '../format.js';
 import { Progress } from '../progress.js';
-import { renameDurably } from '../spool/atomic.js';
+import { Partials, type Checked } from '../spool/partial.js';
 import { listQueue, type QueueEntry } from './stat.js';
 
 /** MTH of a file as Base32, drawing a "check" progress line when enabled. */
 async function mthName(ctx: Context, p: string, size: number, label: string): Promise<string> {
+  const bar = checkBar(ctx, size, label);
+  const digest = await mthOfFile(p, { onProgress: bar.onProgress });
+  bar.finish();
+  return base32Encode(digest);
+}
+
+/** A "check" progress line fed by mthOfFile's progress reports. */
+function checkBar(ctx: Context, size: number, label: string): { onProgress: MthProgress; finish(): void } {
   const bar = new Progress({ enabled: ctx.progress, label: `check ${shortId(label)}`, total: size });
   let last = 0;
-  const digest = await mthOfFile(p, {
+  return {
     onProgress: (_phase, done) => {
       bar.add(done - last);
       last = done;
     },
-  });
-  bar.finish();
-  return base32Encode(digest);
+    finish: () => bar.finish(),
+  };
 }
 
 /** Check one packet in rx/ or tx/; true when it is good. Failures are logged. */
@@ -56,34 +65,30 @@ async function checkOne(ctx: Context, node: Neighbour, xx: 'rx' | 'tx', e: Queue
   return false;
 }
 
-export interface NoCKResult {
+interface NoCKResult {
   ok: boolean;
   /** Why it is not settled (ok false). */
   reason?: string;
 }
 
 /**
- * Settle one rx/<id>.nock file: verify, rename to rx/<id>, fsync the
- * directory, write hdr/<id>. A bad file is left in place.
+ * Settle one rx/<id>.nock file with the spool's Partials.check (verify,
+ * rename to rx/<id>, fsync the directory, write hdr/<id>). A bad file is
+ * left in place; a failed hdr/ write is logged.
  */
-export async function checkNoCK(ctx: Context, nodeIdB32: string, e: QueueEntry): Promise<NoCKResult> {
-  let got: string;
+async function checkNoCK(ctx: Context, nodeIdB32: string, e: QueueEntry): Promise<NoCKResult> {
+  const bar = checkBar(ctx, e.size, e.id);
+  let r: Checked;
   try {
-    got = await mthName(ctx, e.path, e.size, e.id);
+    r = await new Partials(ctx.spool).check(nodeIdB32, e.id, null, { onProgress: bar.onProgress });
   } catch (err) {
     return { ok: false, reason: errorLine(err) };
+  } finally {
+    bar.finish();
   }
-  if (got !== e.id) return { ok: false, reason: 'checksum mismatch' };
-  const dst = ctx.spool.packetPath(nodeIdB32, 'rx', e.id);
-  try {
-    await renameDurably(e.path, dst, ctx.spool.noSync);
-  } catch (err) {
-    return { ok: false, reason: errorLine(err) };
-  }
-  if (!ctx.spool.noHdr && e.headerRaw) {
-    await ctx.spool.writeHdr(nodeIdB32, 'rx', e.id, e.headerRaw).catch((err) => {
-      ctx.log.error('hdr-write', [['Path', dst]], errorLine(err), `Header writing: ${dst}`);
-    });
+  if (r.hdrError !== undefined) {
+    const dst = ctx.spool.packetPath(nodeIdB32, 'rx', e.id);
+    ctx.log.error('hdr-write', [['Path', dst]], errorLine(r.hdrError), `Header writing: ${dst}`);
   }
   return { ok: true };
 }
@@ -138,4 +143,16 @@ export async function check(ctx: Context, opts: CheckOptions = {}): Promise<Chec
     }
   }
   return res;
+}
+
+/**
+ * One pass (seconds 0), or a pass every `seconds` seconds for ever (as
+ * -cycle does): the result of the single pass.
+ */
+export async function checkCycle(ctx: Context, opts: CheckOptions, seconds: number): Promise<CheckResult> {
+  for (;;) {
+    const res = await check(ctx, opts);
+    if (seconds === 0) return res;
+    await sleep(seconds * 1000);
+  }
 }

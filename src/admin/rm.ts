@@ -163,7 +163,7 @@ class Remover {
     const pkts = o.pkts ?? new Set<string>();
     for (const ent of ents) {
       if (ent.isDirectory()) continue;
-      const p = path.join(dir, ent.name);
+      const p = this.ctx.spool.packetPath(nodeIdB32, xx, ent.name);
       if (pkts.size > 0) {
         if (pkts.has(ent.name)) await this.remove(p, true);
         continue;

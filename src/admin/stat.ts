@@ -15,8 +15,7 @@
  * reports it (a logged "job" error) and passed over too.
  */
 import { constants as C, promises as fsp } from 'node:fs';
-import path from 'node:path';
-import { base32Decode, base32Encode } from '../codec/base32.js';
+import { base32Encode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { iBytes } from '../format.js';
@@ -24,7 +23,7 @@ import { formatNice } from '../nice.js';
 import { ENC_HEADER_SIZE } from '../packet/header.js';
 import { bytesEqual } from '../codec/bytes.js';
 import { MAGIC_ENC, OLD_MAGICS } from '../packet/magic.js';
-import { NOCK_SUFFIX, PART_SUFFIX, PKT_ID_LEN, readHead } from '../spool/spool.js';
+import { isId, NOCK_SUFFIX, PART_SUFFIX, partialId, readHead } from '../spool/spool.js';
 
 export type QueueKind = 'rx' | 'tx' | 'nock' | 'part';
 
@@ -51,14 +50,16 @@ function queueOf(kind: QueueKind): 'rx' | 'tx' {
 
 /** The packet id in a queue file name for that kind of entry, or null. */
 function idOf(name: string, kind: QueueKind): string | null {
-  let id = name;
-  if (kind === 'nock' || kind === 'part') {
-    const suffix = kind === 'nock' ? NOCK_SUFFIX : PART_SUFFIX;
-    if (!name.endsWith(suffix)) return null;
-    id = name.slice(0, -suffix.length);
-  }
-  if (id.length !== PKT_ID_LEN || base32Decode(id) === null) return null;
-  return id;
+  if (kind === 'nock') return partialId(name, NOCK_SUFFIX);
+  if (kind === 'part') return partialId(name, PART_SUFFIX);
+  return isId(name) ? name : null;
+}
+
+/** Where the entry of that kind for packet `id` lives. */
+function entryPath(ctx: Context, nodeIdB32: string, kind: QueueKind, id: string): string {
+  if (kind === 'nock') return ctx.spool.nockPath(nodeIdB32, id);
+  if (kind === 'part') return ctx.spool.partPath(nodeIdB32, id);
+  return ctx.spool.packetPath(nodeIdB32, kind, id);
 }
 
 /** What a header's first bytes say: usable, unreadable (skip silently), or foreign (report). */
@@ -108,7 +109,7 @@ export async function listQueue(ctx: Context, nodeIdB32: string, kind: QueueKind
   for (const name of names) {
     const id = idOf(name, kind);
     if (id === null) continue;
-    const p = path.join(dir, name);
+    const p = entryPath(ctx, nodeIdB32, kind, id);
     let st;
     try {
       st = await fsp.lstat(p);

@@ -6,11 +6,14 @@
  * (FILE, or FILE.0, FILE.1, … when FILE exists, never replacing anything:
  * TmpFile.commitNoClobber) only when every checksum matched; the chunks
  * and the meta file are removed only after that, unless `keep`. With
- * `stdout` the chunks are verified first, then copied out.
+ * `stdout` the chunks are verified first, then copied out. reassTarget
+ * picks the meta files as nncp-reass does (a file, a directory, -node,
+ * -all).
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import type { Context } from '../context.js';
+import { node, type Context } from '../context.js';
+import { PigeonError } from '../errors.js';
 import { MTH, mthOfFile } from '../crypto/mth.js';
 import { iBytes } from '../format.js';
 import { bytesEqual } from '../codec/bytes.js';
@@ -189,8 +192,8 @@ function logDone(ctx: Context, metaPath: string, logMsg: string): void {
   ctx.log.info('reass', [['Path', metaPath]], `${logMsg}: done`);
 }
 
-/** The *.nncp.meta files directly inside `dir`, sorted; an unreadable dir is logged and yields none. */
-export async function findMetas(ctx: Context, dir: string): Promise<string[] | null> {
+/** The *.nncp.meta files directly inside `dir`, sorted; an unreadable dir is logged and yields null. */
+async function findMetas(ctx: Context, dir: string): Promise<string[] | null> {
   try {
     const names = await fsp.readdir(dir);
     return names.filter((n) => n.endsWith(META_SUFFIX)).sort().map((n) => path.join(dir, n));
@@ -198,4 +201,47 @@ export async function findMetas(ctx: Context, dir: string): Promise<string[] | n
     ctx.log.error('reass', [['Path', dir]], err, `Finding .meta in ${dir}`);
     return null;
   }
+}
+
+/** What nncp-reass works on: exactly one of a FILE.nncp.meta (or a directory of them), a node's incoming directory, or every node's. */
+export interface ReassTarget {
+  file?: string;
+  /** A neighbour's name or id (-node). */
+  node?: string;
+  all?: boolean;
+}
+
+/**
+ * nncp-reass: reassemble FILE.nncp.meta, or every meta file directly in a
+ * directory, in -node's incoming directory, or in every node's (-all).
+ * True when everything went well (failures are logged). -stdout takes a
+ * single meta file.
+ */
+export async function reassTarget(ctx: Context, target: ReassTarget, o: ReassOptions = {}): Promise<boolean> {
+  const given = [target.file !== undefined, Boolean(target.node), Boolean(target.all)].filter(Boolean).length;
+  if (given !== 1) throw new PigeonError('EUSAGE', 'give exactly one of FILE.nncp.meta (or a directory), -node NODE and -all');
+  let dirs: string[];
+  if (target.file !== undefined) {
+    const isDir = await fsp.stat(target.file).then((st) => st.isDirectory(), () => false);
+    if (!isDir) return reassemble(ctx, target.file, o);
+    dirs = [target.file];
+  } else if (target.node) {
+    const n = node(ctx, target.node);
+    if (!n.incoming) throw new PigeonError('EUSAGE', `-node ${target.node}: ${n.name} has no incoming directory configured`);
+    dirs = [n.incoming];
+  } else {
+    const seen = new Set<string>();
+    for (const n of ctx.cfg.neighbours.values()) if (n.incoming) seen.add(n.incoming);
+    dirs = [...seen];
+  }
+  let ok = true;
+  const metas: string[] = [];
+  for (const d of dirs) {
+    const found = await findMetas(ctx, d);
+    if (found === null) ok = false;
+    else metas.push(...found);
+  }
+  if (metas.length > 1 && o.stdout) throw new PigeonError('EUSAGE', '-stdout takes a single FILE.nncp.meta');
+  for (const m of metas) if (!(await reassemble(ctx, m, o))) ok = false;
+  return ok;
 }

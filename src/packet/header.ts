@@ -4,7 +4,10 @@
  * Plain header (276 bytes): magic, type, nice, path length, 255-byte path.
  * Encrypted header (172 bytes): magic, nice, sender, recipient, ephemeral
  * X25519 public key, Ed25519 signature over the preceding fields.
+ * An area message's id is a hash of its encrypted header (areaMsgHash).
  */
+import { blake2b } from '@noble/hashes/blake2.js';
+import { base32Encode } from '../codec/base32.js';
 import { XdrReader, XdrWriter } from '../codec/xdr.js';
 import { PacketError } from '../errors.js';
 import { bytesEqual } from '../codec/bytes.js';
@@ -112,4 +115,12 @@ export function decodeEncHeader(buf: Uint8Array, what = 'encrypted packet'): Enc
     exchPub: Uint8Array.from(r.fixed(32)),
     signature: Uint8Array.from(r.fixed(64)),
   };
+}
+
+/**
+ * An area message's id (MsgHash): Base32 BLAKE2b-256 of the message's
+ * 172-byte encrypted header, the same on every node it reaches.
+ */
+export function areaMsgHash(header: Uint8Array): string {
+  return base32Encode(blake2b(header, { dkLen: 32 }));
 }

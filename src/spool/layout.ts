@@ -14,6 +14,7 @@
  *   <root>/<name> -> <root>/<NODE>           human-readable link made when queueing for a neighbour
  */
 import path from 'node:path';
+import { base32Decode, base32Len } from '../codec/base32.js';
 import type { LockContext } from './lock.js';
 
 export type Queue = 'rx' | 'tx';
@@ -25,6 +26,22 @@ export const AREA_DIR = 'area';
 export const PART_SUFFIX = '.part';
 export const NOCK_SUFFIX = '.nock';
 export const LOCK_SUFFIX = '.lock';
+export type PartialSuffix = typeof PART_SUFFIX | typeof NOCK_SUFFIX;
+
+/** Length of a packet id (Base32 of a 32-byte MTH) and of a node id. */
+export const PKT_ID_LEN = base32Len(32);
+
+/** True for a canonical Base32 encoding of 32 bytes (packet and node ids). */
+export function isId(name: string): boolean {
+  return name.length === PKT_ID_LEN && base32Decode(name) !== null;
+}
+
+/** The packet id of an rx/ file named <PKT>.part or <PKT>.nock (per `suffix`), or null for any other name. */
+export function partialId(name: string, suffix: PartialSuffix): string | null {
+  if (!name.endsWith(suffix)) return null;
+  const id = name.slice(0, -suffix.length);
+  return isId(id) ? id : null;
+}
 
 export class SpoolLayout {
   constructor(readonly root: string) {}
@@ -68,12 +85,17 @@ export class SpoolLayout {
 
   /** rx/<pktId>.part: a packet being received online. */
   partPath(nodeIdB32: string, pktId: string): string {
-    return this.packetPath(nodeIdB32, 'rx', pktId) + PART_SUFFIX;
+    return this.partialPath(nodeIdB32, pktId, PART_SUFFIX);
   }
 
   /** rx/<pktId>.nock: a packet received online, not yet checksummed. */
   nockPath(nodeIdB32: string, pktId: string): string {
-    return this.packetPath(nodeIdB32, 'rx', pktId) + NOCK_SUFFIX;
+    return this.partialPath(nodeIdB32, pktId, NOCK_SUFFIX);
+  }
+
+  /** rx/<pktId>.part or rx/<pktId>.nock, per `suffix`. */
+  partialPath(nodeIdB32: string, pktId: string, suffix: PartialSuffix): string {
+    return this.packetPath(nodeIdB32, 'rx', pktId) + suffix;
   }
 
   /** A node's area/ directory, or that of one area inside it. */

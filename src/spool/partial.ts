@@ -28,10 +28,9 @@
 import fs, { constants as C, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { base32Encode } from '../codec/base32.js';
-import { MTH, mthOfFile } from '../crypto/mth.js';
+import { MTH, mthOfFile, type MthProgress } from '../crypto/mth.js';
 import { decodeEncHeader, ENC_HEADER_SIZE } from '../packet/header.js';
 import { fsyncDir, syncDisabled } from './atomic.js';
-import { hasRoom } from './space.js';
 import { NOCK_SUFFIX, PART_SUFFIX, readHead, type Spool } from './spool.js';
 
 /** What the rx queue already holds of a packet: complete, tossed (seen/), or waiting for its checksum. */
@@ -42,16 +41,6 @@ export interface Checked {
   size: number;
   /** Writing its hdr/ file failed (the packet itself is in place: an hdr/ file is only a cache). */
   hdrError?: unknown;
-}
-
-/** rx/<PKT>.part (partly received). */
-export function partPath(spool: Spool, nodeIdB32: string, pktId: string): string {
-  return spool.packetPath(nodeIdB32, 'rx', pktId) + PART_SUFFIX;
-}
-
-/** rx/<PKT>.nock (received, not yet checksummed). */
-export function nockPath(spool: Spool, nodeIdB32: string, pktId: string): string {
-  return spool.packetPath(nodeIdB32, 'rx', pktId) + NOCK_SUFFIX;
 }
 
 /** Whether a path exists; any error other than "missing" counts as existing, as in the reference. */
@@ -99,14 +88,14 @@ export class Partials {
   async holding(nodeIdB32: string, pktId: string): Promise<Holding | null> {
     if (await present(this.spool.packetPath(nodeIdB32, 'rx', pktId))) return 'packet';
     if (await this.spool.isSeen(nodeIdB32, pktId)) return 'seen';
-    if (await present(nockPath(this.spool, nodeIdB32, pktId))) return 'nock';
+    if (await present(this.spool.nockPath(nodeIdB32, pktId))) return 'nock';
     return null;
   }
 
   /** Where receiving the packet resumes: the size of its .part (0 without one). */
   async resumeOffset(nodeIdB32: string, pktId: string): Promise<number> {
     try {
-      return (await fsp.stat(partPath(this.spool, nodeIdB32, pktId))).size;
+      return (await fsp.stat(this.spool.partPath(nodeIdB32, pktId))).size;
     } catch {
       return 0;
     }
@@ -114,16 +103,26 @@ export class Partials {
 
   /** The spool's filesystem has more than `want` bytes free (the reference's check before a FREQ). */
   roomFor(want: number): Promise<boolean> {
-    return hasRoom(this.spool.root, want);
+    return this.spool.hasRoom(want);
   }
 
   /**
    * Open (creating) the packet's .part to receive it from `offset` on.
    * With `hash`, the data is checksummed as it arrives, so a packet received
-   * whole and in order needs no second reading.
+   * whole and in order needs no second reading. The .part gets the spool's
+   * file mode (the configured umask), like every other spool file.
    */
   open(nodeIdB32: string, pktId: string, size: number, offset: number, opts: { hash: boolean }): PartialReceive {
-    const fd = fs.openSync(partPath(this.spool, nodeIdB32, pktId), C.O_RDWR | C.O_CREAT, 0o666);
+    const fd = fs.openSync(this.spool.partPath(nodeIdB32, pktId), C.O_RDWR | C.O_CREAT, 0o666);
+    const mode = this.spool.fileMode;
+    if (mode !== undefined) {
+      try {
+        fs.fchmodSync(fd, mode);
+      } catch (err) {
+        closeQuietly(fd);
+        throw err;
+      }
+    }
     return new PartialReceive(this.spool, nodeIdB32, pktId, fd, opts.hash ? new MTH({ size, offset }) : null, offset);
   }
 
@@ -150,14 +149,16 @@ export class Partials {
    * Checksum rx/<PKT>.nock and, when it matches its id, make it rx/<PKT>
    * and write its hdr/ file. `rest` is a hasher already fed with the data
    * from the resume offset on (from PartialReceive.toNock); null: hash the
-   * whole file. Throws "checksum mismatch" (the .nock stays) or the I/O error.
+   * whole file, telling `opts.onProgress` (as mthOfFile's) how far it got.
+   * Throws "checksum mismatch" (the .nock stays) or the I/O error.
+   * Serves the online session's check queue and `pigeon check -nock`.
    */
-  async check(nodeIdB32: string, pktId: string, rest: MTH | null): Promise<Checked> {
-    const nock = nockPath(this.spool, nodeIdB32, pktId);
+  async check(nodeIdB32: string, pktId: string, rest: MTH | null, opts: { onProgress?: MthProgress } = {}): Promise<Checked> {
+    const nock = this.spool.nockPath(nodeIdB32, pktId);
     const size = (await fsp.stat(nock)).size;
     let digest: Uint8Array;
     if (rest === null) {
-      digest = await mthOfFile(nock);
+      digest = await mthOfFile(nock, { onProgress: opts.onProgress });
     } else {
       const fh = await fsp.open(nock, 'r');
       try {
@@ -180,7 +181,7 @@ export class Partials {
 
   /** Remove whatever was partly received of the packet (.part and .nock); missing files are fine. */
   async discard(nodeIdB32: string, pktId: string): Promise<void> {
-    for (const p of [partPath(this.spool, nodeIdB32, pktId), nockPath(this.spool, nodeIdB32, pktId)]) {
+    for (const p of [this.spool.partPath(nodeIdB32, pktId), this.spool.nockPath(nodeIdB32, pktId)]) {
       await fsp.unlink(p).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       });
@@ -263,7 +264,7 @@ export class PartialReceive {
   async commit(): Promise<void> {
     this.close();
     if (this.verdict() !== 'good') throw new Error(`${this.pktId}${PART_SUFFIX}: not checksummed, cannot become a packet`);
-    await fsp.rename(partPath(this.spool, this.nodeIdB32, this.pktId), this.spool.packetPath(this.nodeIdB32, 'rx', this.pktId));
+    await fsp.rename(this.spool.partPath(this.nodeIdB32, this.pktId), this.spool.packetPath(this.nodeIdB32, 'rx', this.pktId));
     await fsyncDir(this.spool.queueDir(this.nodeIdB32, 'rx'), this.spool.noSync);
   }
 
@@ -279,7 +280,7 @@ export class PartialReceive {
    */
   async toNock(): Promise<MTH | null> {
     this.close();
-    await fsp.rename(partPath(this.spool, this.nodeIdB32, this.pktId), nockPath(this.spool, this.nodeIdB32, this.pktId));
+    await fsp.rename(this.spool.partPath(this.nodeIdB32, this.pktId), this.spool.nockPath(this.nodeIdB32, this.pktId));
     await fsyncDir(this.spool.queueDir(this.nodeIdB32, 'rx'), this.spool.noSync);
     return this.hasher;
   }

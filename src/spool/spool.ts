@@ -11,18 +11,15 @@
  * listing reads 172 header bytes per packet, from hdr/ when present.
  */
 import { constants as C, promises as fsp } from 'node:fs';
-import path from 'node:path';
-import { base32Decode, base32Encode, base32Len } from '../codec/base32.js';
+import { base32Encode } from '../codec/base32.js';
 import { errorLine } from '../errors.js';
 import { decodeEncHeader, ENC_HEADER_SIZE, type EncHeader } from '../packet/header.js';
 import { ensureDir, TmpFile, touchMarker, writeAtomic, type TmpFileOptions } from './atomic.js';
-import { NOCK_SUFFIX, PART_SUFFIX, SpoolLayout, type Queue } from './layout.js';
+import { isId, partialId, SpoolLayout, type PartialSuffix, type Queue } from './layout.js';
 import { lockDir, type LockContext, type SpoolLock } from './lock.js';
-import { hasRoom } from './space.js';
+import { freeBytes, hasRoom } from './space.js';
 
-export { LOCK_SUFFIX, NOCK_SUFFIX, PART_SUFFIX, type Queue } from './layout.js';
-/** Length of a packet id (Base32 of a 32-byte MTH) and of a node id. */
-export const PKT_ID_LEN = base32Len(32);
+export { isId, LOCK_SUFFIX, NOCK_SUFFIX, PART_SUFFIX, partialId, PKT_ID_LEN, type PartialSuffix, type Queue } from './layout.js';
 
 export interface SpoolOptions {
   root: string;
@@ -68,11 +65,6 @@ export interface ListOptions {
   nice?: number;
   /** Called for each packet-named file that had to be skipped. */
   onSkip?: (s: Skipped) => void;
-}
-
-/** True for a canonical Base32 encoding of 32 bytes (packet and node ids). */
-export function isId(name: string): boolean {
-  return name.length === PKT_ID_LEN && base32Decode(name) !== null;
 }
 
 function isMissing(err: unknown): boolean {
@@ -138,6 +130,11 @@ export class Spool extends SpoolLayout {
   /** Whether the spool's filesystem has more than `want` bytes free (the reference's check before taking a packet in). */
   hasRoom(want: number): Promise<boolean> {
     return hasRoom(this.root, want);
+  }
+
+  /** Bytes free on the spool's filesystem, or null when it cannot tell. */
+  freeBytes(): Promise<number | null> {
+    return freeBytes(this.root);
   }
 
   /** Take a node's rx/tx/toss lock (throws PigeonError ELOCKED when busy). */
@@ -269,15 +266,14 @@ export class Spool extends SpoolLayout {
   }
 
   /** rx/ files with the .part (partly received) or .nock (not yet checksummed) suffix. */
-  async partials(nodeIdB32: string, suffix: typeof PART_SUFFIX | typeof NOCK_SUFFIX): Promise<PartialFile[]> {
+  async partials(nodeIdB32: string, suffix: PartialSuffix): Promise<PartialFile[]> {
     const dir = this.queueDir(nodeIdB32, 'rx');
     const out: PartialFile[] = [];
     try {
       for await (const ent of await fsp.opendir(dir)) {
-        if (!ent.name.endsWith(suffix)) continue;
-        const id = ent.name.slice(0, -suffix.length);
-        if (!isId(id)) continue;
-        const p = path.join(dir, ent.name);
+        const id = partialId(ent.name, suffix);
+        if (id === null) continue;
+        const p = this.partialPath(nodeIdB32, id, suffix);
         try {
           const st = await fsp.stat(p);
           if (st.isFile()) out.push({ id, path: p, size: st.size });

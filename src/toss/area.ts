@@ -1,8 +1,8 @@
 /**
  * area packets (manual: Multicast areas, Encrypted area packet). The
  * payload is an encrypted packet addressed to the area; its message id
- * (MsgHash) is the Base32 BLAKE2b-256 of that packet's 172-byte header, the
- * same on every node it reaches.
+ * (MsgHash, packet/header.ts areaMsgHash) is the Base32 BLAKE2b-256 of that
+ * packet's 172-byte header, the same on every node it reaches.
  *
  * One pass, as the reference's tosser does it:
  *  - for the first subscriber that has not yet seen the message (no
@@ -16,12 +16,11 @@
  *    it as a packet from the area (the area's incoming and exec); without
  *    the key we only relay. Then mark the message seen by us.
  */
-import { blake2b } from '@noble/hashes/blake2.js';
 import { base32Encode } from '../codec/base32.js';
 import { nodeById } from '../config/types.js';
 import { iBytes } from '../format.js';
 import { decryptPacket, openPlain } from '../packet/encrypted.js';
-import { decodeEncHeader, ENC_HEADER_SIZE, PktType } from '../packet/header.js';
+import { areaMsgHash, decodeEncHeader, ENC_HEADER_SIZE, PktType } from '../packet/header.js';
 import { prepend, takeHead } from '../stream/head.js';
 import { txPacket } from '../tx/send.js';
 import {
@@ -33,11 +32,6 @@ import {
   type Outcome,
   type Tossing,
 } from './common.js';
-
-/** An area message's id: Base32 BLAKE2b-256 of its encrypted header. */
-export function areaMsgHash(header: Uint8Array): string {
-  return base32Encode(blake2b(header, { dkLen: 32 }));
-}
 
 /** Hand a decrypted inner packet to the per-type handlers. */
 export type Deliver = (inner: Tossing) => Promise<Outcome>;

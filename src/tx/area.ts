@@ -4,25 +4,19 @@
  * is encrypted from us to the area's key (the "area message"), wrapped in a
  * plain area packet whose path is the area id, and queued to our own node;
  * tossing it then forwards it to the area's subscribers. The message is
- * marked as seen by us (SPOOL/SELF/area/AREA/MSGHASH, MSGHASH being the
- * Base32 BLAKE2b-256 of the message's encrypted header), so that it is not
- * delivered back to us, and a "tx-area" record is logged.
+ * marked as seen by us (Spool.markAreaSeen: SPOOL/SELF/area/AREA/MSGHASH,
+ * MSGHASH being packet/header.ts's areaMsgHash of the message's encrypted
+ * header), so that it is not delivered back to us, and a "tx-area" record
+ * is logged.
  */
-import { promises as fsp, constants as C } from 'node:fs';
-import path from 'node:path';
-import { blake2b } from '@noble/hashes/blake2.js';
-import { base32Encode } from '../codec/base32.js';
 import { findNode, type AreaConfig, type Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { ConfigError } from '../errors.js';
 import { iBytes } from '../format.js';
 import { formatNice } from '../nice.js';
 import { encryptPacket } from '../packet/encrypted.js';
-import { PktType, type PlainHeader } from '../packet/header.js';
-import { ensureDir, fsyncDir } from '../spool/atomic.js';
+import { areaMsgHash, PktType, type PlainHeader } from '../packet/header.js';
 import { txPacket, type TxResult } from './send.js';
-
-export const AREA_DIR = 'area';
 
 export interface AreaTxRequest {
   area: AreaConfig;
@@ -91,12 +85,8 @@ export async function txArea(ctx: Context, req: AreaTxRequest): Promise<AreaTxRe
     maxSize: req.maxSize,
     innerLayers: 1,
   });
-  const msgHash = base32Encode(blake2b(message.header, { dkLen: 32 }));
-  const seenDir = path.join(ctx.spool.root, self.idB32, AREA_DIR, area.idB32);
-  await ensureDir(seenDir, ctx.spool.dirMode);
-  const fh = await fsp.open(path.join(seenDir, msgHash), C.O_WRONLY | C.O_CREAT, 0o666);
-  await fh.close();
-  await fsyncDir(seenDir, ctx.spool.noSync);
+  const msgHash = areaMsgHash(message.header);
+  await ctx.spool.markAreaSeen(self.idB32, area.idB32, msgHash);
   const size = req.expectedSize ?? 0;
   ctx.log.info(
     'tx-area',

@@ -50,6 +50,21 @@ export interface TxFileOptions {
 
 const utf8 = new TextEncoder();
 
+/**
+ * The target of `file`: NODE:[DST] or area:AREA:[DST], split into the
+ * recipient's name as tx/area.ts's recipient() takes it (NODE or
+ * area:AREA) and DST ("" for the default).
+ */
+export function parseFileTarget(target: string): { name: string; dst: string } {
+  const colon = target.indexOf(':');
+  if (colon < 0) throw new PigeonError('EUSAGE', `${target}: expected NODE:[DST] (a colon after the node name)`);
+  const name = target.slice(0, colon);
+  const dst = target.slice(colon + 1);
+  if (name !== 'area') return { name, dst };
+  const c2 = dst.indexOf(':');
+  if (c2 < 0) throw new PigeonError('EUSAGE', `${target}: expected area:AREA:[DST]`);
+  return { name: `area:${dst.slice(0, c2)}`, dst: dst.slice(c2 + 1) };
+}
 
 /**
  * Clean a destination path as the reference does (filepath.Clean) and check
@@ -130,15 +145,9 @@ async function checkSize(ctx: Context, what: string, expected: number, maxSize: 
   if (maxSize !== undefined && maxSize > 0 && expected > maxSize) {
     throw new PigeonError('EUSAGE', `${what}: the packet would be ${expected} bytes, more than the ${maxSize} bytes -maxsize allows`);
   }
-  try {
-    const fs = await fsp.statfs(ctx.spool.root);
-    const free = fs.bavail * fs.bsize;
-    if (free <= expected) {
-      throw new PigeonError('EIO', `${what}: spool ${ctx.spool.root} has ${iBytes(free)} free, not enough for a ${iBytes(expected)} packet`);
-    }
-  } catch (err) {
-    if (err instanceof PigeonError) throw err;
-    // No spool yet or no statfs: let the write itself find out.
+  const free = await ctx.spool.freeBytes(); // null (no spool yet, no statfs): let the write itself find out
+  if (free !== null && free <= expected) {
+    throw new PigeonError('EIO', `${what}: spool ${ctx.spool.root} has ${iBytes(free)} free, not enough for a ${iBytes(expected)} packet`);
   }
 }
 

@@ -4,8 +4,10 @@
  * should travel with; the payload is the name the file should get in our
  * incoming directory.
  */
+import path from 'node:path';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
+import { PigeonError } from '../errors.js';
 import { PktType } from '../packet/header.js';
 import { once } from '../stream/blockreader.js';
 import { cleanRelPath, logTxFailure } from './file.js';
@@ -24,6 +26,14 @@ export interface TxFreqOptions {
 }
 
 const utf8 = new TextEncoder();
+
+/** The target of `freq`, NODE:SRC, and its DST (default: SRC's last element). */
+export function parseFreqTarget(target: string, dst?: string): { name: string; src: string; dst: string } {
+  const colon = target.indexOf(':');
+  if (colon < 0) throw new PigeonError('EUSAGE', `${target}: expected NODE:SRC (a colon after the node name)`);
+  const src = target.slice(colon + 1);
+  return { name: target.slice(0, colon), src, dst: dst ?? path.posix.basename(src) };
+}
 
 function freqFields(o: TxFreqOptions, src: string, dst: string, pkt: string) {
   return [

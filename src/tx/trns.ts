@@ -39,7 +39,7 @@ export async function trnsPacketPath(ctx: Context, arg: string): Promise<string>
   const parts = arg.split(':');
   if (parts.length !== 2) throw new PigeonError('EUSAGE', `${arg}: neither an existing file nor NODE:PKT`);
   const n = node(ctx, parts[0]);
-  return path.join(ctx.spool.queueDir(n.idB32, 'tx'), path.basename(parts[1]));
+  return ctx.spool.packetPath(n.idB32, 'tx', path.basename(parts[1]));
 }
 
 export async function txTrns(ctx: Context, o: TxTrnsOptions): Promise<TxTrnsResult> {
