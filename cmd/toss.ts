@@ -63,8 +63,12 @@ export const tossCommand: CommandModule<object, Args> = {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       opts.signal = stop.signal;
-      if (cycle === 0) return (await tossAll(ctx, opts)).ok ? 0 : 1;
+      // A record that could not be logged makes the exit code 1 too: what was delivered must be on record.
+      if (cycle === 0) {
+        const ok = (await tossAll(ctx, opts)).ok;
+        return ctx.log.allWritten('toss') && ok ? 0 : 1;
+      }
       await tossCycle(ctx, opts, cycle);
-      return 0;
+      return ctx.log.allWritten('toss') ? 0 : 1;
     }),
 };

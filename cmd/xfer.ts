@@ -45,6 +45,7 @@ export const xferCommand: CommandModule<object, Args> = {
         rxOnly: argv.rx,
         txOnly: argv.tx,
       });
-      return res.ok ? 0 : 1;
+      // Exit 1 when something failed, or when a record of what was carried could not be logged.
+      return ctx.log.allWritten('xfer') && res.ok ? 0 : 1;
     }),
 };

@@ -88,7 +88,7 @@ test('-tx: nothing without the neighbour directory; -mkdir makes DIR/RECIPIENT/S
   t.is(rec.fields.get('Msg'), `Packet transfer, sent to bob: ${p2.id} (293 KiB)`);
 });
 
-test('-tx -keep -node -nice: only that node and niceness; tx/ keeps them; a packet already on the medium is left alone', async (t) => {
+test('-tx -keep -node -nice: only that node and niceness; tx/ keeps them; a packet already on the medium is verified, not copied again', async (t) => {
   const { dir, a, b, c } = await nodes(t);
   const bulk = queue(a, b, 224);
   const prio = queue(a, b, 96);
@@ -102,14 +102,15 @@ test('-tx -keep -node -nice: only that node and niceness; tx/ keeps them; a pack
   for (const [to, p] of [[b, bulk], [b, prio], [c, other]] as const) t.true(fs.existsSync(path.join(a.spool, to.idB32, 'tx', p.id)));
   t.false(fs.existsSync(path.join(medium, c.idB32)), 'other nodes untouched, even with -mkdir');
 
-  // Same name already there (whatever it holds): not overwritten, and the packet stays queued.
+  // Same name already there (issue 9, item 3): what is not the packet is replaced; the packet itself
+  // (from the -keep run) is verified and dequeued. nncp-xfer leaves both, and both queued.
   fs.writeFileSync(path.join(medium, b.idB32, a.idB32, bulk.id), 'placeholder');
   const r2 = await xferTx(ctx, { dir: medium, node: ctx.cfg.byName.get('bob') });
   t.true(r2.ok);
-  t.deepEqual(r2.packets, []);
-  t.is(fs.readFileSync(path.join(medium, b.idB32, a.idB32, bulk.id), 'utf8'), 'placeholder');
-  t.true(fs.existsSync(path.join(a.spool, b.idB32, 'tx', bulk.id)));
-  t.true(fs.existsSync(path.join(a.spool, b.idB32, 'tx', prio.id)), 'already on the medium (from the -keep run): stays queued, as with nncp-xfer');
+  t.deepEqual(r2.packets.sort(), [bulk.id, prio.id].sort());
+  t.true(fs.readFileSync(path.join(medium, b.idB32, a.idB32, bulk.id)).equals(bulk.data));
+  t.false(fs.existsSync(path.join(a.spool, b.idB32, 'tx', bulk.id)));
+  t.false(fs.existsSync(path.join(a.spool, b.idB32, 'tx', prio.id)), 'already on the medium (from the -keep run): verified, dequeued');
 });
 
 test('-tx into a missing DIR with -mkdir fails for each node and says so (DIR itself is never created)', async (t) => {

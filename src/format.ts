@@ -1,6 +1,7 @@
 /**
  * How Pigeon shows things to people, as the reference does: shortened ids
- * and sizes, shared by commands, log messages and progress bars.
+ * and sizes, shared by commands, log messages and progress bars; and text
+ * from elsewhere made safe to print on a terminal (printable).
  */
 
 /** A packet or node id (52 Base32 characters) shortened to `first16..last16`; shorter names as they are. */
@@ -28,4 +29,79 @@ export function iBytes(size: number | bigint): string {
   const e = Math.floor(Math.log(s) / Math.log(1024));
   const val = Math.floor((s / 1024 ** e) * 10 + 0.5) / 10;
   return `${val < 10 ? goFixed(val, 1) : goFixed(val, 0)} ${IEC[e]}`;
+}
+
+/**
+ * What a terminal would act on rather than show: C0 controls, DEL, C1
+ * controls, the Unicode line and paragraph separators, the bidirectional
+ * controls (which reorder what follows them on screen), and lone UTF-16
+ * surrogates (what is left of invalid text). Matched on code units: a
+ * surrogate is lone when no partner stands beside it.
+ */
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const UNPRINTABLE_BUT_NEWLINE = new RegExp(UNPRINTABLE.source.replace('\\x00-\\x1f', '\\x00-\\x09\\x0b-\\x1f'), 'g');
+const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+function escapeUnit(c: string): string {
+  const short = SHORT[c];
+  if (short !== undefined) return short;
+  const u = c.charCodeAt(0);
+  return u < 0x80 ? `\\x${u.toString(16).padStart(2, '0')}` : `\\u${u.toString(16).padStart(4, '0')}`;
+}
+
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The UTF-8 sequence starting at `bytes[i]` decoded, or null when it is not one. */
+function utf8At(bytes: Uint8Array, i: number): string | null {
+  const lead = bytes[i];
+  const len = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 0;
+  if (len === 0 || i + len > bytes.length) return null;
+  try {
+    return fatalUtf8.decode(bytes.subarray(i, i + len)); // refuses overlong forms, surrogates, > U+10FFFF
+  } catch {
+    return null;
+  }
+}
+
+/** Bytes as UTF-8 text where they are valid; each byte that is not part of a valid sequence as "\xHH". */
+function visibleUtf8(bytes: Uint8Array): string {
+  try {
+    return fatalUtf8.decode(bytes);
+  } catch {
+    // fall through: decode piece by piece
+  }
+  let out = '';
+  for (let i = 0; i < bytes.length; ) {
+    if (bytes[i] < 0x80) {
+      out += String.fromCharCode(bytes[i++]);
+      continue;
+    }
+    const seq = utf8At(bytes, i);
+    if (seq === null) {
+      out += `\\x${bytes[i++].toString(16)}`;
+    } else {
+      out += seq;
+      i += Buffer.byteLength(seq);
+    }
+  }
+  return out;
+}
+
+/**
+ * Text from elsewhere (a name, an argument or a message a remote node
+ * chose) made safe to print on a terminal as part of one line: every
+ * character a terminal would act on is written as an escape, "\n", "\r",
+ * "\t" or "\xHH" below U+0080, "\uHHHH" above (so a file named
+ * "a\nFAKE LINE\x1b[2J" cannot start a line or clear the screen), and bytes
+ * that are not valid UTF-8 as "\xHH" (always 80 or above: no clash).
+ * Printable text, backslashes included, is returned as it is, and a string
+ * with nothing to escape is the same string. With `keepNewlines`, "\n"
+ * stays (a multi-line record whose lines are otherwise made safe).
+ */
+export function printable(s: string | Uint8Array, opts: { keepNewlines?: boolean } = {}): string {
+  const text = typeof s === 'string' ? s : visibleUtf8(s);
+  const re = opts.keepNewlines ? UNPRINTABLE_BUT_NEWLINE : UNPRINTABLE;
+  re.lastIndex = 0;
+  if (!re.test(text)) return text;
+  return text.replace(re, escapeUnit);
 }

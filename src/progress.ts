@@ -4,7 +4,7 @@
  * redrawn in place at most a few times a second, finished with a newline.
  * Disabled (every call a no-op) unless the context says to draw.
  */
-import { iBytes } from './format.js';
+import { iBytes, printable } from './format.js';
 
 export interface ProgressOptions {
   enabled: boolean;
@@ -68,6 +68,6 @@ export class Progress {
     // Move up over our previous line and clear it, so the bar redraws in place.
     const up = this.drawn ? '\x1b[1A\x1b[2K' : '';
     this.drawn = true;
-    this.out.write(`${up}${when} ${this.opts.label} ${amount} (${rate}/sec)\n`);
+    this.out.write(`${up}${when} ${printable(this.opts.label)} ${amount} (${rate}/sec)\n`);
   }
 }

@@ -19,11 +19,20 @@
  * nncp-* commands print the same line on stderr for each record they log,
  * unless -quiet (which silences errors too), and with -debug they also print
  * the raw record, plus debug-only records that never reach the log file.
+ * What is printed for a person has its control characters escaped
+ * (printable: a remote file name cannot forge lines or drive the terminal);
+ * the log file keeps the values as they are, in recfile's "+" lines.
+ *
+ * A record that cannot be appended (log unwritable, disk full) is said so
+ * on stderr, once per distinct problem, even with -quiet, and counted
+ * (Logger.lost) so that a command can exit non-zero; a write cut short is
+ * truncated away so that the log never holds half a record.
  */
 import fs from 'node:fs';
 import readline from 'node:readline';
 import fsExt from 'fs-ext';
 import { errorLine } from '../errors.js';
+import { printable } from '../format.js';
 
 export type LogValue = string | number | bigint | boolean | readonly string[];
 export type LogFields = ReadonlyArray<readonly [string, LogValue]>;
@@ -123,6 +132,8 @@ export class Logger {
   readonly quiet: boolean;
   readonly debugOn: boolean;
   private readonly out: { write(s: string): unknown };
+  private lostRecords = 0;
+  private readonly said = new Set<string>();
 
   constructor(opts: LoggerOptions) {
     this.path = opts.path;
@@ -143,20 +154,45 @@ export class Logger {
 
   /** With -debug only: the raw record on stderr; never written to the log file. */
   debug(who: string, fields: LogFields, human: string): void {
-    if (this.debugOn) this.out.write(formatLogRecord(who, fields, human, { debug: true }));
+    if (this.debugOn) this.out.write(printable(formatLogRecord(who, fields, human, { debug: true }), { keepNewlines: true }));
   }
 
   private emit(rec: string, human: string, err: unknown): void {
-    if (this.debugOn) this.out.write(rec);
+    if (this.debugOn) this.out.write(printable(rec, { keepNewlines: true }));
     if (!this.quiet) {
       const when = rec.slice('\nWhen: '.length, rec.indexOf('\n', 1));
-      const line = err === undefined ? `${secondsOf(when)} ${human}` : `${secondsOf(when)} ERROR ${human}: ${errText(err)}`;
+      const line = err === undefined ? `${secondsOf(when)} ${printable(human)}` : `${secondsOf(when)} ERROR ${printable(human)}: ${printable(errText(err))}`;
       this.out.write(line + '\n');
     }
     this.append(rec);
   }
 
-  /** Append one record; problems are reported on stderr and never thrown, as in the reference. */
+  /** Records that could not be appended to the log file (each failure was said on stderr). */
+  get lost(): number {
+    return this.lostRecords;
+  }
+
+  /**
+   * For a command about to exit: true when every record reached the log
+   * file; otherwise false, after one line on stderr saying how many did not
+   * (the command then exits non-zero: what it did is not all on record).
+   */
+  allWritten(command: string): boolean {
+    if (this.lostRecords === 0) return true;
+    const n = this.lostRecords;
+    this.out.write(`pigeon ${command}: ${n} log record${n === 1 ? '' : 's'} could not be written to ${this.path}\n`);
+    return false;
+  }
+
+  /** A record was not appended: count it, and say why unless that was said already. */
+  private failed(why: string): void {
+    this.lostRecords++;
+    if (this.said.has(why)) return;
+    this.said.add(why);
+    this.out.write(why + '\n');
+  }
+
+  /** Append one record; problems are reported on stderr and counted, never thrown (the reference goes on too). */
   append(rec: string): void {
     if (this.path === '') return;
     const data = Buffer.from(rec, 'utf8');
@@ -166,7 +202,7 @@ export class Logger {
         if (!Number.isInteger(fd) || fd < 0) throw new Error(`log ${this.path}: not a file descriptor number`);
         writeAll(fd, data);
       } catch (err) {
-        this.out.write(`Can not write log ${this.path}: ${errorLine(err)}\n`);
+        this.failed(`Can not write log ${this.path}: ${errorLine(err)}`);
       }
       return;
     }
@@ -174,25 +210,31 @@ export class Logger {
     try {
       lockFd = fs.openSync(this.path + '.lock', fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o666);
     } catch (err) {
-      this.out.write(`Can not open lock for log: ${errorLine(err)}\n`);
+      this.failed(`Can not open lock for log: ${errorLine(err)}`);
       return;
     }
     try {
       fsExt.flockSync(lockFd, 'ex');
     } catch (err) {
       fs.closeSync(lockFd);
-      this.out.write(`Can not acquire lock for log: ${errorLine(err)}\n`);
+      this.failed(`Can not acquire lock for log: ${errorLine(err)}`);
       return;
     }
     try {
-      const fd = fs.openSync(this.path, fs.constants.O_CREAT | fs.constants.O_WRONLY | fs.constants.O_APPEND, 0o666);
+      let fd: number;
       try {
-        writeAll(fd, data);
+        fd = fs.openSync(this.path, fs.constants.O_CREAT | fs.constants.O_WRONLY | fs.constants.O_APPEND, 0o666);
+      } catch (err) {
+        this.failed(`Can not open log: ${errorLine(err)}`);
+        return;
+      }
+      try {
+        appendWhole(fd, data);
+      } catch (err) {
+        this.failed(`Can not write log ${this.path}: ${errorLine(err)}`);
       } finally {
         fs.closeSync(fd);
       }
-    } catch (err) {
-      this.out.write(`Can not open log: ${errorLine(err)}\n`);
     } finally {
       try {
         fsExt.flockSync(lockFd, 'un');
@@ -206,6 +248,24 @@ export class Logger {
 function writeAll(fd: number, data: Uint8Array): void {
   let off = 0;
   while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+}
+
+/**
+ * Append `data` to the O_APPEND file `fd` (log lock held), all or nothing:
+ * a write cut short (disk full) is truncated back to where it started.
+ */
+function appendWhole(fd: number, data: Uint8Array): void {
+  const start = fs.fstatSync(fd).size;
+  try {
+    writeAll(fd, data);
+  } catch (err) {
+    try {
+      fs.ftruncateSync(fd, start);
+    } catch {
+      // the failure being reported is the write's
+    }
+    throw err;
+  }
 }
 
 // ---- reading ----
@@ -319,11 +379,16 @@ export function goMapString(fields: Map<string, string>): string {
   return `map[${keys.map((k) => `${k}:${fields.get(k)}`).join(' ')}]`;
 }
 
-/** What nncp-log prints for a record. */
+/**
+ * What nncp-log prints for a record, with what would drive the terminal
+ * escaped (ESC, CR, ...). Newlines in a value stay, as nncp-log prints them
+ * (a value's continuation lines); pigeon log matches nncp-log line for line.
+ */
 export function humanize(rec: LogRecord): string {
   const when = parseWhen(rec.whenRaw);
   if (when === null) {
-    return `Can not humanize: parsing time ${JSON.stringify(rec.whenRaw)} as ${JSON.stringify(GO_RFC3339NANO)}: cannot parse ${JSON.stringify(rec.whenRaw)} as "2006"\n${goMapString(rec.fields)}`;
+    const raw = printable(JSON.stringify(rec.whenRaw));
+    return `Can not humanize: parsing time ${raw} as ${JSON.stringify(GO_RFC3339NANO)}: cannot parse ${raw} as "2006"\n${printable(goMapString(rec.fields), { keepNewlines: true })}`;
   }
   let msg = rec.fields.get('Msg') ?? '';
   let level = '';
@@ -332,5 +397,5 @@ export function humanize(rec: LogRecord): string {
     level = 'ERROR ';
     msg += ': ' + err;
   }
-  return `${when.seconds} ${level}${msg}`;
+  return `${when.seconds} ${level}${printable(msg, { keepNewlines: true })}`;
 }

@@ -6,6 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { loadConfig } from '../config/load.js';
 import { PigeonError } from '../errors.js';
+import { printable } from '../format.js';
 import { goMapString, humanize, readLog } from './log.js';
 
 /** -log, else $NNCPLOG, else the configuration's `log`. */
@@ -34,7 +35,7 @@ export async function logToShow(o: { cfg?: string; log?: string; env?: NodeJS.Pr
 /** The lines nncp-log prints for the log at `logPath`: per record, with `debug` its raw fields first. */
 export async function* logLines(logPath: string, debug = false): AsyncGenerator<string> {
   for await (const rec of readLog(logPath)) {
-    if (debug) yield goMapString(rec.fields);
+    if (debug) yield printable(goMapString(rec.fields), { keepNewlines: true }); // newlines kept, as nncp-log -debug prints them
     yield humanize(rec);
   }
 }

@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { DecompressStream } from 'zstd-napi';
 import { base32Encode } from '../codec/base32.js';
 import { PacketError } from '../errors.js';
+import { printable } from '../format.js';
 import { formatNice } from '../nice.js';
 import { BlockReader } from '../stream/blockreader.js';
 import { readFd } from '../stream/fileread.js';
@@ -155,7 +156,7 @@ export async function inspectPacket(opts: {
     switch (p.type) {
       case PktType.Exec:
       case PktType.ExecFat:
-        path = Buffer.from(p.path).toString('utf8').replace(/\0/g, ' ');
+        path = printable(p.path.map((b) => (b === 0 ? 0x20 : b))); // a remote's arguments, shown safely
         break;
       case PktType.Trns: {
         path = base32Encode(p.path);
@@ -173,7 +174,7 @@ export async function inspectPacket(opts: {
         path = base32Encode(p.path);
         break;
       default:
-        path = Buffer.from(p.path).toString('utf8');
+        path = printable(p.path); // a remote's file name, shown safely
     }
     return `Packet type: plain\nPayload type: ${PAYLOAD_NAMES[p.type]}\nNiceness: ${formatNice(p.nice)} (${p.nice})\nPath: ${path}\n`;
   }

@@ -14,7 +14,8 @@
  *
  * Beyond the reference: a packet that already has an rx/seen/ marker is a
  * duplicate of one tossed before and is removed without being delivered
- * again; a failure to take a lock counts as a failure.
+ * again; a failure to take a lock counts as a failure, except a lock held by
+ * another toss (logged with one line; as nncp-toss, not a failure).
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { nodeById } from '../config/types.js';
@@ -37,7 +38,7 @@ import { tossTrns } from './trns.js';
 export type { TossOptions } from './common.js';
 
 export interface TossResult {
-  /** False when any packet failed or was refused, or a queue could not be locked. */
+  /** False when any packet failed or was refused, or a queue could not be locked (one busy with another toss is not a failure). */
   ok: boolean;
   /** Packets delivered (or, in a dry run, found deliverable) and removed. */
   tossed: number;
@@ -104,9 +105,11 @@ export async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts
     lock = await ctx.spool.lock(nodeIdB32, 'toss');
   } catch (err) {
     const p = ctx.spool.lockPath(nodeIdB32, 'toss');
-    const why = err instanceof PigeonError && err.code === 'ELOCKED' ? 'resource temporarily unavailable: another toss (nncp or pigeon) is running' : err;
+    const busy = err instanceof PigeonError && err.code === 'ELOCKED';
+    const why = busy ? 'resource temporarily unavailable: another toss (nncp or pigeon) is running' : err;
     ctx.log.error('lockdir-flock', [['Path', p]], why, `Locking directory: locking ${p}`);
-    result.ok = false;
+    // Another toss has this queue: its work, not a failure (nncp-toss exits 0 too, and cron mails nothing).
+    if (!busy) result.ok = false;
     return result;
   }
   try {

@@ -9,12 +9,21 @@
  * -tx: for each neighbour N (or only -node), with N's tx lock held, copy
  *   N's queued packets (niceness <= -nice) to DIR/N/<our id>/. DIR/N must
  *   exist unless -mkdir (which creates it, but never DIR itself);
- *   DIR/N/<our id> is always created when missing. A packet already on the
- *   medium is left alone and stays queued. A copy is written to
+ *   DIR/N/<our id> is always created when missing. A copy is written to
  *   "nncpxfer<hex>" in the destination directory, fsynced, renamed to the
  *   packet id and the directory fsynced (the spool's TmpFile), so a reader
  *   never sees half a packet under a packet name. The queued packet (and
  *   its hdr/ file) is removed afterwards unless -keep.
+ *   After a run killed on the way (unlike the reference, which leaves both
+ *   behind): temporary files it left in DIR/N/<our id>/ are removed (lock
+ *   held: nobody else can be writing them), and a packet already on the
+ *   medium is verified (a regular file, its size, its MTH equal to its
+ *   name) and then counted as carried and dequeued; one that fails is
+ *   replaced by a fresh copy (renamed over it).
+ *   Kill points for crash tests (PIGEON_KILLPOINT, src/killpoint.ts):
+ *   xfer-tx-copying (partial temporary file), xfer-tx-written, -synced,
+ *   -closed, -renamed, -dirsynced (TmpFile's stages) and xfer-tx-dequeue
+ *   (copied and logged, still queued).
  *
  * -rx: for each DIR/<our id>/<SENDER>/ of a known neighbour (or only
  *   -node), each file is judged before anything enters the spool:
@@ -36,7 +45,7 @@
  * xfer-rx-seen, xfer-tx, ...), so nncp-log shows them the same. The result
  * says whether anything failed (the command's exit code).
  */
-import { constants as C, promises as fsp, type Dirent } from 'node:fs';
+import { constants as C, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { base32Encode } from '../codec/base32.js';
@@ -44,11 +53,13 @@ import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { MTH } from '../crypto/mth.js';
 import { errorLine } from '../errors.js';
+import { killpoint } from '../killpoint.js';
 import { iBytes } from '../format.js';
 import type { LogFields } from '../log/log.js';
 import { ENC_HEADER_SIZE } from '../packet/header.js';
 import { Progress } from '../progress.js';
 import { makeDir, TmpFile, type WriteStage } from '../spool/atomic.js';
+import { entries, errCode, judgeCopy, MEDIUM_PREFIX, sweepOrphans } from './medium.js';
 import { isId, PART_SUFFIX, type Job } from '../spool/spool.js';
 import { judgeHeader } from '../admin/stat.js';
 import { shortId } from '../format.js';
@@ -81,18 +92,8 @@ export interface XferResult {
  */
 const CHUNK = 512 << 10;
 
-function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException)?.code;
-}
-
 function nodeName(ctx: Context, idB32: string): string {
   return ctx.cfg.neighbours.get(idB32)?.name ?? idB32;
-}
-
-/** Entries of a directory, sorted by name. */
-async function entries(dir: string): Promise<Dirent[]> {
-  const out = await fsp.readdir(dir, { withFileTypes: true });
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /** Read exactly `buf.length` bytes at `pos` unless the file ends first; returns how many. */
@@ -328,6 +329,7 @@ async function rxOne(
     if (!ctx.spool.noHdr) {
       await ctx.spool.writeHdr(sender.idB32, 'rx', name, Uint8Array.from(head)).catch((err) => {
         ctx.log.error('hdr-write', [['Pkt', name]], errorLine(err), 'Header writing');
+        res.ok = false; // the packet is in rx/ (toss reads its header from it), but the spool lacks what was asked
       });
     }
     if (!opts.keep) {
@@ -417,7 +419,7 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
       return false;
     }
   }
-  let ok = true;
+  let ok = await sweepOrphans(ctx, dstPath, nodeFields, node.name);
   const { jobs } = await ctx.spool.scan(node.idB32, 'tx', {
     onSkip: (s) => ctx.log.debug('job', [['XX', 'tx'], ['Name', s.name]], `Job tx/${s.name}: ${s.reason}`),
   });
@@ -429,24 +431,25 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
       continue;
     }
     const dst = path.join(dstPath, job.id);
-    try {
-      await fsp.lstat(dst);
-      ctx.log.debug('xfer-tx-exists', pktFields, `${pktMsg}: already exists`);
-      continue;
-    } catch (err) {
-      if (errCode(err) !== 'ENOENT') {
-        ctx.log.debug('xfer-tx-exists', pktFields, `${pktMsg}: already exists`);
+    const found = await judgeCopy(dst, job);
+    let carried: number;
+    let note = '';
+    if (found === 'verified') {
+      carried = job.size;
+      note = ': already on the medium, verified';
+    } else {
+      if (found !== 'absent') ctx.log.info('xfer-tx-replace', pktFields, `${pktMsg}: already on the medium, but ${found}: replacing it`);
+      const copied = await copyToMedium(ctx, job, dstPath, dst, pktFields, pktMsg);
+      if (copied === null) {
+        ok = false;
         continue;
       }
+      carried = copied;
+      await fsp.unlink(path.join(dstPath, job.id + PART_SUFFIX)).catch(() => {});
     }
-    const copied = await copyToMedium(ctx, job, dstPath, dst, pktFields, pktMsg);
-    if (copied === null) {
-      ok = false;
-      continue;
-    }
-    await fsp.unlink(path.join(dstPath, job.id + PART_SUFFIX)).catch(() => {});
-    ctx.log.info('xfer-tx', [...pktFields, ['Size', copied]], `${pktMsg} (${iBytes(copied)})`);
+    ctx.log.info('xfer-tx', [...pktFields, ['Size', carried]], `${pktMsg} (${iBytes(carried)})${note}`);
     res.packets.push(job.id);
+    killpoint('xfer-tx-dequeue');
     if (!opts.keep) {
       try {
         await ctx.spool.remove(job);
@@ -458,9 +461,6 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
   }
   return ok;
 }
-
-/** The medium's temporary-file prefix, as the reference names them. */
-const MEDIUM_PREFIX = 'nncpxfer';
 
 /** After each completed WriteStage, the step then running (which a failure is logged as). */
 const NEXT_STEP = { written: 'sync', synced: 'close', closed: 'rename', renamed: 'dirsync', dirsynced: 'dirsync' } as const satisfies Record<WriteStage, string>;
@@ -492,10 +492,19 @@ async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string,
     const size = (await src.stat()).size;
     const bar = new Progress({ enabled: ctx.progress, label: `Tx ${shortId(job.id)}`, total: size });
     stage = 'mktemp';
-    const tmp = await TmpFile.create(dstDir, { prefix: MEDIUM_PREFIX, noSync: ctx.spool.noSync, onStage: (s) => (stage = NEXT_STEP[s]) });
+    const onStage = (s: WriteStage): void => {
+      stage = NEXT_STEP[s];
+      killpoint(`xfer-tx-${s}`);
+    };
+    const tmp = await TmpFile.create(dstDir, { prefix: MEDIUM_PREFIX, noSync: ctx.spool.noSync, onStage });
     stage = 'fill';
+    let chunks = 0;
     try {
-      await pipeCopy(src, tmp, size, job.path, (chunk) => bar.add(chunk.length));
+      await pipeCopy(src, tmp, size, job.path, (chunk) => {
+        bar.add(chunk.length);
+        // By the third chunk the first is written: a partial temporary file.
+        if (++chunks === 3) killpoint('xfer-tx-copying');
+      });
       bar.finish();
       await tmp.commit(dst);
     } catch (err) {
