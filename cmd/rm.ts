@@ -17,6 +17,7 @@ interface Args extends CommonArgs {
   nock?: boolean;
   hdr?: boolean;
   area?: boolean;
+  quarantine?: boolean;
   older?: string;
   dryrun?: boolean;
   pkt?: boolean;
@@ -38,6 +39,7 @@ export const rmCommand: CommandModule<object, Args> = {
       .option('nock', { type: 'boolean', describe: 'Remove only .nock files' })
       .option('hdr', { type: 'boolean', describe: 'Remove only hdr/ files' })
       .option('area', { type: 'boolean', describe: 'Remove only area/* seen files' })
+      .option('quarantine', { type: 'boolean', describe: 'Remove only quarantined packets (rx/quarantine/: they failed verification)' })
       .option('older', { type: 'string', describe: 'XXX{smhd}: only older than XXX number of time units' })
       .option('dryrun', { type: 'boolean', describe: 'Do not actually remove files' })
       .option('pkt', { type: 'boolean', describe: 'Remove only the packets whose ids are read from stdin' })
@@ -60,6 +62,7 @@ export const rmCommand: CommandModule<object, Args> = {
         nock: argv.nock,
         hdr: argv.hdr,
         area: argv.area,
+        quarantine: argv.quarantine,
         olderSec,
         dryRun: argv.dryrun,
         pkts,

@@ -214,11 +214,17 @@ test('bad packets: unknown sender, bad signature, tampered block, truncated, wro
     [truncated, 'rx-copy', /truncated/],
     [tamperedExec, 'rx-handle', /fails authentication/],
   ];
+  // (issue 9: a packet whose stream fails verification is quarantined, the others are kept)
+  const quarantined = new Set([tampered.id, truncated.id, tamperedExec.id]);
   for (const [p, who, err] of expect) {
-    const rec = recordOf(t, l.nodes.bob, p.id);
+    const rec = recordOf(t, l.nodes.bob, p.id, who);
     t.is(rec.who, who, p.id);
     t.regex(rec.fields.get('Err') ?? '', err);
-    t.true(fs.existsSync(p.rxPath), `${who} packet kept`);
+    if (quarantined.has(p.id)) {
+      t.false(fs.existsSync(p.rxPath), `${who} packet moved out of rx/`);
+      t.true(fs.existsSync(l.ctx.bob.spool.quarantinePath(l.nodes.alice.idB32, p.id)), `${who} packet quarantined`);
+      t.is(recordOf(t, l.nodes.bob, p.id, 'rx-quarantine').fields.get('Err'), rec.fields.get('Err'));
+    } else t.true(fs.existsSync(p.rxPath), `${who} packet kept`);
   }
   t.is(recordOf(t, l.nodes.bob, fromCarol.id).fields.get('Node'), l.nodes.carol.idB32);
   t.false(fs.existsSync(good.rxPath));

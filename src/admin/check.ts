@@ -23,6 +23,7 @@ import { errorLine } from '../errors.js';
 import { shortId } from '../format.js';
 import { Progress } from '../progress.js';
 import { Partials, type Checked } from '../spool/partial.js';
+import { listQuarantine } from '../spool/quarantine.js';
 import { listQueue, type QueueEntry } from './stat.js';
 
 /** MTH of a file as Base32, drawing a "check" progress line when enabled. */
@@ -141,6 +142,7 @@ export async function check(ctx: Context, opts: CheckOptions = {}): Promise<Chec
         res.bad.push(e.path);
       }
     }
+    await checkQuarantine(ctx, node, res);
   }
   return res;
 }
@@ -154,5 +156,21 @@ export async function checkCycle(ctx: Context, opts: CheckOptions, seconds: numb
     const res = await check(ctx, opts);
     if (seconds === 0) return res;
     await sleep(seconds * 1000);
+  }
+}
+
+/** Packets toss quarantined (they failed verification): each is a bad packet, logged as one. */
+async function checkQuarantine(ctx: Context, node: Neighbour, res: CheckResult): Promise<void> {
+  for (const q of await listQuarantine(ctx.spool, node.idB32)) {
+    const fields = [
+      ['XX', 'quarantine'],
+      ['Node', node.idB32],
+      ['Pkt', q.id],
+      ['FullSize', q.size],
+    ] as const;
+    ctx.log.error('checking', fields, 'quarantined: failed verification when tossed', `Checking: ${node.idB32}/rx/quarantine/${q.id}`);
+    res.checked++;
+    res.ok = false;
+    res.bad.push(q.path);
   }
 }

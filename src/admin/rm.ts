@@ -2,7 +2,11 @@
  * `pigeon rm` (nncp-rm): remove files from the spool. It removes exactly
  * what the reference removes for each combination of flags:
  *
- *   -tmp            every file under tmp/ (recursively); needs no node
+ *   -tmp            every file under tmp/ (recursively); needs no node;
+ *                   then (pigeon) the temporary files of interrupted
+ *                   deliveries into incoming/ that no toss will finish,
+ *                   found through the delivery records (spool/delivery.ts)
+ *                   of the nodes whose toss lock is free
  *   -lock           every *.lock file anywhere under the spool (symlinks are
  *                   not followed); needs no node
  *   then, for -node N or -all, per node directory:
@@ -15,6 +19,9 @@
  *   -part, -nock    only rx/*.part, rx/*.nock
  *   -seen           the files under rx/seen/
  *   -area           the files under area/
+ *   -quarantine     (pigeon) the packets under rx/quarantine/ (toss moves
+ *                   packets that failed verification there); with -pkt the
+ *                   listed ones
  *   -older Nu       (u: s, m, h, d) leaves files modified less than N units
  *                   ago (files dated in the future always count as fresh);
  *                   it does not restrict -pkt nor -lock
@@ -29,6 +36,7 @@ import path from 'node:path';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { errorLine, PigeonError } from '../errors.js';
+import { deliveryRecords, incomingDebris } from '../spool/delivery.js';
 import { LOCK_SUFFIX, NOCK_SUFFIX, PART_SUFFIX } from '../spool/spool.js';
 
 export interface RmOptions {
@@ -46,6 +54,8 @@ export interface RmOptions {
   nock?: boolean;
   hdr?: boolean;
   area?: boolean;
+  /** Quarantined packets (rx/quarantine/). */
+  quarantine?: boolean;
   /** Packet ids (from -pkt). */
   pkts?: ReadonlySet<string>;
   /** Leave files younger than this many seconds. */
@@ -199,6 +209,34 @@ class Remover {
     }
   }
 
+  /**
+   * The incoming/ debris of a node's interrupted deliveries that no toss
+   * will finish (packet gone, or stopped while writing), with their
+   * records; under the node's toss lock, skipped while a toss holds it. A
+   * complete file about to be placed is left for the next toss to settle.
+   */
+  async incomingDebris(nodeIdB32: string): Promise<void> {
+    const spool = this.ctx.spool;
+    const stale = (await deliveryRecords(spool, nodeIdB32)).filter((s) => s.packetGone || (s.record?.kind === 'file' && s.record.state === 'writing'));
+    if (stale.length === 0) return;
+    let lock;
+    try {
+      lock = await spool.lock(nodeIdB32, 'toss');
+    } catch (err) {
+      this.ctx.log.debug('rm-skip', [['Node', nodeIdB32]], `Node ${nodeIdB32}: ${errorLine(err)}: its interrupted deliveries are left`);
+      return;
+    }
+    try {
+      for (const s of stale) {
+        const rec = s.record;
+        if (rec?.kind === 'file' && rec.state !== 'done') for (const p of await incomingDebris(rec)) await this.remove(p, false);
+        await this.remove(spool.deliveryPath(nodeIdB32, s.pktId), false);
+      }
+    } finally {
+      lock.release();
+    }
+  }
+
   /** Every file under a directory, subject to -older only. */
   async all(root: string, missingOk: boolean): Promise<void> {
     for await (const { path: p, st } of walkFiles(root, missingOk)) {
@@ -218,6 +256,11 @@ export async function rm(ctx: Context, opts: RmOptions): Promise<RmResult> {
       await r.all(tmp, false);
     } catch (err) {
       throw new PigeonError('EIO', `error during walking ${tmp}: ${errorLine(err)}`, { cause: err });
+    }
+    try {
+      for (const node of ctx.cfg.neighbours.values()) await r.incomingDebris(node.idB32);
+    } catch (err) {
+      throw new PigeonError('EIO', `can not remove: ${errorLine(err)}`, { cause: err });
     }
     return { removed: r.removed };
   }
@@ -245,6 +288,7 @@ export async function rm(ctx: Context, opts: RmOptions): Promise<RmResult> {
       if (opts.rx && opts.hdr) await r.sub(ctx.spool.hdrDir(id, 'rx'));
       if (opts.tx && opts.hdr) await r.sub(ctx.spool.hdrDir(id, 'tx'));
       if (opts.area) await r.all(ctx.spool.areaDir(id), true);
+      if (pkts.size > 0 || opts.quarantine) await r.sub(ctx.spool.quarantineDir(id));
     }
   } catch (err) {
     if (err instanceof PigeonError) throw err;

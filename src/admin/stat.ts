@@ -23,6 +23,7 @@ import { formatNice } from '../nice.js';
 import { ENC_HEADER_SIZE } from '../packet/header.js';
 import { bytesEqual } from '../codec/bytes.js';
 import { MAGIC_ENC, OLD_MAGICS } from '../packet/magic.js';
+import { listQuarantine } from '../spool/quarantine.js';
 import { isId, NOCK_SUFFIX, PART_SUFFIX, partialId, readHead } from '../spool/spool.js';
 
 export type QueueKind = 'rx' | 'tx' | 'nock' | 'part';
@@ -232,5 +233,18 @@ export async function stat(ctx: Context, opts: StatOptions): Promise<void> {
       if (n.nums.has(nice)) line += ` | NoCK: ${iBytes(n.bytes.get(nice)!).padStart(10)}, ${count3(n.nums.get(nice)!)} pkts`;
       await opts.out(line);
     }
+    await statQuarantine(ctx, node.idB32, opts);
   }
+}
+
+/**
+ * Pigeon's addition, printed only when there is something: the packets
+ * toss moved to rx/quarantine/ (with -pkt one line each), then their total.
+ */
+async function statQuarantine(ctx: Context, nodeIdB32: string, opts: StatOptions): Promise<void> {
+  const q = await listQuarantine(ctx.spool, nodeIdB32);
+  if (q.length === 0) return;
+  if (opts.pkt) for (const e of q) await opts.out(`\tquarantine ${e.id} ${iBytes(e.size)}`);
+  const bytes = q.reduce((s, e) => s + e.size, 0);
+  await opts.out(`\tquarantine: ${iBytes(bytes).padStart(10)}, ${count3(q.length)} pkts (failed verification; pigeon rm -quarantine removes them)`);
 }

@@ -428,10 +428,61 @@ export class TmpFile {
   }
 }
 
+/** The longest file name (in bytes) the filesystems we write to accept. */
+export const NAME_MAX = 255;
+
+/** The longest prefix of `s` that takes at most `maxBytes` bytes of UTF-8, whole characters only. */
+function utf8Prefix(s: string, maxBytes: number): string {
+  let out = '';
+  let used = 0;
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch);
+    if (used + n > maxBytes) break;
+    out += ch;
+    used += n;
+  }
+  return out;
+}
+
+/**
+ * `name` + `suffix` (".0", ".1", …), shortened to fit NAME_MAX bytes when
+ * it would not: the suffix and the name's extension stay, the part before
+ * the extension is cut, never inside a multi-byte character. A name whose
+ * extension leaves no room is cut as a whole.
+ */
+export function suffixedName(name: string, suffix: string): string {
+  const full = name + suffix;
+  if (Buffer.byteLength(full) <= NAME_MAX) return full;
+  const room = NAME_MAX - Buffer.byteLength(suffix);
+  const dot = name.lastIndexOf('.');
+  if (dot > 0) {
+    const ext = name.slice(dot);
+    const stem = utf8Prefix(name.slice(0, dot), room - Buffer.byteLength(ext));
+    if (stem !== '') return stem + ext + suffix;
+  }
+  return utf8Prefix(name, room) + suffix;
+}
+
+/** The names commitNoClobber tries in turn: NAME, NAME.0, NAME.1, … (each fitted to NAME_MAX). */
+export function noClobberName(name: string, i: number): string {
+  return i < 0 ? name : suffixedName(name, `.${i}`);
+}
+
+/** An error about placing a file, naming the destination (not the temporary file it came from). */
+function aboutDestination(err: unknown, dst: string): unknown {
+  const e = err as NodeJS.ErrnoException & { dest?: string };
+  if (e && typeof e === 'object' && typeof e.code === 'string') {
+    e.path = dst;
+    delete e.dest;
+    e.message = `${e.code}: ${e.message.split(':').slice(1).join(':').split(',')[0].trim()}, ${e.syscall ?? 'link'} '${dst}'`;
+  }
+  return e;
+}
+
 /** commitNoClobber's placement: `tmpPath` ends up under the first free name, which is returned. */
 async function linkNoClobber(tmpPath: string, dir: string, name: string): Promise<string> {
   for (let i = -1; ; i++) {
-    const candidate = i < 0 ? name : `${name}.${i}`;
+    const candidate = noClobberName(name, i);
     const dst = path.join(dir, candidate);
     try {
       await fsp.link(tmpPath, dst);
@@ -444,12 +495,14 @@ async function linkNoClobber(tmpPath: string, dir: string, name: string): Promis
           await fsp.lstat(dst);
           continue;
         } catch (e) {
-          if (errCode(e) !== 'ENOENT') throw e;
+          if (errCode(e) !== 'ENOENT') throw aboutDestination(e, dst);
         }
-        await fsp.rename(tmpPath, dst);
+        await fsp.rename(tmpPath, dst).catch((e) => {
+          throw aboutDestination(e, dst);
+        });
         return candidate;
       }
-      throw err;
+      throw aboutDestination(err, dst);
     }
     await fsp.unlink(tmpPath);
     return candidate;

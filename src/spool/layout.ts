@@ -9,9 +9,16 @@
  *   <root>/<NODE>/rx|tx/hdr/<PKT>            copy of the packet's 172-byte encrypted header
  *   <root>/<NODE>/rx/seen/<PKT>              empty marker: packet already tossed (nncp-toss -seen)
  *   <root>/<NODE>/rx/<PKT>.part, .nock       partly received, received but not yet checksummed
+ *   <root>/<NODE>/rx/delivery/<PKT>          pigeon's delivery record of a packet being tossed (delivery.ts)
+ *   <root>/<NODE>/rx/quarantine/<PKT>        pigeon: a packet that failed verification, moved aside (quarantine.ts)
  *   <root>/<NODE>/area/<AREA>/<MSG>          empty marker: NODE has (been sent) area message MSG
  *   <root>/<NODE>/{rx,tx,toss}.lock          flock(2) locks
  *   <root>/<name> -> <root>/<NODE>           human-readable link made when queueing for a neighbour
+ *   <incoming>/…/.pigeon-tmp-<PKT>.<hex>     a file being tossed, before it gets its name
+ *
+ * The reference ignores the two pigeon directories under rx/: it lists only
+ * 52-character names there, and nncp-rm -rx removes only the files directly
+ * in rx/.
  */
 import path from 'node:path';
 import { base32Decode, base32Len } from '../codec/base32.js';
@@ -42,6 +49,11 @@ export function partialId(name: string, suffix: PartialSuffix): string | null {
   const id = name.slice(0, -suffix.length);
   return isId(id) ? id : null;
 }
+
+export const DELIVERY_DIR = 'delivery';
+export const QUARANTINE_DIR = 'quarantine';
+/** Start of the name of a file being tossed into incoming/ (a dot-file: hidden from ls and globs). */
+export const INCOMING_TMP_PREFIX = '.pigeon-tmp-';
 
 export class SpoolLayout {
   constructor(readonly root: string) {}
@@ -96,6 +108,24 @@ export class SpoolLayout {
   /** rx/<pktId>.part or rx/<pktId>.nock, per `suffix`. */
   partialPath(nodeIdB32: string, pktId: string, suffix: PartialSuffix): string {
     return this.packetPath(nodeIdB32, 'rx', pktId) + suffix;
+  }
+
+  /** rx/delivery/: the delivery records of packets being tossed. */
+  deliveryDir(nodeIdB32: string): string {
+    return path.join(this.root, nodeIdB32, 'rx', DELIVERY_DIR);
+  }
+
+  deliveryPath(nodeIdB32: string, pktId: string): string {
+    return path.join(this.deliveryDir(nodeIdB32), pktId);
+  }
+
+  /** rx/quarantine/: packets that failed verification, never tossed again. */
+  quarantineDir(nodeIdB32: string): string {
+    return path.join(this.root, nodeIdB32, 'rx', QUARANTINE_DIR);
+  }
+
+  quarantinePath(nodeIdB32: string, pktId: string): string {
+    return path.join(this.quarantineDir(nodeIdB32), pktId);
   }
 
   /** A node's area/ directory, or that of one area inside it. */

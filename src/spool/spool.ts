@@ -122,6 +122,16 @@ export class Spool extends SpoolLayout {
     return TmpFile.create(this.tmpDir(), { ...this.writeOptions(), onStage: opts.onStage });
   }
 
+  /**
+   * Write a small file of the spool (a delivery record) atomically, through
+   * tmp/; with noSync only renamed into place, not fsynced.
+   */
+  async writeSmall(dst: string, data: string | Uint8Array, opts: { noSync?: boolean } = {}): Promise<void> {
+    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    const w = this.writeOptions();
+    await writeAtomic(dst, bytes, { tmpDir: this.tmpDir(), ...w, noSync: w.noSync || opts.noSync });
+  }
+
   /** How this spool's files are written: its fsync switch and modes. */
   private writeOptions(): TmpFileOptions {
     return { noSync: this.noSync, mode: this.fileMode, dirMode: this.dirMode };

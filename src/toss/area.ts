@@ -28,6 +28,7 @@ import {
   path32,
   pktSizeWithoutEnc,
   TossFailure,
+  watchIntegrity,
   withFields,
   type Outcome,
   type Tossing,
@@ -123,7 +124,7 @@ export async function tossArea(t: Tossing, deliver: Deliver): Promise<Outcome> {
         noVerify: !known,
         borrow: true,
       });
-      const { plain, body } = await openPlain(dec.plaintext, `area message ${msgHash}`);
+      const { plain, body } = await openPlain(watchIntegrity(dec.plaintext, t.delivery), `area message ${msgHash}`);
       const size = pktSizeWithoutEnc(t.size);
       innerTossing = {
         ctx,
@@ -135,6 +136,7 @@ export async function tossArea(t: Tossing, deliver: Deliver): Promise<Outcome> {
         fields: withFields(fields, ['Size', size]),
         plain,
         body,
+        delivery: t.delivery, // the carrier's record: its payload is delivered once
       };
     } catch (err) {
       throw new TossFailure('rx-area-pkt-enc-read2', fields, err, logMsg);

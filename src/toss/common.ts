@@ -19,6 +19,8 @@ import { iBytes } from '../format.js';
 import type { LogFields, LogValue } from '../log/log.js';
 import { CT_BLOCK_SIZE, SIZE_STRUCT_SIZE, TAG_SIZE } from '../packet/encrypted.js';
 import { ENC_HEADER_SIZE, PLAIN_HEADER_SIZE, type PlainHeader } from '../packet/header.js';
+import { PacketError } from '../errors.js';
+import { writeDelivery, type DeliveryRecord } from '../spool/delivery.js';
 
 export interface TossOptions {
   /** Only this neighbour's queue (default: every neighbour, self included). */
@@ -72,6 +74,44 @@ export interface Tossing {
   body: AsyncGenerator<Uint8Array>;
   /** The queued packet, absent for an area's payload (nothing to remove). */
   job?: { path: string; nodeIdB32: string; id: string };
+  /**
+   * The delivery record of the rx/ packet being tossed (an area's payload
+   * shares its carrier's); absent for our queue to ourselves and dry runs.
+   */
+  delivery?: DeliveryRef;
+}
+
+/** Which record a delivery writes, and what it held when the toss began. */
+export interface DeliveryRef {
+  nodeIdB32: string;
+  pktId: string;
+  /** The record found before this toss of the packet, or the last one written. */
+  record: DeliveryRecord | null;
+  /** Set when the stream of the packet (or of an area's payload) failed verification. */
+  corrupt?: PacketError;
+}
+
+/** Replace the packet's delivery record (no-op without one). */
+export async function noteDelivery(t: Tossing, rec: DeliveryRecord, durable = true): Promise<void> {
+  const ref = t.delivery;
+  if (!ref) return;
+  await writeDelivery(t.ctx.spool, ref.nodeIdB32, ref.pktId, rec, durable);
+  ref.record = rec;
+}
+
+/**
+ * Pass a decrypted stream through, noting on `ref` a verification failure
+ * (PacketError: a block that does not authenticate, truncation, bytes
+ * after the end) before it reaches the handler: such a packet is
+ * quarantined, whatever the handler makes of the error.
+ */
+export async function* watchIntegrity(src: AsyncIterable<Uint8Array>, ref: DeliveryRef | undefined): AsyncGenerator<Uint8Array> {
+  try {
+    yield* src;
+  } catch (err) {
+    if (ref && err instanceof PacketError) ref.corrupt = err;
+    throw err;
+  }
 }
 
 /** What a handler did. 'repeat': read the packet again from its start (area echo). */

@@ -11,11 +11,21 @@
  *
  * The body is written to the handle with backpressure (a slow reader slows
  * the decryption, nothing piles up in memory). If the packet turns out to
- * be corrupt or truncated, the handle is killed and the packet stays. A
- * handle that exits 0 without reading all of its stdin succeeds only once
- * the rest of the packet has been read and verified.
+ * be corrupt or truncated, the handle never sees the end of its input: it
+ * runs in a process group of its own, and the whole group is killed
+ * (SIGKILL) before its stdin is closed, so that neither the handle nor a
+ * command it started (`cat > file` in a shell) takes the authentic prefix
+ * for the whole; the packet is quarantined (toss.ts). A handle that exits
+ * 0 without reading all of its stdin succeeds only once the rest of the
+ * packet has been read and verified.
+ *
+ * Exactly once, except for a kill while the handle runs: the delivery
+ * record says "started" before the handle is started and "done" once it
+ * succeeded. A toss that finds "started" runs the handle again with
+ * PIGEON_RETRY=1 in its environment: it may have run before (README: Crash
+ * consistency).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as FS } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -23,7 +33,11 @@ import { errorLine, PacketError } from '../errors.js';
 import { iBytes } from '../format.js';
 import { PktType } from '../packet/header.js';
 import { zstd } from '../tx/exec.js';
-import { checkAbort, drain, TossAborted, TossFailure, tossingPrefix, withFields, type Outcome, type Tossing } from './common.js';
+import { checkAbort, drain, noteDelivery, TossAborted, TossFailure, tossingPrefix, withFields, type Outcome, type Tossing } from './common.js';
+import { killPoint } from './killpoint.js';
+
+/** Set (to "1") in the environment of a handle that may have run before for the same packet. */
+export const RETRY_ENV = 'PIGEON_RETRY';
 
 /** How much of a failing handle's output goes into the log. */
 export const OUTPUT_LIMIT = 64 * 1024;
@@ -69,13 +83,25 @@ export async function tossExec(t: Tossing): Promise<Outcome> {
     }
   } else {
     const stdin = plain.type === PktType.Exec ? zstdDecompress(t.body) : t.body;
-    const env = {
+    const env: NodeJS.ProcessEnv = {
       NNCP_SELF: ctx.cfg.self!.idB32,
       NNCP_SENDER: origin.idB32,
       NNCP_NICE: String(plain.nice),
     };
+    const rec = t.delivery?.record;
+    if (rec?.kind === 'exec' && rec.state === 'started') env[RETRY_ENV] = '1';
+    else {
+      try {
+        await noteDelivery(t, { kind: 'exec', state: 'started' });
+      } catch (err) {
+        throw new TossFailure('rx-record', fields, err, `${prefix}: recording the delivery`);
+      }
+    }
+    killPoint('toss-exec-started');
     const r = await runHandle([...cmdline, ...args], env, stdin, opts.signal);
+    killPoint('toss-exec-returned');
     if (r.error !== undefined) {
+      if (r.killed) ctx.log.debug('rx-handle-killed', fields, `${prefix}: handle killed before the end of its input: ${errorLine(r.error)}`);
       throw new TossFailure('rx-handle', withFields(fields, ['Output', outputLines(r.output)]), r.error, `${prefix}: handling`);
     }
   }
@@ -93,6 +119,8 @@ export interface HandleResult {
   error?: unknown;
   /** Combined stdout and stderr (at most OUTPUT_LIMIT bytes); empty when the handle never ran. */
   output: Buffer;
+  /** The input failed (or the toss was stopped): the handle's process group was killed instead of seeing the end of it. */
+  killed?: boolean;
 }
 
 /** Go's LookPath: a name without a slash is searched in our $PATH. */
@@ -131,14 +159,26 @@ const ERRNO_TEXT: Record<string, string> = {
   E2BIG: 'argument list too long',
 };
 
+/** SIGKILL the process group a handle leads (its own: spawned detached), or the handle alone if that fails. */
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL');
+  }
+}
+
 /**
  * Run argv with exactly `env`, feed `stdin` with backpressure, collect the
- * combined output. A failure of `stdin` (corrupt packet) kills the child.
+ * combined output. A failure of `stdin` (corrupt packet) kills the child's
+ * process group before its stdin is closed: it never sees an end of input.
  */
 export async function runHandle(argv: string[], env: NodeJS.ProcessEnv, stdin: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<HandleResult> {
   const file = lookPath(argv[0]);
   if (file === null) return { error: `exec: "${argv[0]}": executable file not found in $PATH`, output: Buffer.alloc(0) };
-  const child = spawn(file, argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'], argv0: argv[0] });
+  // detached: a process group of its own, which killGroup ends whole (no terminal signal reaches it; the toss's own handling does).
+  const child = spawn(file, argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'], argv0: argv[0], detached: true });
   const chunks: Buffer[] = [];
   let kept = 0;
   const collect = (b: Buffer) => {
@@ -163,7 +203,7 @@ export async function runHandle(argv: string[], env: NodeJS.ProcessEnv, stdin: A
   input.on('close', () => (inputGone = true));
 
   // Asked to stop: the handle goes (a handle that does not read would otherwise hold us forever).
-  const onAbort = () => child.kill('SIGKILL');
+  const onAbort = () => killGroup(child);
   signal?.addEventListener('abort', onAbort, { once: true });
   let feedError: unknown;
   try {
@@ -177,7 +217,7 @@ export async function runHandle(argv: string[], env: NodeJS.ProcessEnv, stdin: A
     if (!inputGone) input.end();
   } catch (err) {
     feedError = err;
-    child.kill('SIGKILL');
+    killGroup(child);
     input.destroy();
   }
   const { code, sig } = await finished;
@@ -188,7 +228,7 @@ export async function runHandle(argv: string[], env: NodeJS.ProcessEnv, stdin: A
     const e = spawnError as NodeJS.ErrnoException;
     return { error: `fork/exec ${file}: ${ERRNO_TEXT[e.code ?? ''] ?? errorLine(e)}`, output };
   }
-  if (feedError !== undefined) return { error: feedError, output };
+  if (feedError !== undefined) return { error: feedError, output, killed: true };
   if (sig) return { error: `signal: ${SIGNAL_TEXT[sig] ?? sig}`, output };
   if (code !== 0) return { error: `exit status ${code}`, output };
   return { output };

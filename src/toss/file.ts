@@ -9,22 +9,37 @@
  * (the reference follows them). Missing directories are created.
  *
  * The payload streams into a temporary file inside the destination
- * directory (as the reference does: the spool's TmpFile, "nncp" prefix),
- * is fsynced, and only once the packet has been fully read and verified is
- * it given its name. An existing entry is never replaced: like the
- * reference, the file then gets the first free name of NAME.0, NAME.1, …
- * (TmpFile.commitNoClobber).
+ * directory (the spool's TmpFile), named `.pigeon-tmp-<PKT>.<hex>`: a
+ * dot-file, hidden from ls and shell globs, that the spool's delivery
+ * record locates (spool/delivery.ts). It is fsynced, and only once the
+ * packet has been fully read and verified is it given its name. An
+ * existing entry is never replaced: like the reference, the file then gets
+ * the first free name of NAME.0, NAME.1, … (TmpFile.commitNoClobber), a
+ * name too long for that suffix being shortened to fit.
+ *
+ * Exactly once: before the temporary file exists, the record says
+ * "writing" there; once it is complete and fsynced, "placing" it (with its
+ * inode), durably, then it is linked. A toss killed anywhere in between
+ * leaves the next toss of the packet to settle it (resumeFile): debris of
+ * an unfinished write is removed and the file written again; a file that
+ * was placed is recognised by its inode, its content compared with the
+ * packet's, and not delivered twice.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { bytesEqual } from '../codec/bytes.js';
+import type { LogFields } from '../log/log.js';
 import { iBytes, shortId } from '../format.js';
 import { Progress } from '../progress.js';
-import { ensureDir, makeDir, TmpFile } from '../spool/atomic.js';
+import { ensureDir, makeDir, noClobberName, TmpFile } from '../spool/atomic.js';
+import { incomingDebris, incomingTmpPrefix, isRecordedFile, type FilePlacing, type FileWriting } from '../spool/delivery.js';
+import { INCOMING_TMP_PREFIX } from '../spool/layout.js';
 import {
   checkAbort,
   drain,
   errCode,
   isInside,
+  noteDelivery,
   pathText,
   TossFailure,
   tossingPrefix,
@@ -32,6 +47,7 @@ import {
   type Outcome,
   type Tossing,
 } from './common.js';
+import { killPoint } from './killpoint.js';
 
 export type DestinationFault = 'non-rel' | 'traversal' | 'symlink' | 'not-dir';
 
@@ -166,9 +182,21 @@ export async function tossFile(t: Tossing): Promise<Outcome> {
     return 'done';
   }
 
+  const rec = t.delivery?.record;
+  if (rec?.kind === 'file' && rec.state !== 'done') {
+    const settled = await resumeFile(t, rec, fields, prefix);
+    if (settled) return settled;
+  }
+
+  const tmpPrefix = t.delivery ? incomingTmpPrefix(t.delivery.pktId) : INCOMING_TMP_PREFIX;
+  try {
+    await noteDelivery(t, { kind: 'file', state: 'writing', dir: where.dir, prefix: tmpPrefix }, false);
+  } catch (err) {
+    throw new TossFailure('rx-record', fields, err, `${prefix}: recording the delivery`);
+  }
   let tmp: TmpFile;
   try {
-    tmp = await TmpFile.create(where.dir, { noSync: ctx.spool.noSync, mode: ctx.spool.fileMode });
+    tmp = await TmpFile.create(where.dir, { noSync: ctx.spool.noSync, mode: ctx.spool.fileMode, prefix: tmpPrefix, onStage: (s) => killPoint(`toss-file-${s}`) });
   } catch (err) {
     throw new TossFailure('rx-mktemp', fields, err, `${prefix}: mktemp`);
   }
@@ -179,6 +207,7 @@ export async function tossFile(t: Tossing): Promise<Outcome> {
       checkAbort(opts.signal);
       progress.add(chunk.length);
       await tmp.writeBorrowed(chunk);
+      killPoint('toss-file-chunk');
     }
     await tmp.flush(); // a write error (full disk) is a copying error, not a syncing one
     progress.finish();
@@ -186,11 +215,21 @@ export async function tossFile(t: Tossing): Promise<Outcome> {
     await tmp.abort();
     throw new TossFailure('rx-copy', withFields(fields, ['Tmp', tmp.path]), err, `${prefix}: copying`);
   }
-  // Fsync and close under the temporary name, then link it under its final one.
+  // Fsync and close under the temporary name, record it, then link it under its final one.
   try {
     await tmp.seal();
   } catch (err) {
     throw new TossFailure('rx-sync', fields, err, `${prefix}: syncing`);
+  }
+  if (t.delivery) {
+    try {
+      const st = await fsp.lstat(tmp.path);
+      await noteDelivery(t, { kind: 'file', state: 'placing', dir: where.dir, prefix: tmpPrefix, name: where.name, tmp: path.basename(tmp.path), dev: st.dev, ino: st.ino, size: st.size });
+    } catch (err) {
+      await tmp.abort();
+      throw new TossFailure('rx-record', fields, err, `${prefix}: recording the delivery`);
+    }
+    killPoint('toss-file-recorded');
   }
   try {
     await tmp.commitNoClobber(where.dir, where.name);
@@ -199,4 +238,73 @@ export async function tossFile(t: Tossing): Promise<Outcome> {
   }
   ctx.log.info('rx', fields, `Got file ${dst} (${iBytes(t.size)}) from ${origin.name}`);
   return 'done';
+}
+
+/**
+ * Settle what a killed toss of this packet left: null when the file must
+ * (still) be written, 'done' when it was placed. Either way no temporary
+ * file of the packet is left behind.
+ */
+async function resumeFile(t: Tossing, rec: FileWriting | FilePlacing, fields: LogFields, prefix: string): Promise<Outcome | null> {
+  const { ctx, opts } = t;
+  try {
+    let placedAs: string | null = null;
+    let tmpLeft = false;
+    if (rec.state === 'placing') {
+      placedAs = await findPlaced(rec);
+      tmpLeft = await isRecordedFile(path.join(rec.dir, rec.tmp), rec);
+    }
+    for (const p of await incomingDebris(rec)) await fsp.unlink(p).catch(() => {});
+    // Not placed: write it (again). Placed, or its temporary file gone (linked, then moved away by somebody): delivered.
+    if (rec.state === 'writing' || (placedAs === null && tmpLeft)) return null;
+    let how: string;
+    if (placedAs === null) {
+      await drain(t.body, opts.signal);
+      how = 'it has been moved away since';
+    } else {
+      const same = await sameContent(t.body, path.join(rec.dir, placedAs), opts.signal);
+      how = same ? `found as ${placedAs}, same content` : `found as ${placedAs}, changed since`;
+    }
+    ctx.log.info('rx-delivered', withFields(fields, ['Tmp', rec.tmp]), `${prefix}: delivered before (by a toss that stopped before removing the packet): ${how}`);
+    return 'done';
+  } catch (err) {
+    throw new TossFailure('rx-copy', fields, err, `${prefix}: settling an earlier delivery`);
+  }
+}
+
+/** The name (NAME or NAME.N, tried in commitNoClobber's order) under which the recorded file was placed, or null. */
+async function findPlaced(rec: FilePlacing): Promise<string | null> {
+  for (let i = -1; ; i++) {
+    const name = noClobberName(rec.name, i);
+    const p = path.join(rec.dir, name);
+    try {
+      await fsp.lstat(p);
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return null;
+      throw err;
+    }
+    if (await isRecordedFile(p, rec)) return name;
+  }
+}
+
+/** Whether the file at `p` holds exactly the bytes of `body` (read to its end either way, verifying it). */
+async function sameContent(body: AsyncIterable<Uint8Array>, p: string, signal?: AbortSignal): Promise<boolean> {
+  const fh = await fsp.open(p, 'r');
+  try {
+    let same = true;
+    let pos = 0;
+    let buf = Buffer.alloc(0);
+    for await (const chunk of body) {
+      checkAbort(signal);
+      if (same) {
+        if (buf.length < chunk.length) buf = Buffer.alloc(chunk.length);
+        const { bytesRead } = await fh.read(buf, 0, chunk.length, pos);
+        same = bytesRead === chunk.length && bytesEqual(buf.subarray(0, bytesRead), chunk);
+      }
+      pos += chunk.length;
+    }
+    return same && (await fh.stat()).size === pos;
+  } finally {
+    await fh.close();
+  }
 }

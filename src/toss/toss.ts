@@ -16,6 +16,18 @@
  * duplicate of one tossed before and is removed without being delivered
  * again; a failure to take a lock counts as a failure, except a lock held by
  * another toss (logged with one line; as nncp-toss, not a failure).
+ *
+ * Exactly once across a kill (README: Crash consistency): each delivery
+ * from rx/ keeps a record (spool/delivery.ts) from before its side effect
+ * until after the packet's removal. A packet whose record says "done" is
+ * only removed; the file and exec handlers read the other states. The
+ * records of packets that left rx/ are swept (with their debris in
+ * incoming/) when the queue is next tossed.
+ *
+ * A packet whose stream fails verification (a block that does not
+ * authenticate, truncated, bytes after its end) is moved to rx/quarantine/
+ * (spool/quarantine.ts) instead of staying queued: it can never become
+ * valid.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { nodeById } from '../config/types.js';
@@ -26,13 +38,28 @@ import type { LogFields } from '../log/log.js';
 import { formatNice } from '../nice.js';
 import { decryptPacket, openPlain } from '../packet/encrypted.js';
 import { PKT_TYPE_NAMES, PktType } from '../packet/header.js';
+import { readDelivery, removeDelivery, sweepDeliveries } from '../spool/delivery.js';
+import { quarantinePacket } from '../spool/quarantine.js';
 import type { Job, Queue } from '../spool/spool.js';
 import { tossAck } from './ack.js';
 import { tossArea } from './area.js';
-import { checkAbort, pktSizeWithoutEnc, TossAborted, TossFailure, withFields, type Outcome, type TossOptions, type Tossing } from './common.js';
+import {
+  checkAbort,
+  noteDelivery,
+  pktSizeWithoutEnc,
+  TossAborted,
+  TossFailure,
+  watchIntegrity,
+  withFields,
+  type DeliveryRef,
+  type Outcome,
+  type TossOptions,
+  type Tossing,
+} from './common.js';
 import { tossExec } from './exec.js';
 import { tossFile } from './file.js';
 import { tossFreq } from './freq.js';
+import { killPoint } from './killpoint.js';
 import { tossTrns } from './trns.js';
 
 export type { TossOptions } from './common.js';
@@ -113,6 +140,7 @@ export async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts
     return result;
   }
   try {
+    if (xx === 'rx' && !opts.dryRun) await sweep(ctx, nodeIdB32);
     const maxNice = opts.nice ?? 255;
     const { jobs, skipped } = await ctx.spool.scan(nodeIdB32, xx);
     for (const s of skipped) {
@@ -137,6 +165,16 @@ export async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts
     lock.release();
   }
   return result;
+}
+
+/** Remove the delivery records (and incoming/ debris) of packets that left the queue. */
+async function sweep(ctx: Context, nodeIdB32: string): Promise<void> {
+  try {
+    for (const p of await sweepDeliveries(ctx.spool, nodeIdB32)) ctx.log.debug('rx-sweep', [['Path', p]], `Sweeping: ${p}: removed`);
+  } catch (err) {
+    const dir = ctx.spool.deliveryDir(nodeIdB32);
+    ctx.log.error('rx-sweep', [['Path', dir]], err, `Sweeping ${dir}`);
+  }
 }
 
 function baseFields(job: Job): LogFields {
@@ -173,6 +211,7 @@ export async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {
     if (!opts.dryRun) {
       try {
         await ctx.spool.remove(job);
+        await removeDelivery(ctx.spool, queueNode, job.id);
       } catch (err) {
         ctx.log.error('rx-remove', fields0, err, `Tossing ${name}/${job.id}: already seen: removing`);
         return 'failed';
@@ -188,6 +227,15 @@ export async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {
     return 'failed';
   }
   const size = pktSizeWithoutEnc(job.size);
+  let delivery: DeliveryRef | undefined;
+  if (queue === 'rx' && !opts.dryRun) {
+    try {
+      delivery = { nodeIdB32: queueNode, pktId: job.id, record: await readDelivery(ctx.spool, queueNode, job.id) };
+    } catch (err) {
+      ctx.log.error('rx-record', fields0, err, `Tossing ${name}/${job.id}: reading its delivery record`);
+      return 'failed';
+    }
+  }
   for (;;) {
     let fh: FileHandle;
     try {
@@ -200,23 +248,26 @@ export async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {
       let t: Tossing;
       try {
         const dec = await decryptPacket({ self, lookup: (id) => nodeById(ctx.cfg, id), input: { file: fh }, what: `packet ${job.id}`, borrow: true });
-        const { plain, body } = await openPlain(dec.plaintext, `packet ${job.id}`);
+        const { plain, body } = await openPlain(watchIntegrity(dec.plaintext, delivery), `packet ${job.id}`);
         const fields = withFields(fields0, ['Size', size]);
-        t = { ctx, opts, origin: sender, pktName: job.id, nice: job.nice, size, fields, plain, body, job: { path: job.path, nodeIdB32: queueNode, id: job.id } };
+        t = { ctx, opts, origin: sender, pktName: job.id, nice: job.nice, size, fields, plain, body, job: { path: job.path, nodeIdB32: queueNode, id: job.id }, delivery };
       } catch (err) {
         ctx.log.error('rx-unmarshal', fields0, err, `Tossing ${name}/${job.id}: unmarshal`);
+        if (delivery?.corrupt) await quarantine(ctx, job, delivery, fields0, name);
         return 'failed';
       }
       ctx.log.debug('rx', t.fields, `Tossing ${name}/${job.id} (${iBytes(size)})`);
       let outcome: Outcome;
       try {
-        outcome = await dispatch(t);
+        outcome = delivery?.record?.state === 'done' ? await deliveredBefore(t) : await dispatch(t);
       } catch (err) {
         logFailure(ctx, t, err);
+        if (delivery?.corrupt) await quarantine(ctx, job, delivery, t.fields, name);
         return 'failed';
       }
       if (outcome === 'repeat') continue;
       if (outcome === 'skipped') return 'skipped';
+      if (!(await recordDone(t))) return 'failed';
       return (await finish(ctx, t, job, opts)) ? 'done' : 'failed';
     } finally {
       await fh.close();
@@ -224,7 +275,48 @@ export async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {
   }
 }
 
-/** After a successful handling: the seen/ marker (-seen), then remove the packet and its hdr/. */
+/** A packet whose record says it was delivered by a toss killed before removing it: only removed now. */
+async function deliveredBefore(t: Tossing): Promise<Outcome> {
+  await t.body.return(undefined);
+  const kind = t.delivery!.record!.kind;
+  t.ctx.log.info('rx-delivered', withFields(t.fields, ['Type', kind]), `Tossing ${t.origin.name}/${t.pktName}: ${kind} delivered before (by a toss that stopped before removing the packet): removing`);
+  return 'done';
+}
+
+/**
+ * After a handler succeeded: the "done" record, before the packet goes. A
+ * file's "placing" record already says as much (toss/file.ts), an ack is
+ * idempotent. Kill points: toss-handled (before), toss-delivered (after).
+ */
+async function recordDone(t: Tossing): Promise<boolean> {
+  killPoint('toss-handled');
+  const ref = t.delivery;
+  const type = t.plain.type;
+  if (ref && ref.record?.state !== 'done' && type !== PktType.File && type !== PktType.Ack) {
+    try {
+      await noteDelivery(t, { kind: PKT_TYPE_NAMES[type], state: 'done' });
+    } catch (err) {
+      t.ctx.log.error('rx-record', t.fields, err, `Tossing ${t.origin.name}/${t.pktName} (${iBytes(t.size)}): recording the delivery`);
+      return false;
+    }
+  }
+  killPoint('toss-delivered');
+  return true;
+}
+
+/** Move a packet that failed verification to rx/quarantine/ (and drop its delivery record). */
+async function quarantine(ctx: Context, job: Job, ref: DeliveryRef, fields: LogFields, name: string): Promise<void> {
+  const prefix = `Tossing ${name}/${job.id}: failed verification`;
+  try {
+    const q = await quarantinePacket(ctx.spool, ref.nodeIdB32, job.id);
+    await removeDelivery(ctx.spool, ref.nodeIdB32, job.id);
+    ctx.log.error('rx-quarantine', withFields(fields, ['Path', q]), ref.corrupt, `${prefix}: moved to ${q}, never to be tossed again`);
+  } catch (err) {
+    ctx.log.error('rx-quarantine', fields, err, `${prefix}: moving to quarantine`);
+  }
+}
+
+/** After a successful handling: the seen/ marker (-seen), then remove the packet and its hdr/, then its record. */
 async function finish(ctx: Context, t: Tossing, job: Job, opts: PacketOptions): Promise<boolean> {
   if (opts.dryRun) return true;
   const prefix = `Tossing ${t.origin.name}/${job.id} (${iBytes(t.size)})`;
@@ -235,12 +327,18 @@ async function finish(ctx: Context, t: Tossing, job: Job, opts: PacketOptions): 
       ctx.log.error('rx-dirsync', t.fields, err, `${prefix}: marking seen`);
       return false;
     }
+    killPoint('toss-seen');
   }
   try {
     await ctx.spool.remove(job);
   } catch (err) {
     ctx.log.error('rx-remove', t.fields, err, `${prefix}: removing`);
     return false;
+  }
+  if (t.delivery) {
+    killPoint('toss-removed');
+    // A record left behind by a failure here goes with the next sweep.
+    await removeDelivery(ctx.spool, t.delivery.nodeIdB32, job.id).catch(() => {});
   }
   return true;
 }

@@ -1,0 +1,209 @@
+/**
+ * Delivery records: what makes tossing exactly once across a kill.
+ *
+ * While a packet of rx/ is delivered, rx/delivery/<PKT> says how far the
+ * delivery got (a small JSON object, replaced atomically):
+ *
+ *   file  writing   a temporary file `.pigeon-tmp-<PKT>.<hex>` may exist in
+ *                   `dir` (not fsynced: it only locates debris)
+ *   file  placing   the temporary file `tmp` (device/inode `dev`/`ino`,
+ *                   `size` bytes) is complete and about to be linked under
+ *                   `name` or `name.N` in `dir` (fsynced before the link)
+ *   exec  started   the handle is about to run, or ran without the outcome
+ *                   being recorded
+ *   any   done      delivered; only the packet's removal is left
+ *
+ * A record is written before the side effect it announces and removed
+ * after the packet (the tosser's job, under the node's toss lock). The
+ * next toss of the same packet reads it to finish or skip what was done
+ * (toss/file.ts, toss/exec.ts, toss/toss.ts); the next toss of the queue
+ * removes the records of packets that are gone, with their debris. So
+ * records never outnumber the packets in rx/ plus those of one toss.
+ *
+ * The reference neither reads nor removes rx/delivery/ (nncp-rm -rx leaves
+ * directories alone).
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { INCOMING_TMP_PREFIX } from './layout.js';
+import { isId, type Spool } from './spool.js';
+
+export interface FileWriting {
+  kind: 'file';
+  state: 'writing';
+  /** Directory of the temporary file (the destination's). */
+  dir: string;
+  /** Name prefix of the temporary file. */
+  prefix: string;
+}
+
+export interface FilePlacing {
+  kind: 'file';
+  state: 'placing';
+  dir: string;
+  prefix: string;
+  /** The name asked for (the file gets it or the first free NAME.N). */
+  name: string;
+  /** Base name of the complete temporary file. */
+  tmp: string;
+  dev: number;
+  ino: number;
+  size: number;
+}
+
+export interface ExecStarted {
+  kind: 'exec';
+  state: 'started';
+}
+
+export interface Delivered {
+  /** The packet type's name (file, exec, freq, trns, area). */
+  kind: string;
+  state: 'done';
+}
+
+export type DeliveryRecord = FileWriting | FilePlacing | ExecStarted | Delivered;
+
+/** The temporary-file prefix for a delivery of packet `pktId` into incoming/. */
+export function incomingTmpPrefix(pktId: string): string {
+  return `${INCOMING_TMP_PREFIX}${pktId}.`;
+}
+
+function isMissing(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+function valid(r: unknown): r is DeliveryRecord {
+  if (typeof r !== 'object' || r === null) return false;
+  const o = r as Record<string, unknown>;
+  if (typeof o.kind !== 'string') return false;
+  switch (o.state) {
+    case 'done':
+      return true;
+    case 'started':
+      return o.kind === 'exec';
+    case 'writing':
+      return o.kind === 'file' && typeof o.dir === 'string' && typeof o.prefix === 'string';
+    case 'placing':
+      return (
+        o.kind === 'file' &&
+        typeof o.dir === 'string' &&
+        typeof o.prefix === 'string' &&
+        typeof o.name === 'string' &&
+        typeof o.tmp === 'string' &&
+        [o.dev, o.ino, o.size].every((n) => typeof n === 'number')
+      );
+    default:
+      return false;
+  }
+}
+
+/** The record of packet `pktId` of a node's rx/, or null (none, or not one we can read: then it is ignored). */
+export async function readDelivery(spool: Spool, nodeIdB32: string, pktId: string): Promise<DeliveryRecord | null> {
+  let text: string;
+  try {
+    text = await fsp.readFile(spool.deliveryPath(nodeIdB32, pktId), 'utf8');
+  } catch (err) {
+    if (isMissing(err)) return null;
+    throw err;
+  }
+  try {
+    const r: unknown = JSON.parse(text);
+    return valid(r) ? r : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Replace the record atomically; `durable` fsyncs it (and its directory) before returning. */
+export async function writeDelivery(spool: Spool, nodeIdB32: string, pktId: string, rec: DeliveryRecord, durable: boolean): Promise<void> {
+  await spool.writeSmall(spool.deliveryPath(nodeIdB32, pktId), JSON.stringify(rec) + '\n', { noSync: !durable });
+}
+
+export async function removeDelivery(spool: Spool, nodeIdB32: string, pktId: string): Promise<void> {
+  await fsp.unlink(spool.deliveryPath(nodeIdB32, pktId)).catch((err) => {
+    if (!isMissing(err)) throw err;
+  });
+}
+
+/** Ids of the packets of a node that have a record. */
+export async function listDeliveries(spool: Spool, nodeIdB32: string): Promise<string[]> {
+  try {
+    return (await fsp.readdir(spool.deliveryDir(nodeIdB32))).filter(isId).sort();
+  } catch (err) {
+    if (isMissing(err)) return [];
+    throw err;
+  }
+}
+
+/** Whether `p` is the file of the record (same device and inode). */
+export async function isRecordedFile(p: string, rec: FilePlacing): Promise<boolean> {
+  try {
+    const st = await fsp.lstat(p);
+    return st.isFile() && st.dev === rec.dev && st.ino === rec.ino;
+  } catch (err) {
+    if (isMissing(err)) return false;
+    throw err;
+  }
+}
+
+/**
+ * The temporary files a file delivery left in incoming/: every file named
+ * with its prefix in its directory. For a "placing" record those are
+ * debris only once the complete file is no longer needed (the packet is
+ * gone, or the caller has settled the delivery).
+ */
+export async function incomingDebris(rec: FileWriting | FilePlacing): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(rec.dir);
+  } catch (err) {
+    if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+    throw err;
+  }
+  return names.filter((n) => n.startsWith(rec.prefix)).map((n) => path.join(rec.dir, n));
+}
+
+export interface StaleRecord {
+  pktId: string;
+  record: DeliveryRecord | null;
+  /** The record's packet is no longer in rx/: record and debris can go. */
+  packetGone: boolean;
+}
+
+/** Every record of a node, with whether its packet is still queued. */
+export async function deliveryRecords(spool: Spool, nodeIdB32: string): Promise<StaleRecord[]> {
+  const out: StaleRecord[] = [];
+  for (const pktId of await listDeliveries(spool, nodeIdB32)) {
+    let packetGone = false;
+    try {
+      await fsp.lstat(spool.packetPath(nodeIdB32, 'rx', pktId));
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+      packetGone = true;
+    }
+    out.push({ pktId, record: await readDelivery(spool, nodeIdB32, pktId), packetGone });
+  }
+  return out;
+}
+
+/**
+ * Under the node's toss lock: remove the records whose packet has left rx/
+ * (delivered, removed, quarantined), with what their deliveries left in
+ * incoming/. Returns the paths removed.
+ */
+export async function sweepDeliveries(spool: Spool, nodeIdB32: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const s of await deliveryRecords(spool, nodeIdB32)) {
+    if (!s.packetGone) continue;
+    if (s.record?.kind === 'file' && s.record.state !== 'done') {
+      for (const p of await incomingDebris(s.record)) {
+        await fsp.unlink(p).catch(() => {});
+        removed.push(p);
+      }
+    }
+    await removeDelivery(spool, nodeIdB32, s.pktId);
+    removed.push(spool.deliveryPath(nodeIdB32, s.pktId));
+  }
+  return removed;
+}
