@@ -40,6 +40,10 @@
  *     short onlinedeadline does not cut the DONE off (maxonlinetime still
  *     applies).
  *
+ * (Longer than 600 lines: the handlers share the session's state; the
+ * sending half already lives in outbox.ts, and the receiving half
+ * (want/unwant, onFile, finishRx, refetch) is the next to split off.)
+ *
  * Log records use the reference's Who values and fields (sp-infos-tx,
  * sp-info, sp-file-done, sp-done, ...), so nncp-log shows them the same.
  * What a peer can make us log over and over (bad FILEs, INFO records past
