@@ -106,7 +106,7 @@ test('packets go both ways in one session; DONE removes the sender copies; toss 
   t.deepEqual(fs.readFileSync(path.join(p.a.incoming, 'from-bob.bin')), fb.data);
 });
 
-test('a .part resumes from its size and is checked in the background; a corrupt one is caught', async (t) => {
+test('a .part resumes from its size and is checked in the background; a corrupt one is caught, discarded and fetched again', async (t) => {
   const p = await pair(t);
   const good = await queueFile(p.actx, 'bob', 'resumed.bin', 700_000);
   const bad = await queueFile(p.actx, 'bob', 'corrupt.bin', 300_000);
@@ -128,18 +128,22 @@ test('a .part resumes from its size and is checked in the background; a corrupt 
   // the good one: resumed, downloaded, checksummed, renamed, identical
   t.deepEqual(fs.readFileSync(path.join(rxDir(p.b, p.a), good.id)), goodSrc);
   t.is(who(p.b, 'sp-checker-done')[0].fields.get('Pkt'), good.id);
-  // the bad one: never becomes a packet, stays .nock, and its sender keeps it (no DONE)
-  t.false(has(path.join(rxDir(p.b, p.a), bad.id)));
-  t.true(has(path.join(rxDir(p.b, p.a), bad.id + '.nock')));
+  // the bad one: its damaged copy never becomes a packet; it is discarded (never stuck as .nock)
+  // and fetched again whole (in the same session if it still runs, else the next)
   t.is(who(p.b, 'sp-checker')[0].fields.get('Err'), 'checksum mismatch');
-  // DONE for the good one reaches alice only if the check ended inside the session;
+  await until(() => who(p.b, 'sp-file-refetch').length === 1);
+  t.regex(who(p.b, 'sp-file-refetch')[0].fields.get('Msg')!, /corrupted copy discarded; (fetching it again|it is fetched again in a later session)/);
+  // DONE for either reaches alice only if it was settled inside the session;
   // a second call settles it either way ("already done")
   await call(p);
+  t.false(has(path.join(rxDir(p.b, p.a), bad.id + '.nock')));
+  t.deepEqual(fs.readFileSync(path.join(rxDir(p.b, p.a), bad.id)), badSrc);
   t.false(has(path.join(txDir(p.a, p.b), good.id)));
-  t.true(has(path.join(txDir(p.a, p.b), bad.id)));
+  await until(() => !has(path.join(txDir(p.a, p.b), bad.id)), 10_000, 'the DONE for the refetched one');
+  t.is(who(p.b, 'sp-file-refetch').length, 1, 'discarded once');
   t.true((await tossAll(p.bctx)).ok);
   t.deepEqual(fs.readFileSync(path.join(p.b.incoming, 'resumed.bin')), good.data);
-  t.false(has(path.join(p.b.incoming, 'corrupt.bin')));
+  t.deepEqual(fs.readFileSync(path.join(p.b.incoming, 'corrupt.bin')), bad.data);
 });
 
 test('packets queued while the session lives are announced and sent (both roles)', async (t) => {

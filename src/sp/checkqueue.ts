@@ -4,7 +4,10 @@
  * (callNode, listenDaemon, serveStdio, runCaller) and handed to each
  * session; the session adds a check when a packet lands as .nock (resumed,
  * or left by an earlier -nock session) and is told when it is good, so it
- * can send DONE. `idle()` waits for the queue to drain.
+ * can send DONE, or that it failed (so it can fetch the packet again).
+ * `idle()` waits for the queue to drain; `stop()` interrupts the running
+ * check and drops the queued ones (their .nock files stay and are checked
+ * in a later session), so a daemon stops within moments whatever it checks.
  *
  * The checking itself is the spool's (src/spool/partial.ts); this module
  * orders the checks and writes their log records (sp-checker,
@@ -15,7 +18,7 @@ import type { Context } from '../context.js';
 import type { MTH } from '../crypto/mth.js';
 import { iBytes } from '../format.js';
 import type { LogFields } from '../log/log.js';
-import type { Partials } from '../spool/partial.js';
+import { ChecksumMismatchError, type Partials } from '../spool/partial.js';
 
 export interface CheckTask {
   ctx: Context;
@@ -26,6 +29,8 @@ export interface CheckTask {
   rest: MTH | null;
   /** The packet is now rx/<PKT>. */
   onGood: () => void;
+  /** Its bytes do not hash to its id (the .nock is still there); the check ends once this settles. */
+  onBad?: () => void | Promise<void>;
   /** The check is over, good or bad. */
   onEnd: () => void;
 }
@@ -33,15 +38,17 @@ export interface CheckTask {
 export class CheckQueue {
   private readonly tasks: CheckTask[] = [];
   private runner: Promise<void> | null = null;
+  private readonly abort = new AbortController();
 
-  /** Queue a check; it runs after those queued before it. */
+  /** Queue a check; it runs after those queued before it (after stop(), it is dropped at once). */
   add(task: CheckTask): void {
+    if (this.abort.signal.aborted) return task.onEnd();
     this.tasks.push(task);
     if (this.runner !== null) return;
     this.runner = (async () => {
       for (let t = this.tasks.shift(); t; t = this.tasks.shift()) {
         try {
-          await runCheck(t);
+          if (!this.abort.signal.aborted) await runCheck(t, this.abort.signal);
         } finally {
           t.onEnd();
         }
@@ -55,19 +62,30 @@ export class CheckQueue {
   async idle(): Promise<void> {
     while (this.runner !== null) await this.runner;
   }
+
+  /** Interrupt the running check, drop the queued ones and take no more; resolves once the running one has stopped. */
+  stop(): Promise<void> {
+    this.abort.abort(new Error('interrupted: the .nock is checked again next time'));
+    return this.idle();
+  }
 }
 
-async function runCheck(t: CheckTask): Promise<void> {
+async function runCheck(t: CheckTask, signal: AbortSignal): Promise<void> {
   const { ctx, node, pktId } = t;
   const fields: LogFields = [['XX', 'rx'], ['Node', node.idB32], ['Pkt', pktId]];
   ctx.log.debug('sp-checker', fields, `Checksumming ${node.name}/rx/${pktId}`);
   let size: number;
   try {
-    const r = await t.partials.check(node.idB32, pktId, t.rest);
+    const r = await t.partials.check(node.idB32, pktId, t.rest, { signal });
     size = r.size;
     if (r.hdrError !== undefined) logHdrError(ctx, node, pktId, r.hdrError);
   } catch (err) {
+    if (signal.aborted) {
+      ctx.log.debug('sp-checker', fields, `Checksumming ${node.name}/rx/${pktId}: interrupted, checked again next time`);
+      return;
+    }
     ctx.log.error('sp-checker', [...fields, ['Size', 0]], err, `Checksumming ${node.name}/rx/${pktId} (${iBytes(0)})`);
+    if (err instanceof ChecksumMismatchError) await t.onBad?.();
     return;
   }
   ctx.log.info('sp-checker-done', [...fields, ['Size', size]], `Packet ${pktId} is retreived (${iBytes(size)})`);

@@ -1,7 +1,11 @@
 /**
  * The daemon (nncp-daemon): answer calls, each connection in its own sync
- * session, many at once (at most `maxConn`; more wait for a free slot, as
- * the reference's limited listener makes them wait).
+ * session, many at once (at most `maxConn`). Further connections wait for
+ * a free slot, as the reference's limited listener makes them wait, but
+ * bounded: at most `maxConn` of them, each for the handshake deadline
+ * (NNCPDEADLINE; its caller gives up by then anyway); beyond that they are
+ * closed at once. Sockets are half-open capable: a caller that shuts down
+ * its sending side after its first message still gets the reply.
  *
  * Per connection: the caller's first Noise message tells who it is; only a
  * neighbour whose noisepub we know gets an answer (a stranger is logged as
@@ -10,7 +14,9 @@
  * already has one is refused. The session's niceness is the daemon's
  * -nice; rates and deadlines are the node's configuration. Packets received
  * on any connection are checksummed one at a time on the daemon's
- * CheckQueue.
+ * CheckQueue; close() interrupts it (a .nock is checked again next time).
+ * The Noise private key is made into one KeyObject at start and shared by
+ * every handshake.
  */
 import net from 'node:net';
 import type { Neighbour } from '../config/types.js';
@@ -21,7 +27,9 @@ import { formatNice } from '../nice.js';
 import type { TossOptions } from '../toss/toss.js';
 import { finishedText, joinHostPort, socketLink, splitHostPort, startAutoToss, type Link } from './call.js';
 import { CheckQueue } from './checkqueue.js';
-import { noisePubLookup, spRespond } from './handshake.js';
+import { noisePubLookup, noiseStaticKey, spDeadlineMs, spRespond } from './handshake.js';
+import { LogLimiter } from './loglimit.js';
+import type { StaticKey } from './noise.js';
 import { prepareSession, type Prepared } from './prepare.js';
 import { SpSession, type SessionParams } from './session.js';
 
@@ -31,6 +39,8 @@ export interface DaemonOptions {
   noCK: boolean;
   /** Toss each caller's rx queue during and after its session. */
   autoToss?: TossOptions;
+  /** Our Noise key, made once (noiseStaticKey) for all connections; default: from the config's self, per connection. */
+  noiseKey?: StaticKey;
 }
 
 /**
@@ -89,7 +99,7 @@ async function serve(ctx: Context, link: Link, addr: string, opts: DaemonOptions
   let session: SpSession;
   let answered = false;
   try {
-    const tr = await spRespond(link, self, findByNoisePub, firstPayload);
+    const tr = await spRespond(link, opts.noiseKey ?? self, findByNoisePub, firstPayload);
     answered = true;
     session = new SpSession(params!, prep!, tr);
     await session.start();
@@ -124,7 +134,7 @@ async function serve(ctx: Context, link: Link, addr: string, opts: DaemonOptions
 export interface ListenOptions extends DaemonOptions {
   /** host:port, e.g. "[::]:5400" or "127.0.0.1:0". */
   bind: string;
-  /** Sessions at once; further connections wait. */
+  /** Sessions at once; as many further connections wait (each for the handshake deadline), the rest are closed. */
   maxConn: number;
 }
 
@@ -135,7 +145,7 @@ export interface Daemon {
   active(): number;
   /** Resolves once every packet received so far has been checksummed (and moved to rx/ or refused). */
   checksIdle(): Promise<void>;
-  /** Stop listening and end every session; resolves when they have ended and their checks are done. */
+  /** Stop listening and end every session; resolves when they have ended and the checks have stopped (a check cut short is done again next time). */
   close(): Promise<void>;
 }
 
@@ -143,31 +153,50 @@ export interface Daemon {
 export async function listenDaemon(ctx: Context, opts: ListenOptions): Promise<Daemon> {
   const { host, port } = splitHostPort(opts.bind);
   if (!Number.isInteger(opts.maxConn) || opts.maxConn < 1) throw new PigeonError('EUSAGE', `-maxconn ${opts.maxConn}: expected a positive number`);
+  if (!ctx.cfg.self) throw new PigeonError('ECONFIG', `${ctx.cfg.path}: no self section with private keys: cannot answer calls`);
+  const sopts: DaemonOptions = { ...opts, noiseKey: opts.noiseKey ?? noiseStaticKey(ctx.cfg.self) };
   const checks = new CheckQueue();
   const sessions = new Set<Promise<void>>();
   const links = new Set<Link>();
-  const waitingSockets: net.Socket[] = [];
+  /** Connections waiting for a free slot (at most maxConn), each dropped after the handshake deadline. */
+  const parked = new Map<net.Socket, NodeJS.Timeout>();
+  const parkMs = spDeadlineMs();
+  const limiter = new LogLimiter(ctx, () => [['Addr', opts.bind]], `Listening on ${opts.bind}`, 20);
+  const unpark = (sock: net.Socket): void => {
+    clearTimeout(parked.get(sock));
+    parked.delete(sock);
+  };
   const start = (sock: net.Socket): void => {
     const addr = joinHostPort(sock.remoteAddress, sock.remotePort);
     ctx.log.debug('daemon-accepted', [['Addr', addr]], `Accepted connection with ${addr}`);
     const link = socketLink(sock);
     links.add(link);
-    const p = serveConnection(ctx, link, addr, opts, checks).finally(() => {
+    const p = serveConnection(ctx, link, addr, sopts, checks).finally(() => {
       links.delete(link);
       sessions.delete(p);
-      const next = waitingSockets.shift();
-      if (next) start(next);
+      const next = parked.keys().next();
+      if (!next.done) {
+        unpark(next.value);
+        start(next.value);
+      }
     });
     sessions.add(p);
   };
-  const server = net.createServer((sock) => {
-    if (sessions.size >= opts.maxConn) {
-      sock.on('error', () => {});
-      sock.pause();
-      waitingSockets.push(sock);
+  const server = net.createServer({ allowHalfOpen: true }, (sock) => {
+    sock.on('error', () => {});
+    if (sessions.size < opts.maxConn) return start(sock);
+    const addr = joinHostPort(sock.remoteAddress, sock.remotePort);
+    if (parked.size >= opts.maxConn) {
+      if (limiter.allow('daemon-busy')) ctx.log.info('daemon-busy', [['Addr', addr]], `${addr}: ${opts.maxConn} sessions and ${opts.maxConn} waiting connections: closed`);
+      sock.destroy();
       return;
     }
-    start(sock);
+    sock.pause();
+    parked.set(sock, setTimeout(() => {
+      unpark(sock);
+      ctx.log.debug('daemon-busy', [['Addr', addr]], `${addr}: no free slot within ${parkMs / 1000} s: closed`);
+      sock.destroy();
+    }, parkMs));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
@@ -179,18 +208,27 @@ export async function listenDaemon(ctx: Context, opts: ListenOptions): Promise<D
       resolve();
     });
   });
-  server.on('error', (err) => ctx.log.error('daemon', [['Addr', opts.bind]], err, `Listening on ${opts.bind}`));
+  server.on('error', (err) => {
+    if (limiter.allow('daemon')) ctx.log.error('daemon', [['Addr', opts.bind]], err, `Listening on ${opts.bind}`);
+  });
   const a = server.address() as net.AddressInfo;
   return {
     address: { host: a.address, port: a.port },
     active: () => sessions.size,
     checksIdle: () => checks.idle(),
     async close(): Promise<void> {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of waitingSockets.splice(0)) s.destroy();
+      // Stop accepting, then end what runs: the server's close callback waits for every connection.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of [...parked.keys()]) {
+        unpark(s);
+        s.destroy();
+      }
+      const stopped = checks.stop();
       for (const l of links) l.close();
       await Promise.allSettled([...sessions]);
-      await checks.idle();
+      await stopped;
+      await closed;
+      limiter.flush();
     },
   };
 }

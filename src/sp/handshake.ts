@@ -22,7 +22,7 @@ import type { Neighbour, SelfNode } from '../config/types.js';
 import { AuthError, ConfigError, errorLine, PacketError, PigeonError } from '../errors.js';
 import { reclaimFrames } from '../stream/reclaim.js';
 import { encodeFrame, FrameReader, SP_MAX_FRAME } from './frame.js';
-import { CipherState, HandshakeState, NOISE_MAX_MSG, TAGLEN } from './noise.js';
+import { CipherState, HandshakeState, NOISE_MAX_MSG, StaticKey, TAGLEN } from './noise.js';
 import { padWithHalts, SP_MAX_PAYLOAD } from './packets.js';
 
 /** A byte link: a socket (readable = writable = the socket) or a pair of pipes. */
@@ -96,13 +96,21 @@ function describeConn(conn: SpConn, fallback: string): string {
   return fallback;
 }
 
-function staticKeys(self: SelfNode): { prv: Uint8Array; pub: Uint8Array } {
+/**
+ * Our Noise key as one KeyObject: make it once and hand it to every
+ * spInitiate/spRespond (instead of the SelfNode) so handshakes share it.
+ */
+export function noiseStaticKey(self: SelfNode): StaticKey {
   if (!self.noisePrv || !self.noisePub) throw new ConfigError('self has no noiseprv/noisepub: online exchange needs them (regenerate the keys with cfgnew)');
-  return { prv: self.noisePrv, pub: self.noisePub };
+  return new StaticKey(self.noisePrv, self.noisePub);
+}
+
+function staticKeys(self: SelfNode | StaticKey): StaticKey {
+  return self instanceof StaticKey ? self : noiseStaticKey(self);
 }
 
 /** As the caller (initiator): send our first message, read the answer. */
-export async function spInitiate(conn: SpConn, self: SelfNode, peer: Neighbour, firstPayload: Uint8Array, opts: SpOptions = {}): Promise<SpTransport> {
+export async function spInitiate(conn: SpConn, self: SelfNode | StaticKey, peer: Neighbour, firstPayload: Uint8Array, opts: SpOptions = {}): Promise<SpTransport> {
   if (!peer.noisePub) throw new ConfigError(`node ${peer.name} has no noisepub in the configuration: it cannot be called online`);
   const what = opts.what ?? `node ${peer.name}`;
   const link = new Link(conn, what, opts);
@@ -131,7 +139,7 @@ export async function spInitiate(conn: SpConn, self: SelfNode, peer: Neighbour, 
  */
 export async function spRespond(
   conn: SpConn,
-  self: SelfNode,
+  self: SelfNode | StaticKey,
   findByNoisePub: (pub: Uint8Array) => Neighbour | undefined,
   firstPayload: (peer: Neighbour) => Uint8Array | Promise<Uint8Array>,
   opts: SpOptions = {},

@@ -14,14 +14,23 @@
  * ee, es, se, ss. PSK modifiers are not: NNCP does not use them and the
  * vectors we check against have none.
  *
+ * Key material: a static key can be a StaticKey, whose private half lives
+ * only in one node:crypto KeyObject made once (a daemon shares it among all
+ * its handshakes); generated ephemeral keys are KeyObjects too and never
+ * exist as bytes here. Temporary secrets (DH outputs, HKDF and HMAC
+ * intermediates, superseded chaining keys) are zeroed as soon as they are
+ * used, and split() zeroes the chaining key and the handshake's cipher key
+ * and drops the ephemeral key: after it only the transport keys and the
+ * (public) handshake hash remain.
+ *
  * Messages are at most 65535 bytes, as the spec requires. There is no
  * automatic rekey (neither Noise nor NNCP's Noise library does one);
  * `rekey()` exists for completeness. A counter that reaches 2^64-1 stops
  * the CipherState instead of wrapping.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { chachaOpenWithNonce, chachaSealWithNonce } from '../crypto/aead.js';
-import { x25519, x25519Keypair } from '../crypto/ecc.js';
+import { x25519 } from '../crypto/ecc.js';
 import { AuthError, PacketError, PigeonError } from '../errors.js';
 
 export const SUITE = '25519_ChaChaPoly_BLAKE2b';
@@ -38,6 +47,55 @@ export interface KeyPair {
   pub: Uint8Array;
 }
 
+// RFC 8410's PKCS#8 wrapping of a raw X25519 private key.
+const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+/** A static X25519 key pair whose private half is held once, as a node:crypto KeyObject. */
+export class StaticKey {
+  /** The private key; its raw bytes are not kept here. */
+  readonly key: KeyObject;
+  readonly pub: Uint8Array;
+
+  constructor(prv: Uint8Array, pub: Uint8Array) {
+    checkKey('static private key', prv);
+    checkKey('static public key', pub);
+    // Built outside Buffer's shared pool and zeroed once OpenSSL has its copy.
+    const der = Buffer.alloc(PKCS8_X25519_PREFIX.length + DHLEN);
+    PKCS8_X25519_PREFIX.copy(der);
+    der.set(prv, PKCS8_X25519_PREFIX.length);
+    try {
+      this.key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    } finally {
+      der.fill(0);
+    }
+    this.pub = Uint8Array.from(pub);
+  }
+}
+
+/** Our key for DH: raw bytes (test vectors) or a KeyObject (StaticKey, generated ephemeral keys). */
+type OwnKey = { prv: Uint8Array; pub: Uint8Array } | { key: KeyObject; pub: Uint8Array };
+
+/** A fresh ephemeral key pair that exists only as a KeyObject. */
+function ephemeralKey(): OwnKey {
+  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  const x = publicKey.export({ format: 'jwk' }).x;
+  return { key: privateKey, pub: new Uint8Array(Buffer.from(x ?? '', 'base64url')) };
+}
+
+/** DH(ours, theirs); a low-order peer key (all-zero result) is refused. The result is the caller's to zero. */
+function dhWith(ours: OwnKey, theirs: Uint8Array): Uint8Array {
+  if ('prv' in ours) return x25519(ours.prv, theirs);
+  let shared: Buffer;
+  try {
+    const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(theirs).toString('base64url') }, format: 'jwk' });
+    shared = diffieHellman({ privateKey: ours.key, publicKey });
+  } catch {
+    throw new AuthError('X25519 agreement failed: the public key is invalid or of low order (a forged or broken key)');
+  }
+  if (shared.every((b) => b === 0)) throw new AuthError('X25519 agreement gave zero: the public key is of low order (a forged or broken key)');
+  return shared;
+}
+
 // ---------------------------------------------------------------- primitives
 
 export function blake2b(...parts: Uint8Array[]): Uint8Array {
@@ -50,7 +108,10 @@ export function blake2b(...parts: Uint8Array[]): Uint8Array {
 export function hmacBlake2b(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
   const h = createHmac('blake2b512', key);
   for (const p of parts) h.update(p);
-  return new Uint8Array(h.digest());
+  const d = h.digest();
+  const out = new Uint8Array(d);
+  d.fill(0);
+  return out;
 }
 
 /** Noise's HKDF: two or three HASHLEN-byte outputs from a chaining key and input key material. */
@@ -58,8 +119,9 @@ export function hkdf(chainingKey: Uint8Array, ikm: Uint8Array, outputs: 2 | 3): 
   const temp = hmacBlake2b(chainingKey, ikm);
   const out1 = hmacBlake2b(temp, Uint8Array.of(1));
   const out2 = hmacBlake2b(temp, out1, Uint8Array.of(2));
-  if (outputs === 2) return [out1, out2];
-  return [out1, out2, hmacBlake2b(temp, out2, Uint8Array.of(3))];
+  const out = outputs === 2 ? [out1, out2] : [out1, out2, hmacBlake2b(temp, out2, Uint8Array.of(3))];
+  temp.fill(0);
+  return out;
 }
 
 function nonceBytes(n: bigint): Buffer {
@@ -91,6 +153,7 @@ export class CipherState {
 
   initializeKey(k: Uint8Array | null): void {
     if (k !== null && k.length !== 32) throw new RangeError(`CipherState: key must be 32 bytes, got ${k.length}`);
+    this.k?.fill(0);
     this.k = k === null ? null : Uint8Array.from(k);
     this.n = 0n;
   }
@@ -128,7 +191,10 @@ export class CipherState {
   /** REKEY: k = first 32 bytes of ENCRYPT(k, 2^64-1, empty, 32 zero bytes). */
   rekey(): void {
     if (this.k === null) return;
-    this.k = chachaSeal(this.k, MAX_NONCE, new Uint8Array(0), new Uint8Array(32)).subarray(0, 32);
+    const sealed = chachaSeal(this.k, MAX_NONCE, new Uint8Array(0), new Uint8Array(32));
+    this.k.fill(0);
+    this.k = sealed.slice(0, 32);
+    sealed.fill(0);
   }
 }
 
@@ -152,8 +218,10 @@ class SymmetricState {
 
   mixKey(ikm: Uint8Array): void {
     const [ck, tempK] = hkdf(this.ck, ikm, 2);
+    this.ck.fill(0);
     this.ck = ck;
     this.cs.initializeKey(tempK.subarray(0, 32));
+    tempK.fill(0);
   }
 
   mixHash(data: Uint8Array): void {
@@ -172,9 +240,15 @@ class SymmetricState {
     return pt;
   }
 
+  /** The transport keys; the chaining key and the handshake's cipher key are zeroed (the hash stays). */
   split(): [CipherState, CipherState] {
     const [k1, k2] = hkdf(this.ck, new Uint8Array(0), 2);
-    return [new CipherState(k1.subarray(0, 32)), new CipherState(k2.subarray(0, 32))];
+    const pair: [CipherState, CipherState] = [new CipherState(k1.subarray(0, 32)), new CipherState(k2.subarray(0, 32))];
+    k1.fill(0);
+    k2.fill(0);
+    this.ck.fill(0);
+    this.cs.initializeKey(null);
+    return pair;
   }
 }
 
@@ -248,8 +322,8 @@ export interface HandshakeOptions {
   pattern: PatternName;
   initiator: boolean;
   prologue?: Uint8Array;
-  /** Our static key pair. */
-  s?: KeyPair;
+  /** Our static key pair (a StaticKey: shared, never copied). */
+  s?: KeyPair | StaticKey;
   /** Our ephemeral key pair: for test vectors only; otherwise generated. */
   e?: KeyPair;
   /** The peer's static public key, when the pattern has it as a pre-message. */
@@ -267,9 +341,10 @@ export class HandshakeState {
   readonly initiator: boolean;
   private readonly ss: SymmetricState;
   private readonly msgs: Token[][];
-  private s?: KeyPair;
-  private e?: KeyPair;
+  private s?: OwnKey;
+  private e?: OwnKey;
   private presetE?: KeyPair;
+  private splitDone = false;
   private rs?: Uint8Array;
   private re?: Uint8Array;
   private idx = 0;
@@ -281,7 +356,7 @@ export class HandshakeState {
     this.pattern = opts.pattern;
     this.initiator = opts.initiator;
     this.msgs = p.msgs.map(tokens);
-    checkKey('static private key', opts.s?.prv);
+    if (opts.s && !(opts.s instanceof StaticKey)) checkKey('static private key', opts.s.prv);
     checkKey('static public key', opts.s?.pub);
     checkKey('ephemeral private key', opts.e?.prv);
     checkKey('ephemeral public key', opts.e?.pub);
@@ -324,10 +399,18 @@ export class HandshakeState {
     return this.rs && Uint8Array.from(this.rs);
   }
 
-  /** [initiator → responder, responder → initiator], once the handshake is complete. */
+  /**
+   * [initiator → responder, responder → initiator], once the handshake is
+   * complete. Once only: the chaining key is zeroed and the ephemeral key
+   * dropped (the handshake hash and the remote static key stay readable).
+   */
   split(): [CipherState, CipherState] {
     this.usable();
     if (!this.isComplete()) throw new Error('Noise: split() before the handshake is complete');
+    if (this.splitDone) throw new Error('Noise: split() twice: the handshake keys are gone');
+    this.splitDone = true;
+    this.e = undefined;
+    this.presetE = undefined;
     return this.ss.split();
   }
 
@@ -338,7 +421,7 @@ export class HandshakeState {
       const parts: Uint8Array[] = [];
       for (const t of this.msgs[this.idx]) {
         if (t === 'e') {
-          this.e = this.presetE ?? x25519Keypair();
+          this.e = this.presetE ?? ephemeralKey();
           this.presetE = undefined;
           parts.push(this.e.pub);
           this.ss.mixHash(this.e.pub);
@@ -403,16 +486,21 @@ export class HandshakeState {
       if (v === undefined) throw new Error(`Noise ${this.pattern}: ${what} missing for token ${t}`);
       return v;
     };
-    let prv: Uint8Array;
+    let prv: OwnKey;
     let pub: Uint8Array;
     // es = DH(initiator's e, responder's s); se = DH(initiator's s, responder's e).
-    const ours = (k: 'e' | 's') => need(k === 'e' ? this.e : this.s, `our ${k}`).prv;
+    const ours = (k: 'e' | 's') => need(k === 'e' ? this.e : this.s, `our ${k}`);
     const theirs = (k: 'e' | 's') => need(k === 'e' ? this.re : this.rs, `their ${k}`);
     if (t === 'ee') [prv, pub] = [ours('e'), theirs('e')];
     else if (t === 'ss') [prv, pub] = [ours('s'), theirs('s')];
     else if (t === 'es') [prv, pub] = this.initiator ? [ours('e'), theirs('s')] : [ours('s'), theirs('e')];
     else [prv, pub] = this.initiator ? [ours('s'), theirs('e')] : [ours('e'), theirs('s')];
-    this.ss.mixKey(x25519(prv, pub));
+    const shared = dhWith(prv, pub);
+    try {
+      this.ss.mixKey(shared);
+    } finally {
+      shared.fill(0);
+    }
   }
 
   private usable(): void {

@@ -13,13 +13,22 @@
  *     thing in the transport phase, then INFOs of packets queued meanwhile;
  *   - on INFO: a packet we already have in rx/ or rx/seen/ is answered with
  *     DONE, one waiting in .nock is left alone, otherwise FREQ from the size
- *     of its .part (resume), when the spool has room for the rest;
+ *     of its .part (resume), when the spool has room for the rest and for
+ *     everything else requested and not yet received. At most
+ *     MAX_PEER_INFOS packets of the peer are taken per session (the rest
+ *     waits for the next one; one log line); a repeated INFO is ignored;
  *   - on FREQ: the packet is queued for sending (most urgent first); FILE
  *     chunks are sent whenever nothing else waits (INFO/FREQ/DONE first);
- *   - on FILE: the chunk goes into rx/<PKT>.part at its offset; a complete
- *     file becomes rx/<PKT> and DONE goes to the peer once its MTH matched
- *     (hashed as it arrived; a resumed one goes through .nock and a
- *     background check); with -nock it stays .nock for `check -nock`;
+ *   - on FILE: only for a packet we requested, and only at the current end
+ *     of its .part (the resume offset, then growing): bytes before the end
+ *     are dropped as already received, a chunk beyond it is refused (one
+ *     log line per packet), so a peer cannot make a sparse file. A
+ *     complete file becomes rx/<PKT> and DONE goes to the peer once its MTH
+ *     matched (hashed as it arrived; a resumed one goes through .nock and a
+ *     background check); with -nock it stays .nock for `check -nock`. A
+ *     file that fails its checksum (in-stream, or the check of its .nock:
+ *     corrupted on disk) is discarded and fetched again from the start,
+ *     once per session;
  *   - on DONE: our tx copy and its hdr/ file are removed; on HALT the
  *     peer's requests are forgotten;
  *   - PING after a minute without sending; the session ends when nothing but
@@ -31,8 +40,14 @@
  *     short onlinedeadline does not cut the DONE off (maxonlinetime still
  *     applies).
  *
+ * (Longer than 600 lines: the handlers share the session's state; the
+ * sending half already lives in outbox.ts, and the receiving half
+ * (want/unwant, onFile, finishRx, refetch) is the next to split off.)
+ *
  * Log records use the reference's Who values and fields (sp-infos-tx,
  * sp-info, sp-file-done, sp-done, ...), so nncp-log shows them the same.
+ * What a peer can make us log over and over (bad FILEs, INFO records past
+ * the first INFO_LOG_BURST) goes through a per-session LogLimiter.
  */
 import { base32Encode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
@@ -44,6 +59,7 @@ import { formatNice } from '../nice.js';
 import { Partials, type PartialReceive } from '../spool/partial.js';
 import { TransferBars } from './bars.js';
 import { logHdrError, type CheckQueue } from './checkqueue.js';
+import { LogLimiter } from './loglimit.js';
 import { Outbox } from './outbox.js';
 import { decodeSpPackets, encodeSpPackets, groupPayloads, spNumber, type SpPacket } from './packets.js';
 import type { Prepared } from './prepare.js';
@@ -66,6 +82,13 @@ const PING_EVERY_MS = 60_000;
 /** Deadlines are checked this often (the reference: every second). */
 const TICK_MS = 250;
 const SILENCE_MS = 2 * PING_EVERY_MS;
+
+/** Packets of the peer one session takes at most (INFOs beyond are dropped; they come again next session). */
+export const MAX_PEER_INFOS = 10_000;
+/** sp-info* records (one per INFO) a session writes before it only counts them. */
+export const INFO_LOG_BURST = 1000;
+/** Records of any other kind a peer can provoke repeatedly (bad FILEs, failed DONEs) written per session. */
+export const PEER_LOG_BURST = 20;
 
 export interface SessionParams {
   ctx: Context;
@@ -106,12 +129,31 @@ interface PeerInfo {
   size: number;
 }
 
+/** A packet we asked the peer for (FREQ) and accept FILE chunks of. */
+interface Wanted {
+  hash: Uint8Array;
+  size: number;
+  /** Bytes of it not received yet (counted in `outstanding`). */
+  left: number;
+  /** A FILE beyond the end of the .part was refused (and logged) already. */
+  refusedOffset?: boolean;
+}
+
 export class SpSession {
   private readonly ctx: Context;
   private readonly node: Neighbour;
   private readonly partials: Partials;
   private readonly spWith: string;
   private readonly infosTheir = new Map<string, PeerInfo>();
+  /** Every packet the peer announced this session (at most MAX_PEER_INFOS). */
+  private readonly announced = new Set<string>();
+  private infosDropped = 0;
+  private readonly wanted = new Map<string, Wanted>();
+  /** Bytes requested and not received yet: free space must cover them and the next request. */
+  private outstanding = 0;
+  /** Packets discarded as corrupted and requested again this session. */
+  private readonly refetched = new Set<string>();
+  private readonly limiter: LogLimiter;
   /** The peer's requests and the packets being sent to it. */
   private readonly outbox: Outbox;
   /** Encoded control packets (INFO/FREQ/DONE) waiting to be sent before any FILE. */
@@ -145,6 +187,7 @@ export class SpSession {
     this.partials = new Partials(p.ctx.spool);
     this.bars = new TransferBars(p.ctx.progress);
     this.spWith = `SP with ${p.node.name} (nice ${formatNice(p.nice)})`;
+    this.limiter = new LogLimiter(p.ctx, () => this.les(), this.spWith, PEER_LOG_BURST).limit('sp-info', INFO_LOG_BURST);
     this.outbox = new Outbox({
       ctx: p.ctx,
       node: p.node,
@@ -213,6 +256,10 @@ export class SpSession {
     } finally {
       clearInterval(ticker);
       this.kill();
+    }
+    this.limiter.flush();
+    if (this.infosDropped > 0) {
+      this.ctx.log.info('sp-info-limit', [...this.les(), ['Pkts', this.infosDropped]], `${this.spWith}: ${this.infosDropped} INFOs over the limit of ${MAX_PEER_INFOS} were dropped`);
     }
     const durationSec = Math.floor((Date.now() - this.started) / 1000);
     const ok = this.outbox.drained && this.rxFiles.size === 0;
@@ -292,11 +339,15 @@ export class SpSession {
 
   /** .nock files left by an earlier session: checksum them and tell the peer (as the reference does at start). */
   private async checkOldNoCK(): Promise<void> {
-    for (const id of await this.partials.nocks(this.node.idB32, this.p.nice)) this.check(id, null);
+    for (const id of await this.partials.nocks(this.node.idB32, this.p.nice)) this.check(id, null, this.infosTheir.get(id)?.size);
   }
 
-  /** Checksum rx/<id>.nock in the background; DONE to the peer when good. */
-  private check(id: string, rest: MTH | null): void {
+  /**
+   * Checksum rx/<id>.nock in the background; DONE to the peer when good,
+   * discarded and fetched again when corrupted (`size`: its full size, when
+   * the peer announced it this session).
+   */
+  private check(id: string, rest: MTH | null, size: number | undefined): void {
     this.checking++;
     this.p.checks.add({
       ctx: this.ctx,
@@ -305,10 +356,52 @@ export class SpSession {
       pktId: id,
       rest,
       onGood: () => this.queueDone(idBytes(id)),
+      onBad: () => this.refetch(id, size),
       onEnd: () => {
         this.checking--;
       },
     });
+  }
+
+  /**
+   * A received copy failed its checksum: discard it and, once per session,
+   * ask the peer for the whole packet again (else the next session does,
+   * when the peer announces it again).
+   */
+  private async refetch(id: string, size: number | undefined): Promise<void> {
+    const lesp: LogFields = [...this.les(), ['XX', 'rx'], ['Pkt', id]];
+    try {
+      await this.partials.discard(this.node.idB32, id);
+    } catch (err) {
+      this.ctx.log.error('sp-file-refetch', lesp, err, `Packet ${id}: removing its corrupted copy`);
+      return;
+    }
+    const now = size !== undefined && !this.dead && !this.refetched.has(id) && !this.p.listOnly && this.p.xx !== 'tx';
+    if (!now) {
+      this.ctx.log.info('sp-file-refetch', lesp, `Packet ${id}: corrupted copy discarded; it is fetched again in a later session`);
+      return;
+    }
+    this.refetched.add(id);
+    this.ctx.log.info('sp-file-refetch', [...lesp, ['Size', size]], `Packet ${id}: corrupted copy discarded; fetching it again`);
+    const hash = idBytes(id);
+    this.want(id, hash, size, 0);
+    this.queueControl([encodeSpPackets([{ t: 'freq', hash, offset: 0 }])]);
+  }
+
+  /** Accept FILE chunks of the packet from `offset` on. */
+  private want(id: string, hash: Uint8Array, size: number, offset: number): void {
+    this.unwant(id);
+    const left = Math.max(0, size - offset);
+    this.wanted.set(id, { hash: Uint8Array.from(hash), size, left }); // not a view keeping its payload alive
+    this.outstanding += left;
+  }
+
+  /** Take no more FILE chunks of the packet; what was not received of it is no longer reserved. */
+  private unwant(id: string): void {
+    const w = this.wanted.get(id);
+    if (w === undefined) return;
+    this.wanted.delete(id);
+    this.outstanding -= w.left;
   }
 
   // ---- sending ----
@@ -417,14 +510,13 @@ export class SpSession {
           this.ctx.log.debug('sp-process-ping', [...this.les(), ['Type', 'ping']], `${this.spWith}: got PING`);
           break;
         case 'info':
-          infosGot = true;
-          await this.onInfo(base32Encode(pkt.hash), pkt.hash, pkt.nice, spNumber(pkt.size), replies);
+          if (await this.onInfo(pkt.hash, pkt.nice, spNumber(pkt.size), replies)) infosGot = true;
           break;
         case 'freq':
           this.onFreq(base32Encode(pkt.hash), pkt.hash, spNumber(pkt.offset));
           break;
         case 'file':
-          await this.onFile(base32Encode(pkt.hash), pkt.hash, spNumber(pkt.offset), pkt.payload);
+          await this.onFile(base32Encode(pkt.hash), spNumber(pkt.offset), pkt.payload);
           break;
         case 'done':
           await this.onDone(base32Encode(pkt.hash));
@@ -438,43 +530,75 @@ export class SpSession {
         n++;
         size += i.size;
       }
-      this.ctx.log.info('sp-infos-rx', [['XX', 'rx'], ['Node', this.node.idB32], ['Pkts', n], ['Size', size]], `${this.node.name} has got for us: ${n} packets, ${iBytes(size)}`);
+      if (this.limiter.allow('sp-info')) {
+        this.ctx.log.info('sp-infos-rx', [['XX', 'rx'], ['Node', this.node.idB32], ['Pkts', n], ['Size', size]], `${this.node.name} has got for us: ${n} packets, ${iBytes(size)}`);
+      }
     }
     if (replies.length > 0) this.queueControl(replies);
   }
 
-  /** INFO: answer with DONE (have it), nothing (.nock, too nice, no room) or FREQ from the resume offset. */
-  private async onInfo(id: string, hash: Uint8Array, nice: number, size: number, replies: Uint8Array[]): Promise<void> {
+  /**
+   * INFO: answer with DONE (have it), nothing (.nock, too nice, no room) or
+   * FREQ from the resume offset. False when the INFO was ignored (too nice,
+   * -tx, repeated, over MAX_PEER_INFOS).
+   */
+  private async onInfo(hash: Uint8Array, nice: number, size: number, replies: Uint8Array[]): Promise<boolean> {
     const { ctx, p } = this;
-    const lesp: [string, LogValue][] = [...this.les(), ['Type', 'info'], ['Pkt', id], ['Size', size], ['PktNice', nice]];
-    const what = `${this.spWith}: INFO ${id} (${iBytes(size)}) nice ${formatNice(nice)}`;
-    if (!p.listOnly && nice > p.nice) {
-      ctx.log.debug('sp-process-info-too-nice', lesp, `${what}: too nice`);
-      return;
+    const tooNice = !p.listOnly && nice > p.nice;
+    if (!tooNice && (p.listOnly || p.xx !== 'tx') && this.announced.size >= MAX_PEER_INFOS) {
+      // Cheap: a flood past the limit costs no string, no record, no disk access.
+      if (this.infosDropped++ === 0) {
+        ctx.log.info('sp-info-limit', [...this.les(), ['Limit', MAX_PEER_INFOS]], `${this.spWith}: the peer announced more than ${MAX_PEER_INFOS} packets; the rest wait for the next session`);
+      }
+      return false;
     }
-    ctx.log.debug('sp-process-info-got', lesp, `${what}: received`);
-    if (!p.listOnly && p.xx === 'tx') return;
+    const id = base32Encode(hash);
+    const lesp: [string, LogValue][] = [...this.les(), ['Type', 'info'], ['Pkt', id], ['Size', size], ['PktNice', nice]];
+    const what = (): string => `${this.spWith}: INFO ${id} (${iBytes(size)}) nice ${formatNice(nice)}`;
+    const debug = (who: string, why: string): void => {
+      if (ctx.log.debugOn) ctx.log.debug(who, lesp, `${what()}: ${why}`);
+    };
+    if (tooNice) {
+      debug('sp-process-info-too-nice', 'too nice');
+      return false;
+    }
+    debug('sp-process-info-got', 'received');
+    if (!p.listOnly && p.xx === 'tx') return false;
+    if (this.announced.has(id)) {
+      debug('sp-process-info-again', 'announced before, ignored');
+      return false;
+    }
+    this.announced.add(id);
     this.infosTheir.set(id, { nice, size });
+    const log = this.limiter.allow('sp-info');
     const msg = `Packet ${id} (${iBytes(size)}) (nice ${formatNice(nice)})`;
     const have = await this.partials.holding(this.node.idB32, id);
     if (have === 'packet' || have === 'seen') {
-      ctx.log.info(have === 'packet' ? 'sp-info-done' : 'sp-info-seen', lesp, `${msg}: already ${have === 'packet' ? 'done' : 'seen'}`);
+      if (log) ctx.log.info(have === 'packet' ? 'sp-info-done' : 'sp-info-seen', lesp, `${msg}: already ${have === 'packet' ? 'done' : 'seen'}`);
       if (!p.listOnly) replies.push(encodeSpPackets([{ t: 'done', hash }]));
-      return;
+      return true;
     }
     if (have === 'nock') {
-      ctx.log.info('sp-info-nock', lesp, `${msg}: still not checksummed`);
-      return;
+      if (log) ctx.log.info('sp-info-nock', lesp, `${msg}: still not checksummed`);
+      return true;
     }
-    const offset = await this.partials.resumeOffset(this.node.idB32, id);
-    if (!(await this.partials.roomFor(size - offset))) {
-      ctx.log.info('sp-info-no-space', lesp, `${msg}: not enough space`);
-      return;
+    let offset = await this.partials.resumeOffset(this.node.idB32, id);
+    if (offset > size) {
+      // Longer than the packet: not a part of it. Start afresh.
+      await this.partials.discard(this.node.idB32, id);
+      offset = 0;
     }
-    ctx.log.info('sp-info', [...lesp, ['Offset', offset]], `${msg}: ${size > 0 ? Math.floor((100 * offset) / size) : 0}%`);
+    // Room for the rest of this one and of everything requested before it.
+    if (!(await this.partials.roomFor(this.outstanding + size - offset))) {
+      if (log) ctx.log.info('sp-info-no-space', lesp, `${msg}: not enough space`);
+      return true;
+    }
+    if (log) ctx.log.info('sp-info', [...lesp, ['Offset', offset]], `${msg}: ${size > 0 ? Math.floor((100 * offset) / size) : 0}%`);
     if (!p.listOnly && (p.onlyPkts === undefined || p.onlyPkts.has(id))) {
+      this.want(id, hash, size, offset);
       replies.push(encodeSpPackets([{ t: 'freq', hash, offset }]));
     }
+    return true;
   }
 
   /** FREQ: queue the packet for sending (by niceness), or move a queued request to the new offset. */
@@ -509,51 +633,68 @@ export class SpSession {
     this.ctx.log.info('sp-done', lesp, `Packet ${id} is sent`);
   }
 
-  /** FILE: write the chunk into the packet's .part; the last one finishes the packet. */
-  private async onFile(id: string, hash: Uint8Array, offset: number, data: Uint8Array): Promise<void> {
+  /**
+   * FILE: write the chunk at the end of the packet's .part (what it repeats
+   * of the bytes before the end is dropped; a chunk beyond the end is
+   * refused); the last one finishes the packet.
+   */
+  private async onFile(id: string, offset: number, data: Uint8Array): Promise<void> {
     const { ctx } = this;
     const lesp: [string, LogValue][] = [...this.les(), ['Type', 'file'], ['XX', 'rx'], ['Pkt', id], ['Size', data.length]];
     const got = `Got packet ${id} (${iBytes(data.length)})`;
-    const info = this.infosTheir.get(id);
-    if (info === undefined) {
-      ctx.log.error('sp-file-open', lesp, 'unknown file', `${got}: unknown file`);
+    const want = this.wanted.get(id);
+    if (want === undefined) {
+      const why = this.infosTheir.has(id) ? 'not requested' : 'unknown file';
+      if (this.limiter.allow('sp-file-open')) ctx.log.error('sp-file-open', lesp, why, `${got}: ${why}`);
       return;
     }
-    const full = info.size;
+    const full = want.size;
     lesp.push(['FullSize', full]);
     if (offset + data.length > full) {
-      ctx.log.error('sp-file-write', lesp, `chunk at ${offset} of ${data.length} bytes goes past the announced size`, `${got}: writing`);
+      if (this.limiter.allow('sp-file-write')) ctx.log.error('sp-file-write', lesp, `chunk at ${offset} of ${data.length} bytes goes past the announced size`, `${got}: writing`);
       return;
     }
     let rx = this.rxFiles.get(id);
     if (rx === undefined) {
       try {
-        rx = this.partials.open(this.node.idB32, id, full, offset, { hash: !this.p.noCK });
+        rx = this.partials.open(this.node.idB32, id, full, await this.partials.resumeOffset(this.node.idB32, id), { hash: !this.p.noCK });
       } catch (err) {
         ctx.log.error('sp-file-open', lesp, err, `${got}: opening part`);
         throw err;
       }
       this.rxFiles.set(id, rx);
     }
-    let hashDropped: boolean;
+    const end = rx.end;
+    if (offset > end) {
+      if (!want.refusedOffset && this.limiter.allow('sp-file-offset')) {
+        ctx.log.error('sp-file-offset', [...lesp, ['Offset', offset]], `chunk at ${offset}, beyond the ${end} bytes received`, `${got}: refused, only the next bytes are taken`);
+      }
+      want.refusedOffset = true;
+      return;
+    }
+    const fresh = data.subarray(end - offset);
+    if (fresh.length === 0 && end < full) return; // a repeat of bytes we have
     try {
-      hashDropped = rx.write(offset, data);
+      rx.write(end, fresh);
     } catch (err) {
       ctx.log.error('sp-file-write', lesp, err, `${got}: writing`);
       this.closeRx(id);
       throw err;
     }
-    if (hashDropped) ctx.log.error('sp-file-offset-differs', lesp, 'offset differs', `${got}: deleting hasher`);
-    const ourSize = offset + data.length;
+    want.left -= fresh.length;
+    this.outstanding -= fresh.length;
+    const ourSize = end + fresh.length;
     lesp[lesp.length - 2] = ['Size', ourSize];
     this.bars.update('Rx', id, ourSize, full, offset);
-    if (ourSize === full) await this.finishRx(rx, hash, lesp, `Got packet ${id} ${full > 0 ? Math.floor((100 * ourSize) / full) : 100}% (${iBytes(ourSize)} / ${iBytes(full)})`);
+    if (ourSize === full) await this.finishRx(rx, want.hash, lesp, `Got packet ${id} ${full > 0 ? Math.floor((100 * ourSize) / full) : 100}% (${iBytes(ourSize)} / ${iBytes(full)})`);
   }
 
   /** The last chunk arrived: fsync, then rx/<PKT> and DONE when it checked out as it came, else .nock (checked in the background unless -nock). */
   private async finishRx(rx: PartialReceive, hash: Uint8Array, lesp: LogFields, msg: string): Promise<void> {
     const { ctx } = this;
     const id = rx.pktId;
+    const full = this.wanted.get(id)?.size;
+    this.unwant(id);
     try {
       await rx.sync();
     } catch (err) {
@@ -565,6 +706,7 @@ export class SpSession {
     const verdict = rx.verdict();
     if (verdict === 'bad') {
       ctx.log.error('sp-file-bad-checksum', lesp, 'checksum mismatch', msg);
+      await this.refetch(id, full);
       return;
     }
     if (verdict === 'good') {
@@ -589,7 +731,7 @@ export class SpSession {
     }
     ctx.log.info('sp-file-downloaded', lesp, `${msg}: downloaded`);
     this.infosTheir.delete(id);
-    if (!this.p.noCK) this.check(id, rest);
+    if (!this.p.noCK) this.check(id, rest, full);
   }
 
   private closeRx(id: string): void {

@@ -16,7 +16,9 @@
  *
  * Nothing that was not checksummed reaches rx/<PKT>. A .part whose in-stream
  * checksum mismatched is left in place, as is a .nock that failed its check
- * (the sender keeps its copy: no DONE is owed for either).
+ * (the sender keeps its copy: no DONE is owed for either); the session
+ * discards them (discard) and fetches the packet again. A check can be
+ * interrupted (AbortSignal): the .nock stays, to be checked next time.
  *
  * Sending: TxPacket reads a tx/ packet chunk by chunk from a requested
  * offset.
@@ -28,9 +30,10 @@
 import fs, { constants as C, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { base32Encode } from '../codec/base32.js';
-import { MTH, mthOfFile, type MthProgress } from '../crypto/mth.js';
+import { MTH, type MthProgress } from '../crypto/mth.js';
 import { decodeEncHeader, ENC_HEADER_SIZE } from '../packet/header.js';
 import { fsyncDir, syncDisabled } from './atomic.js';
+import { hasRoom } from './space.js';
 import { NOCK_SUFFIX, PART_SUFFIX, readHead, type Spool } from './spool.js';
 
 /** What the rx queue already holds of a packet: complete, tossed (seen/), or waiting for its checksum. */
@@ -41,6 +44,14 @@ export interface Checked {
   size: number;
   /** Writing its hdr/ file failed (the packet itself is in place: an hdr/ file is only a cache). */
   hdrError?: unknown;
+}
+
+/** A .nock (or .part) whose bytes do not hash to its packet id: it can only be fetched again. */
+export class ChecksumMismatchError extends Error {
+  constructor() {
+    super('checksum mismatch');
+    this.name = 'ChecksumMismatchError';
+  }
 }
 
 /** Whether a path exists; any error other than "missing" counts as existing, as in the reference. */
@@ -70,9 +81,11 @@ async function writeRxHdr(spool: Spool, nodeIdB32: string, pktId: string): Promi
   await spool.writeHdr(nodeIdB32, 'rx', pktId, raw);
 }
 
-async function* readChunks(fh: FileHandle, from: number, to: number): AsyncGenerator<Uint8Array> {
+/** Bytes [from, to) of the file in 1 MiB chunks; throws the signal's reason once it is aborted. */
+async function* readChunks(fh: FileHandle, from: number, to: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
   const buf = Buffer.allocUnsafe(1 << 20);
   for (let pos = from; pos < to; ) {
+    signal?.throwIfAborted();
     const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, to - pos), pos);
     if (bytesRead === 0) throw new Error(`file ended at byte ${pos} while checksumming it`);
     pos += bytesRead;
@@ -103,27 +116,25 @@ export class Partials {
 
   /** The spool's filesystem has more than `want` bytes free (the reference's check before a FREQ). */
   roomFor(want: number): Promise<boolean> {
-    return this.spool.hasRoom(want);
+    return hasRoom(this.spool.root, want);
   }
 
   /**
    * Open (creating) the packet's .part to receive it from `offset` on.
    * With `hash`, the data is checksummed as it arrives, so a packet received
-   * whole and in order needs no second reading. The .part gets the spool's
-   * file mode (the configured umask), like every other spool file.
+   * whole and in order needs no second reading.
    */
   open(nodeIdB32: string, pktId: string, size: number, offset: number, opts: { hash: boolean }): PartialReceive {
     const fd = fs.openSync(this.spool.partPath(nodeIdB32, pktId), C.O_RDWR | C.O_CREAT, 0o666);
-    const mode = this.spool.fileMode;
-    if (mode !== undefined) {
-      try {
-        fs.fchmodSync(fd, mode);
-      } catch (err) {
-        closeQuietly(fd);
-        throw err;
-      }
+    let end: number;
+    try {
+      if (this.spool.fileMode !== undefined) fs.fchmodSync(fd, this.spool.fileMode);
+      end = fs.fstatSync(fd).size;
+    } catch (err) {
+      closeQuietly(fd);
+      throw err;
     }
-    return new PartialReceive(this.spool, nodeIdB32, pktId, fd, opts.hash ? new MTH({ size, offset }) : null, offset);
+    return new PartialReceive(this.spool, nodeIdB32, pktId, fd, opts.hash ? new MTH({ size, offset }) : null, offset, end);
   }
 
   /** Ids of .nock files (left by an earlier session, or by -nock) whose header's niceness is <= maxNice. */
@@ -149,26 +160,36 @@ export class Partials {
    * Checksum rx/<PKT>.nock and, when it matches its id, make it rx/<PKT>
    * and write its hdr/ file. `rest` is a hasher already fed with the data
    * from the resume offset on (from PartialReceive.toNock); null: hash the
-   * whole file, telling `opts.onProgress` (as mthOfFile's) how far it got.
-   * Throws "checksum mismatch" (the .nock stays) or the I/O error.
-   * Serves the online session's check queue and `pigeon check -nock`.
+   * whole file. Throws ChecksumMismatchError ("checksum mismatch"; the .nock
+   * stays), the I/O error, or `signal`'s reason when it is aborted (checked
+   * every MiB; the .nock stays, to be checked again).
    */
-  async check(nodeIdB32: string, pktId: string, rest: MTH | null, opts: { onProgress?: MthProgress } = {}): Promise<Checked> {
+  async check(nodeIdB32: string, pktId: string, rest: MTH | null, opts: { signal?: AbortSignal; onProgress?: MthProgress } = {}): Promise<Checked> {
+    const { signal, onProgress } = opts;
     const nock = this.spool.nockPath(nodeIdB32, pktId);
-    const size = (await fsp.stat(nock)).size;
+    const fh = await fsp.open(nock, 'r');
+    let size: number;
     let digest: Uint8Array;
-    if (rest === null) {
-      digest = await mthOfFile(nock, { onProgress: opts.onProgress });
-    } else {
-      const fh = await fsp.open(nock, 'r');
-      try {
-        await rest.preaddFrom(readChunks(fh, 0, rest.prefixSize));
-      } finally {
-        await fh.close();
+    try {
+      size = (await fh.stat()).size;
+      if (rest === null) {
+        const mth = new MTH();
+        let done = 0;
+        for await (const chunk of readChunks(fh, 0, size, signal)) {
+          mth.update(chunk);
+          done += chunk.length;
+          onProgress?.('hash', done, size);
+        }
+        digest = mth.digest();
+      } else {
+        await rest.preaddFrom(readChunks(fh, 0, rest.prefixSize, signal));
+        digest = rest.digest();
       }
-      digest = rest.digest();
+    } finally {
+      await fh.close();
     }
-    if (base32Encode(digest) !== pktId) throw new Error('checksum mismatch');
+    signal?.throwIfAborted();
+    if (base32Encode(digest) !== pktId) throw new ChecksumMismatchError();
     await fsp.rename(nock, this.spool.packetPath(nodeIdB32, 'rx', pktId));
     await fsyncDir(this.spool.queueDir(nodeIdB32, 'rx'), this.spool.noSync);
     try {
@@ -205,6 +226,8 @@ export class PartialReceive {
   private fd: number | null;
   /** Where the next in-order byte goes: the running checksum covers everything before it. */
   private hashedTo: number;
+  /** How far the .part reaches: its size when opened, grown by every write (end). */
+  private reach: number;
 
   constructor(
     private readonly spool: Spool,
@@ -213,9 +236,16 @@ export class PartialReceive {
     fd: number,
     private hasher: MTH | null,
     offset: number,
+    end: number,
   ) {
     this.fd = fd;
     this.hashedTo = offset;
+    this.reach = end;
+  }
+
+  /** The current end of the .part (where the next in-order chunk goes). */
+  get end(): number {
+    return this.reach;
   }
 
   /**
@@ -228,6 +258,7 @@ export class PartialReceive {
     const fd = this.fd;
     if (fd === null) throw new Error(`${this.pktId}${PART_SUFFIX}: written after close`);
     for (let done = 0; done < data.length; ) done += fs.writeSync(fd, data, done, data.length - done, offset + done);
+    this.reach = Math.max(this.reach, offset + data.length);
     if (this.hasher === null) return false;
     if (this.hashedTo !== offset) {
       this.hasher = null;
