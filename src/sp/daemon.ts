@@ -31,6 +31,8 @@ export interface DaemonOptions {
   noCK: boolean;
   /** Toss each caller's rx queue during and after its session. */
   autoToss?: TossOptions;
+  /** Who auto-tosses a session instead of this process (privsep: the network child asks the parent, which holds the keys). */
+  autoTossVia?: (node: Neighbour) => { stop(): Promise<unknown> };
 }
 
 /**
@@ -110,7 +112,7 @@ async function serve(ctx: Context, link: Link, addr: string, opts: DaemonOptions
   }
   const peer = node!;
   ctx.log.info('call-started', [['Node', peer.idB32]], `Connection with ${peer.name} (${addr})`);
-  const autoToss = opts.autoToss ? startAutoToss(ctx, peer, opts.nice, opts.autoToss) : null;
+  const autoToss = opts.autoTossVia ? opts.autoTossVia(peer) : opts.autoToss ? startAutoToss(ctx, peer, opts.nice, opts.autoToss) : null;
   const r = await session.run();
   link.close();
   ctx.log.info(
@@ -126,6 +128,8 @@ export interface ListenOptions extends DaemonOptions {
   bind: string;
   /** Sessions at once; further connections wait. */
   maxConn: number;
+  /** Serve each accepted socket (handed over paused) elsewhere instead of in this process (privsep: the network child). */
+  handOff?: (sock: net.Socket, addr: string) => Promise<void>;
 }
 
 export interface Daemon {
@@ -150,17 +154,17 @@ export async function listenDaemon(ctx: Context, opts: ListenOptions): Promise<D
   const start = (sock: net.Socket): void => {
     const addr = joinHostPort(sock.remoteAddress, sock.remotePort);
     ctx.log.debug('daemon-accepted', [['Addr', addr]], `Accepted connection with ${addr}`);
-    const link = socketLink(sock);
-    links.add(link);
-    const p = serveConnection(ctx, link, addr, opts, checks).finally(() => {
-      links.delete(link);
+    const link = opts.handOff ? null : socketLink(sock);
+    if (link) links.add(link);
+    const p = (link ? serveConnection(ctx, link, addr, opts, checks) : opts.handOff!(sock, addr)).finally(() => {
+      if (link) links.delete(link);
       sessions.delete(p);
       const next = waitingSockets.shift();
       if (next) start(next);
     });
     sessions.add(p);
   };
-  const server = net.createServer((sock) => {
+  const server = net.createServer({ pauseOnConnect: opts.handOff !== undefined }, (sock) => {
     if (sessions.size >= opts.maxConn) {
       sock.on('error', () => {});
       sock.pause();

@@ -241,7 +241,8 @@ export class PartialReceive {
   async sync(): Promise<void> {
     const fd = this.fd;
     if (fd === null || syncDisabled(this.spool.noSync)) return;
-    await new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+    // Through a FileHandle on its path (fsync is per file): Node 20's permission model (the daemon's network child) refuses fs.fsync(fd).
+    await fsyncDir(partPath(this.spool, this.nodeIdB32, this.pktId), false);
   }
 
   /** Close the .part; it stays, to be resumed (idempotent). */
