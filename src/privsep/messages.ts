@@ -81,7 +81,7 @@ export class ProtocolError extends Error {}
 
 const MAX_TEXT = 64 * 1024;
 const MAX_FIELDS = 64;
-const WHO = /^[a-z][a-z0-9-]{0,63}$/;
+const WHO = /^[A-Za-z][A-Za-z0-9-]{0,63}$/;
 const FIELD_NAME = /^[A-Za-z%][A-Za-z0-9_]{0,63}$/;
 const ID_B32 = /^[A-Z2-7]{52}$/;
 

@@ -59,13 +59,14 @@ export function childInit(ctx: Context, opts: DaemonOptions, stdioAddr?: string)
       onlineDeadline: n.onlineDeadline,
       maxOnlineTime: n.maxOnlineTime,
     })),
-    spool: { root: path.resolve(ctx.spool.root), noHdr: ctx.spool.noHdr, noSync: ctx.spool.noSync, umask: ctx.spool.umask },
+    spool: { root: path.resolve(ctx.spool.root), noHdr: ctx.spool.noHdr, noSync: ctx.spool.noSync },
     nice: opts.nice,
     noCK: opts.noCK,
     autoToss: opts.autoToss !== undefined,
     debug: ctx.debug,
     progress: ctx.progress,
   };
+  if (ctx.spool.umask !== undefined) init.spool.umask = ctx.spool.umask;
   if (stdioAddr !== undefined) init.stdio = { addr: stdioAddr };
   return init;
 }
