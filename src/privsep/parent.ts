@@ -106,6 +106,8 @@ export class NetworkChild {
   private readonly checkWaiters = new Map<number, () => void>();
   private seq = 0;
   private stopping = false;
+  /** Set once the first child was ready: only then is a dead child replaced. */
+  private serving = false;
   private exited: Promise<void> = Promise.resolve();
   private dirs: string[] = [];
   /** -ucspi: resolves when the one session is over (and its auto-toss done). */
@@ -124,6 +126,7 @@ export class NetworkChild {
   async start(): Promise<void> {
     this.dirs = await prepareDirs(this.ctx, this.priv.user);
     await this.spawn();
+    this.serving = true;
   }
 
   /** The running child's pid (tests kill it). */
@@ -223,7 +226,7 @@ export class NetworkChild {
     for (const conn of [...this.conns.keys()]) void this.finish(conn);
     for (const w of this.checkWaiters.values()) w();
     this.checkWaiters.clear();
-    if (this.stopping || this.stdioAddr !== undefined) return;
+    if (this.stopping || !this.serving || this.stdioAddr !== undefined) return;
     const how = signal ?? `exit status ${code}`;
     this.ctx.log.error('privsep', [['Pid', child.pid ?? 0]], how, 'Network child died: starting a new one');
     // A child that dies at once would die again: do not spin.
