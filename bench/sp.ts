@@ -34,20 +34,20 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<void>
 
 interface Timed {
   child: ChildProcess;
-  /** Seconds and peak RSS (KiB) once it exits. */
-  done: Promise<{ seconds: number; rssKiB: number }>;
+  /** Seconds, peak RSS (KiB) and CPU seconds (user + system, with its waited-for children) once it exits. */
+  done: Promise<{ seconds: number; rssKiB: number; cpu: number }>;
 }
 
 /** Start a command under /usr/bin/time. */
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Timed {
-  const child = spawn('/usr/bin/time', ['-f', '%e %M', cmd, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('/usr/bin/time', ['-f', '%e %M %U %S', cmd, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-  const done = new Promise<{ seconds: number; rssKiB: number }>((resolve, reject) => {
+  const done = new Promise<{ seconds: number; rssKiB: number; cpu: number }>((resolve, reject) => {
     child.on('close', () => {
-      const m = /([\d.]+) (\d+)\s*$/.exec(err.trim());
+      const m = /([\d.]+) (\d+) ([\d.]+) ([\d.]+)\s*$/.exec(err.trim());
       if (!m) return reject(new Error(`${cmd}: no timing (${err.trim()})`));
-      resolve({ seconds: Number(m[1]), rssKiB: Number(m[2]) });
+      resolve({ seconds: Number(m[1]), rssKiB: Number(m[2]), cpu: Number(m[3]) + Number(m[4]) });
     });
   });
   return { child, done };
@@ -83,82 +83,136 @@ async function listening(port: number): Promise<void> {
 
 const ids = (dir: string): string[] => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => n.length === 52) : []);
 
+/** Two nodes with one SIZE MiB packet queued each way (made once by nncp-file, restored before every run). */
+export interface SpLab {
+  dir: string;
+  alice: TestNode;
+  bob: TestNode;
+  env: NodeJS.ProcessEnv;
+  stash: string;
+}
+
+export async function makeSpLab(opts: { sizeMiB: number; sync: boolean }): Promise<SpLab> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pigeon-bench-sp-'));
+  const { alice, bob } = await makeNodes(dir, ['alice', 'bob'], { generator: 'nncp' });
+  const env: NodeJS.ProcessEnv = opts.sync ? {} : { NNCPNOSYNC: '1' };
+  const src = path.join(dir, 'payload');
+  await makeRandomFile(src, opts.sizeMiB);
+  await run('nncp-file', ['-quiet', '-cfg', alice.cfgPath, src, 'bob:x'], env);
+  await run('nncp-file', ['-quiet', '-cfg', bob.cfgPath, src, 'alice:y'], env);
+  await rm(src);
+  const stash = path.join(dir, 'stash');
+  await cp(queue(alice, bob, 'tx'), path.join(stash, 'a'), { recursive: true });
+  await cp(queue(bob, alice, 'tx'), path.join(stash, 'b'), { recursive: true });
+  return { dir, alice, bob, env, stash };
+}
+
+const queue = (n: TestNode, o: TestNode, xx: string) => path.join(n.spool, o.idB32, xx);
+
+/** One side of a session: the program (and its leading arguments) and extra environment. */
+export interface Side {
+  cmd: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+export const PIGEON = (sub: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Side => ({ cmd: process.execPath, args: [PIGEON_JS, sub, ...args], env });
+export const NNCP = (bin: string): Side => ({ cmd: bin, args: [] });
+
+export interface SessionSample {
+  transfer: number;
+  caller: number;
+  callerRss: number;
+  daemonRss: number;
+  daemonCpu: number;
+}
+
+/** One session, alice calling bob's daemon: fresh spools, both packets restored, timed until both sit in rx/. */
+export async function runSession(lab: SpLab, daemonSide: Side, callerSide: Side): Promise<SessionSample> {
+  const { alice, bob, env, stash } = lab;
+  for (const [n, o] of [[alice, bob], [bob, alice]] as const) {
+    await rm(path.join(n.spool, o.idB32), { recursive: true, force: true });
+    await rm(n.log, { force: true });
+  }
+  await cp(path.join(stash, 'a'), queue(alice, bob, 'tx'), { recursive: true });
+  await cp(path.join(stash, 'b'), queue(bob, alice, 'tx'), { recursive: true });
+  const port = await freePort();
+  const daemon = timed(daemonSide.cmd, [...daemonSide.args, '-quiet', '-cfg', bob.cfgPath, '-bind', `127.0.0.1:${port}`], { ...env, ...daemonSide.env });
+  await listening(port);
+  const t0 = Date.now();
+  const caller = timed(callerSide.cmd, [...callerSide.args, '-quiet', '-cfg', alice.cfgPath, '-onlinedeadline', '1', 'bob', `127.0.0.1:${port}`], { ...env, ...callerSide.env });
+  let transfer = NaN;
+  const finished = () => ids(queue(alice, bob, 'tx')).length === 0 && ids(queue(bob, alice, 'tx')).length === 0 && ids(queue(alice, bob, 'rx')).length === 1 && ids(queue(bob, alice, 'rx')).length === 1;
+  const poll = (async () => {
+    while (caller.child.exitCode === null) {
+      if (finished()) {
+        transfer = (Date.now() - t0) / 1000;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    if (finished()) transfer = (Date.now() - t0) / 1000;
+  })();
+  const c = await caller.done;
+  await poll;
+  process.kill(childOf(daemon.child.pid!), 'SIGTERM');
+  const d = await daemon.done;
+  return { transfer, caller: c.seconds, callerRss: c.rssKiB, daemonRss: d.rssKiB, daemonCpu: d.cpu };
+}
+
 interface Row {
   transfer: number[];
   caller: number[];
   callerRss: number[];
   daemonRss: number[];
+  daemonCpu: number[];
+}
+
+/** Rows of samples per variant, as a markdown table (ratio to `base`). */
+export function sessionTable(title: string, rows: Record<string, Row>, base: string): string {
+  const baseMed = median(rows[base].transfer);
+  const out = [
+    title,
+    '| both ends | median transfer s | ratio | runs (s) | median daemon CPU s | runs (CPU s) | median caller wall s | peak RSS caller MB | peak RSS daemon MB |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const [impl, r] of Object.entries(rows)) {
+    const med = median(r.transfer);
+    out.push(
+      `| ${impl} | ${med.toFixed(2)} | ${(med / baseMed).toFixed(2)} | ${r.transfer.map((x) => x.toFixed(2)).join(' ')} | ${median(r.daemonCpu).toFixed(2)} | ${r.daemonCpu.map((x) => x.toFixed(2)).join(' ')} | ${median(r.caller).toFixed(2)} | ${(Math.max(...r.callerRss) / 1024).toFixed(0)} | ${(Math.max(...r.daemonRss) / 1024).toFixed(0)} |`,
+    );
+  }
+  return out.join('\n') + '\n';
+}
+
+/** Run each variant `runs` times, alternating, logging each run on stderr. */
+export async function alternate(lab: SpLab, runs: number, variants: Record<string, { daemon: Side; caller: Side }>): Promise<Record<string, Row>> {
+  const rows: Record<string, Row> = {};
+  for (let i = 0; i < runs; i++) {
+    for (const [name, v] of Object.entries(variants)) {
+      const s = await runSession(lab, v.daemon, v.caller);
+      const row = (rows[name] ??= { transfer: [], caller: [], callerRss: [], daemonRss: [], daemonCpu: [] });
+      row.transfer.push(s.transfer);
+      row.caller.push(s.caller);
+      row.callerRss.push(s.callerRss);
+      row.daemonRss.push(s.daemonRss);
+      row.daemonCpu.push(s.daemonCpu);
+      process.stderr.write(`run ${i + 1} ${name}: transfer ${s.transfer.toFixed(2)} s, daemon CPU ${s.daemonCpu.toFixed(2)} s, caller ${s.caller.toFixed(2)} s, RSS caller ${(s.callerRss / 1024).toFixed(0)} MB daemon ${(s.daemonRss / 1024).toFixed(0)} MB\n`);
+    }
+  }
+  return rows;
 }
 
 export async function benchSp(opts: { sizeMiB: number; runs: number; sync: boolean }): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pigeon-bench-sp-'));
+  const lab = await makeSpLab(opts);
   try {
-    const { alice, bob } = await makeNodes(dir, ['alice', 'bob'], { generator: 'nncp' });
-    const env: NodeJS.ProcessEnv = opts.sync ? {} : { NNCPNOSYNC: '1' };
-    const src = path.join(dir, 'payload');
-    await makeRandomFile(src, opts.sizeMiB);
-    await run('nncp-file', ['-quiet', '-cfg', alice.cfgPath, src, 'bob:x'], env);
-    await run('nncp-file', ['-quiet', '-cfg', bob.cfgPath, src, 'alice:y'], env);
-    await rm(src);
-    const stash = path.join(dir, 'stash');
-    const q = (n: TestNode, o: TestNode, xx: string) => path.join(n.spool, o.idB32, xx);
-    await cp(q(alice, bob, 'tx'), path.join(stash, 'a'), { recursive: true });
-    await cp(q(bob, alice, 'tx'), path.join(stash, 'b'), { recursive: true });
-    const rows: Record<string, Row> = {};
-    for (let i = 0; i < opts.runs; i++) {
-      for (const impl of ['nncp', 'pigeon'] as const) {
-        for (const [n, o] of [[alice, bob], [bob, alice]] as const) {
-          await rm(path.join(n.spool, o.idB32), { recursive: true, force: true });
-          await rm(n.log, { force: true });
-        }
-        await cp(path.join(stash, 'a'), q(alice, bob, 'tx'), { recursive: true });
-        await cp(path.join(stash, 'b'), q(bob, alice, 'tx'), { recursive: true });
-        const port = await freePort();
-        const [dcmd, dargs] = impl === 'nncp' ? ['nncp-daemon', [] as string[]] : [process.execPath, [PIGEON_JS, 'daemon']];
-        const [ccmd, cargs] = impl === 'nncp' ? ['nncp-call', [] as string[]] : [process.execPath, [PIGEON_JS, 'call']];
-        const daemon = timed(dcmd, [...dargs, '-quiet', '-cfg', bob.cfgPath, '-bind', `127.0.0.1:${port}`], env);
-        await listening(port);
-        const t0 = Date.now();
-        const caller = timed(ccmd, [...cargs, '-quiet', '-cfg', alice.cfgPath, '-onlinedeadline', '1', 'bob', `127.0.0.1:${port}`], env);
-        let transfer = NaN;
-        const finished = () => ids(q(alice, bob, 'tx')).length === 0 && ids(q(bob, alice, 'tx')).length === 0 && ids(q(alice, bob, 'rx')).length === 1 && ids(q(bob, alice, 'rx')).length === 1;
-        const poll = (async () => {
-          while (caller.child.exitCode === null) {
-            if (finished()) {
-              transfer = (Date.now() - t0) / 1000;
-              return;
-            }
-            await new Promise((r) => setTimeout(r, 20));
-          }
-          if (finished()) transfer = (Date.now() - t0) / 1000;
-        })();
-        const c = await caller.done;
-        await poll;
-        process.kill(childOf(daemon.child.pid!), 'SIGTERM');
-        const d = await daemon.done;
-        const row = (rows[impl] ??= { transfer: [], caller: [], callerRss: [], daemonRss: [] });
-        row.transfer.push(transfer);
-        row.caller.push(c.seconds);
-        row.callerRss.push(c.rssKiB);
-        row.daemonRss.push(d.rssKiB);
-        process.stderr.write(`run ${i + 1} ${impl}: transfer ${transfer.toFixed(2)} s, caller ${c.seconds.toFixed(2)} s, RSS caller ${(c.rssKiB / 1024).toFixed(0)} MB daemon ${(d.rssKiB / 1024).toFixed(0)} MB\n`);
-      }
-    }
-    const base = median(rows.nncp.transfer);
-    const out = [
-      `## Online session, ${opts.sizeMiB} MiB each way over loopback (${opts.runs} runs, ${opts.sync ? 'fsync on' : 'NNCPNOSYNC=1'})`,
-      '| both ends | median transfer s | ratio | runs (s) | median caller wall s | peak RSS caller MB | peak RSS daemon MB |',
-      '|---|---|---|---|---|---|---|',
-    ];
-    for (const [impl, r] of Object.entries(rows)) {
-      const med = median(r.transfer);
-      out.push(
-        `| ${impl} | ${med.toFixed(2)} | ${(med / base).toFixed(2)} | ${r.transfer.map((x) => x.toFixed(2)).join(' ')} | ${median(r.caller).toFixed(2)} | ${(Math.max(...r.callerRss) / 1024).toFixed(0)} | ${(Math.max(...r.daemonRss) / 1024).toFixed(0)} |`,
-      );
-    }
-    return out.join('\n') + '\n';
+    const rows = await alternate(lab, opts.runs, {
+      nncp: { daemon: NNCP('nncp-daemon'), caller: NNCP('nncp-call') },
+      pigeon: { daemon: PIGEON('daemon'), caller: PIGEON('call') },
+    });
+    return sessionTable(`## Online session, ${opts.sizeMiB} MiB each way over loopback (${opts.runs} runs, ${opts.sync ? 'fsync on' : 'NNCPNOSYNC=1'})`, rows, 'nncp');
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await rm(lab.dir, { recursive: true, force: true });
   }
 }
 

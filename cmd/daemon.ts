@@ -5,6 +5,8 @@ import { PigeonError } from '../src/errors.js';
 import { Logger } from '../src/log/log.js';
 import { parseNice } from '../src/nice.js';
 import { ucspiRemoteAddr } from '../src/sp/call.js';
+import { listenPrivsep, serveStdioPrivsep, type PrivsepOptions } from '../src/privsep/parent.js';
+import { lookupUser } from '../src/privsep/sandbox.js';
 import { listenDaemon, serveStdio } from '../src/sp/daemon.js';
 import { autoTossFlags, autoTossOptions, commonFlags, lastNum, lastStr, run, type AutoTossArgs, type CommonArgs } from './common.js';
 
@@ -17,6 +19,8 @@ interface Args extends CommonArgs, AutoTossArgs {
   maxconn: number;
   nock?: boolean;
   'mcd-once'?: boolean;
+  noprivsep?: boolean;
+  user?: string;
 }
 
 export const daemonCommand: CommandModule<object, Args> = {
@@ -32,19 +36,26 @@ export const daemonCommand: CommandModule<object, Args> = {
         .option('yggdrasil', { type: 'string', describe: 'Start Yggdrasil listener (not supported by pigeon)' })
         .option('maxconn', { type: 'number', default: 128, coerce: lastNum, describe: 'Maximal number of simultaneous connections' })
         .option('nock', { type: 'boolean', describe: 'Do no checksum checking' })
-        .option('mcd-once', { type: 'boolean', describe: 'Send MCDs once and quit' }),
+        .option('mcd-once', { type: 'boolean', describe: 'Send MCDs once and quit' })
+        .option('noprivsep', { type: 'boolean', describe: 'One process: parse the network in the process that holds the keys (no network child)' })
+        .option('user', { type: 'string', coerce: lastStr, describe: 'Run the network child as this user (when started as root)' }),
     ),
   handler: (argv) =>
     run('daemon', async () => {
       const nice = parseNice(argv.nice, '-nice');
       const ucspi = argv.ucspi || argv.inetd;
       if (argv.yggdrasil) throw new PigeonError('EUSAGE', '-yggdrasil: Yggdrasil is not supported by pigeon; listen on TCP (-bind) or run under inetd/ssh (-ucspi)');
+      const privsep = !argv.noprivsep;
+      if (argv.user !== undefined && !privsep) throw new PigeonError('EUSAGE', '-user: names the network child\'s user; it cannot go with -noprivsep');
+      if (argv.user !== undefined && process.getuid?.() !== 0) throw new PigeonError('EUSAGE', `-user ${argv.user}: only root can run the network child as another user`);
+      const priv: PrivsepOptions = { user: argv.user === undefined ? undefined : lookupUser(argv.user) };
       const ctx = await makeContext({ ...argv, needSelf: true });
       const opts = { nice, noCK: argv.nock ?? false, autoToss: autoTossOptions(argv) };
       if (ucspi) {
         // As the reference closes stderr: nothing may be written to what may be the caller's socket.
         ctx.log = new Logger({ path: ctx.cfg.log, quiet: true, debug: false, stderr: { write: () => true } });
-        await serveStdio(ctx, opts, ucspiRemoteAddr() || 'PIPE');
+        const addr = ucspiRemoteAddr() || 'PIPE';
+        await (privsep ? serveStdioPrivsep(ctx, opts, addr, priv) : serveStdio(ctx, opts, addr));
         return 0;
       }
       if (argv['mcd-once']) {
@@ -54,7 +65,8 @@ export const daemonCommand: CommandModule<object, Args> = {
       if (argv.bind === '') {
         throw new PigeonError('EUSAGE', '-bind "": nothing to listen on (pigeon has no Yggdrasil listener); give -bind HOST:PORT or -ucspi');
       }
-      const d = await listenDaemon(ctx, { ...opts, bind: argv.bind, maxConn: argv.maxconn });
+      const lopts = { ...opts, bind: argv.bind, maxConn: argv.maxconn };
+      const d = privsep ? await listenPrivsep(ctx, lopts, priv) : await listenDaemon(ctx, lopts);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGINT', stop);

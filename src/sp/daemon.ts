@@ -41,6 +41,8 @@ export interface DaemonOptions {
   autoToss?: TossOptions;
   /** Our Noise key, made once (noiseStaticKey) for all connections; default: from the config's self, per connection. */
   noiseKey?: StaticKey;
+  /** Who auto-tosses a session instead of this process (privsep: the network child asks the parent, which holds the keys). */
+  autoTossVia?: (node: Neighbour) => { stop(): Promise<unknown> };
 }
 
 /**
@@ -120,7 +122,7 @@ async function serve(ctx: Context, link: Link, addr: string, opts: DaemonOptions
   }
   const peer = node!;
   ctx.log.info('call-started', [['Node', peer.idB32]], `Connection with ${peer.name} (${addr})`);
-  const autoToss = opts.autoToss ? startAutoToss(ctx, peer, opts.nice, opts.autoToss) : null;
+  const autoToss = opts.autoTossVia ? opts.autoTossVia(peer) : opts.autoToss ? startAutoToss(ctx, peer, opts.nice, opts.autoToss) : null;
   const r = await session.run();
   link.close();
   ctx.log.info(
@@ -136,6 +138,8 @@ export interface ListenOptions extends DaemonOptions {
   bind: string;
   /** Sessions at once; as many further connections wait (each for the handshake deadline), the rest are closed. */
   maxConn: number;
+  /** Serve each accepted socket (handed over paused) elsewhere instead of in this process (privsep: the network child). */
+  handOff?: (sock: net.Socket, addr: string) => Promise<void>;
 }
 
 export interface Daemon {
@@ -169,10 +173,10 @@ export async function listenDaemon(ctx: Context, opts: ListenOptions): Promise<D
   const start = (sock: net.Socket): void => {
     const addr = joinHostPort(sock.remoteAddress, sock.remotePort);
     ctx.log.debug('daemon-accepted', [['Addr', addr]], `Accepted connection with ${addr}`);
-    const link = socketLink(sock);
-    links.add(link);
-    const p = serveConnection(ctx, link, addr, sopts, checks).finally(() => {
-      links.delete(link);
+    const link = opts.handOff ? null : socketLink(sock);
+    if (link) links.add(link);
+    const p = (link ? serveConnection(ctx, link, addr, sopts, checks) : opts.handOff!(sock, addr)).finally(() => {
+      if (link) links.delete(link);
       sessions.delete(p);
       const next = parked.keys().next();
       if (!next.done) {
@@ -182,7 +186,7 @@ export async function listenDaemon(ctx: Context, opts: ListenOptions): Promise<D
     });
     sessions.add(p);
   };
-  const server = net.createServer({ allowHalfOpen: true }, (sock) => {
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: opts.handOff !== undefined }, (sock) => {
     sock.on('error', () => {});
     if (sessions.size < opts.maxConn) return start(sock);
     const addr = joinHostPort(sock.remoteAddress, sock.remotePort);

@@ -125,10 +125,12 @@ export class Partials {
    * whole and in order needs no second reading.
    */
   open(nodeIdB32: string, pktId: string, size: number, offset: number, opts: { hash: boolean }): PartialReceive {
-    const fd = fs.openSync(this.spool.partPath(nodeIdB32, pktId), C.O_RDWR | C.O_CREAT, 0o666);
+    const part = this.spool.partPath(nodeIdB32, pktId);
+    const fd = fs.openSync(part, C.O_RDWR | C.O_CREAT, 0o666);
     let end: number;
     try {
-      if (this.spool.fileMode !== undefined) fs.fchmodSync(fd, this.spool.fileMode);
+      // By path: Node 20's permission model (the daemon's network child) refuses fchmod.
+      if (this.spool.fileMode !== undefined) fs.chmodSync(part, this.spool.fileMode);
       end = fs.fstatSync(fd).size;
     } catch (err) {
       closeQuietly(fd);
@@ -273,7 +275,8 @@ export class PartialReceive {
   async sync(): Promise<void> {
     const fd = this.fd;
     if (fd === null || syncDisabled(this.spool.noSync)) return;
-    await new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+    // Through a FileHandle on its path (fsync is per file): Node 20's permission model (the daemon's network child) refuses fs.fsync(fd).
+    await fsyncDir(this.spool.partPath(this.nodeIdB32, this.pktId), false);
   }
 
   /** Close the .part; it stays, to be resumed (idempotent). */
