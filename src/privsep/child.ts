@@ -168,6 +168,8 @@ export function runChild(): void {
   };
 
   const onStop = async (): Promise<void> => {
+    // As the single-process daemon's close(): interrupt the running check (its .nock stays, checked next time).
+    checks.stop();
     for (const l of links) l.close();
     await Promise.allSettled([...sessions]);
     await checks.idle();
