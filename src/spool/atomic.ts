@@ -145,6 +145,13 @@ export interface TmpFileOptions {
   mode?: number;
   /** Exact permission bits for directories created on the way (tmp dir, destination dir). */
   dirMode?: number;
+  /**
+   * Fsync the file but not the directory it is placed in: the caller makes
+   * that entry durable with a later fsync on the same filesystem (one
+   * journal commit carries both), e.g. a delivery record followed by the
+   * delivery itself.
+   */
+  noDirSync?: boolean;
   /** Start of the temporary file's name, hex digits follow (default TMP_PREFIX, "nncp"). */
   prefix?: string;
   /**
@@ -371,7 +378,7 @@ export class TmpFile {
   private async placed(dir: string): Promise<void> {
     this.state = 'done';
     this.stage('renamed');
-    await fsyncDir(dir, this.opts.noSync);
+    await fsyncDir(dir, this.opts.noSync || this.opts.noDirSync);
     this.stage('dirsynced');
   }
 

@@ -124,12 +124,13 @@ export class Spool extends SpoolLayout {
 
   /**
    * Write a small file of the spool (a delivery record) atomically, through
-   * tmp/; with noSync only renamed into place, not fsynced.
+   * tmp/; with noSync only renamed into place, not fsynced; with noDirSync
+   * fsynced but its directory not (TmpFileOptions.noDirSync).
    */
-  async writeSmall(dst: string, data: string | Uint8Array, opts: { noSync?: boolean } = {}): Promise<void> {
+  async writeSmall(dst: string, data: string | Uint8Array, opts: { noSync?: boolean; noDirSync?: boolean } = {}): Promise<void> {
     const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
     const w = this.writeOptions();
-    await writeAtomic(dst, bytes, { tmpDir: this.tmpDir(), ...w, noSync: w.noSync || opts.noSync });
+    await writeAtomic(dst, bytes, { tmpDir: this.tmpDir(), ...w, noSync: w.noSync || opts.noSync, noDirSync: opts.noDirSync });
   }
 
   /** How this spool's files are written: its fsync switch and modes. */

@@ -20,7 +20,7 @@ import type { LogFields, LogValue } from '../log/log.js';
 import { CT_BLOCK_SIZE, SIZE_STRUCT_SIZE, TAG_SIZE } from '../packet/encrypted.js';
 import { ENC_HEADER_SIZE, PLAIN_HEADER_SIZE, type PlainHeader } from '../packet/header.js';
 import { PacketError } from '../errors.js';
-import { writeDelivery, type DeliveryRecord } from '../spool/delivery.js';
+import { writeDelivery, type DeliveryRecord, type Durability } from '../spool/delivery.js';
 
 export interface TossOptions {
   /** Only this neighbour's queue (default: every neighbour, self included). */
@@ -92,10 +92,10 @@ export interface DeliveryRef {
 }
 
 /** Replace the packet's delivery record (no-op without one). */
-export async function noteDelivery(t: Tossing, rec: DeliveryRecord, durable = true): Promise<void> {
+export async function noteDelivery(t: Tossing, rec: DeliveryRecord, durability: Durability = 'full'): Promise<void> {
   const ref = t.delivery;
   if (!ref) return;
-  await writeDelivery(t.ctx.spool, ref.nodeIdB32, ref.pktId, rec, durable);
+  await writeDelivery(t.ctx.spool, ref.nodeIdB32, ref.pktId, rec, durability);
   ref.record = rec;
 }
 

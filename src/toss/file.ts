@@ -190,7 +190,7 @@ export async function tossFile(t: Tossing): Promise<Outcome> {
 
   const tmpPrefix = t.delivery ? incomingTmpPrefix(t.delivery.pktId) : INCOMING_TMP_PREFIX;
   try {
-    await noteDelivery(t, { kind: 'file', state: 'writing', dir: where.dir, prefix: tmpPrefix }, false);
+    await noteDelivery(t, { kind: 'file', state: 'writing', dir: where.dir, prefix: tmpPrefix }, 'none');
   } catch (err) {
     throw new TossFailure('rx-record', fields, err, `${prefix}: recording the delivery`);
   }
@@ -224,7 +224,7 @@ export async function tossFile(t: Tossing): Promise<Outcome> {
   if (t.delivery) {
     try {
       const st = await fsp.lstat(tmp.path);
-      await noteDelivery(t, { kind: 'file', state: 'placing', dir: where.dir, prefix: tmpPrefix, name: where.name, tmp: path.basename(tmp.path), dev: st.dev, ino: st.ino, size: st.size });
+      await noteDelivery(t, { kind: 'file', state: 'placing', dir: where.dir, prefix: tmpPrefix, name: where.name, tmp: path.basename(tmp.path), dev: st.dev, ino: st.ino, size: st.size }, 'ordered');
     } catch (err) {
       await tmp.abort();
       throw new TossFailure('rx-record', fields, err, `${prefix}: recording the delivery`);
