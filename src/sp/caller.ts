@@ -156,7 +156,7 @@ export function nextFireTime(cron: Cron, now: Date): Date | null {
 }
 
 /** Go's time.Time.String() for a local time, for the debug records. */
-export function goTimeString(t: Date): string {
+function goTimeString(t: Date): string {
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   const off = -t.getTimezoneOffset();
   const sign = off < 0 ? '-' : '+';

@@ -19,8 +19,6 @@ import { NOISE_MAX_MSG } from './noise.js';
 
 /** Magic and length. */
 export const FRAME_HEAD_SIZE = 12;
-/** The longest frame message the reference's reader accepts (an XDR decoding limit). */
-export const REFERENCE_FRAME_LIMIT = 1 << 17;
 /** Our default limit on a frame's message: the largest Noise message. */
 export const SP_MAX_FRAME = NOISE_MAX_MSG;
 

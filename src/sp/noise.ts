@@ -24,9 +24,9 @@ import { chachaOpenWithNonce, chachaSealWithNonce } from '../crypto/aead.js';
 import { x25519, x25519Keypair } from '../crypto/ecc.js';
 import { AuthError, PacketError, PigeonError } from '../errors.js';
 
-export const SUITE = '25519_ChaChaPoly_BLAKE2b';
-export const DHLEN = 32;
-export const HASHLEN = 64;
+const SUITE = '25519_ChaChaPoly_BLAKE2b';
+const DHLEN = 32;
+const HASHLEN = 64;
 export const TAGLEN = 16;
 /** Largest Noise message (handshake or transport), in bytes. */
 export const NOISE_MAX_MSG = 65535;
@@ -238,7 +238,7 @@ function tokens(s: string): Token[] {
   return s === '' ? [] : (s.split(' ') as Token[]);
 }
 
-export function protocolName(pattern: PatternName): string {
+function protocolName(pattern: PatternName): string {
   return `Noise_${pattern}_${SUITE}`;
 }
 

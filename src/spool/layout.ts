@@ -29,7 +29,7 @@ export const LOCK_SUFFIX = '.lock';
 export type PartialSuffix = typeof PART_SUFFIX | typeof NOCK_SUFFIX;
 
 /** Length of a packet id (Base32 of a 32-byte MTH) and of a node id. */
-export const PKT_ID_LEN = base32Len(32);
+const PKT_ID_LEN = base32Len(32);
 
 /** True for a canonical Base32 encoding of 32 bytes (packet and node ids). */
 export function isId(name: string): boolean {

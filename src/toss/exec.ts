@@ -26,12 +26,12 @@ import { zstd } from '../tx/exec.js';
 import { checkAbort, drain, TossAborted, TossFailure, tossingPrefix, withFields, type Outcome, type Tossing } from './common.js';
 
 /** How much of a failing handle's output goes into the log. */
-export const OUTPUT_LIMIT = 64 * 1024;
+const OUTPUT_LIMIT = 64 * 1024;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Handle and arguments of an exec path: NUL-separated, handle first. */
-export function splitExecPath(raw: Uint8Array): string[] {
+function splitExecPath(raw: Uint8Array): string[] {
   const parts: string[] = [];
   let start = 0;
   for (let i = 0; i <= raw.length; i++) {
@@ -135,7 +135,7 @@ const ERRNO_TEXT: Record<string, string> = {
  * Run argv with exactly `env`, feed `stdin` with backpressure, collect the
  * combined output. A failure of `stdin` (corrupt packet) kills the child.
  */
-export async function runHandle(argv: string[], env: NodeJS.ProcessEnv, stdin: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<HandleResult> {
+async function runHandle(argv: string[], env: NodeJS.ProcessEnv, stdin: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<HandleResult> {
   const file = lookPath(argv[0]);
   if (file === null) return { error: `exec: "${argv[0]}": executable file not found in $PATH`, output: Buffer.alloc(0) };
   const child = spawn(file, argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'], argv0: argv[0] });

@@ -83,7 +83,7 @@ export function relativeComponents(raw: Uint8Array, what = 'destination'): strin
  * each component is made with makeDir, which never looks at what it finds,
  * and then judged here with lstat: the symlink check lives in this loop.
  */
-export async function resolveUnder(base: string, components: string[], opts: { create: boolean; dirMode?: number }): Promise<Destination> {
+async function resolveUnder(base: string, components: string[], opts: { create: boolean; dirMode?: number }): Promise<Destination> {
   if (opts.create) await ensureDir(base, opts.dirMode);
   let realBase: string;
   try {

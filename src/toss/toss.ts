@@ -97,7 +97,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** Toss one queue of one node under its "toss" lock. */
-export async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossOptions = {}): Promise<TossResult> {
+async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossOptions = {}): Promise<TossResult> {
   const result: TossResult = { ok: true, tossed: 0, failed: 0 };
   let lock;
   try {
@@ -158,7 +158,7 @@ export interface PacketOptions extends TossOptions {
  * Toss one queued packet. Failures are logged (never thrown, except for a
  * configuration without private keys); the packet then stays queued.
  */
-export async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {}): Promise<PacketResult> {
+async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {}): Promise<PacketResult> {
   const self = ctx.cfg.self;
   if (!self) throw new ConfigError(`${ctx.cfg.path}: no self section with private keys: cannot toss`);
   const queue = opts.queue ?? 'rx';
