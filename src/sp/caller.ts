@@ -29,7 +29,7 @@ import type { Context } from '../context.js';
 import { parseCron, type Cron } from '../cron/cronexpr.js';
 import { ConfigError, PigeonError } from '../errors.js';
 import type { LogFields } from '../log/log.js';
-import type { TossOptions } from '../toss/toss.js';
+import type { TossOptions, TossSwitches } from '../toss/toss.js';
 import type { CallOptions } from './call.js';
 import { CheckQueue } from './checkqueue.js';
 
@@ -68,15 +68,8 @@ export const systemClock: Clock = {
 };
 
 /** The command line's -autotoss* flags; each one is OR'ed with the call's own. */
-export interface AutoTossFlags {
+export interface AutoTossFlags extends TossSwitches {
   autoToss?: boolean;
-  doSeen?: boolean;
-  noFile?: boolean;
-  noFreq?: boolean;
-  noExec?: boolean;
-  noTrns?: boolean;
-  noArea?: boolean;
-  noAck?: boolean;
 }
 
 export interface CallerOptions {

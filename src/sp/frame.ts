@@ -13,7 +13,7 @@
  */
 import type { Readable } from 'node:stream';
 import { PacketError } from '../errors.js';
-import { bytesEqual } from '../codec/bytes.js';
+import { bytesEqual, concatBytes } from '../codec/bytes.js';
 import { describeForeignMagic, MAGIC_SP } from '../packet/magic.js';
 import { NOISE_MAX_MSG } from './noise.js';
 
@@ -108,7 +108,7 @@ export class FrameReader {
       let k = 0;
       let sum = 0;
       while (sum < n) sum += this.chunks[k++].length;
-      this.chunks.splice(0, k, concat(this.chunks.slice(0, k), sum));
+      this.chunks.splice(0, k, concatBytes(this.chunks.slice(0, k), sum));
     }
     return this.chunks[0].subarray(0, n);
   }
@@ -140,12 +140,3 @@ export class FrameReader {
   }
 }
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}

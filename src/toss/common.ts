@@ -20,13 +20,8 @@ import type { LogFields, LogValue } from '../log/log.js';
 import { CT_BLOCK_SIZE, SIZE_STRUCT_SIZE, TAG_SIZE } from '../packet/encrypted.js';
 import { ENC_HEADER_SIZE, PLAIN_HEADER_SIZE, type PlainHeader } from '../packet/header.js';
 
-export interface TossOptions {
-  /** Only this neighbour's queue (default: every neighbour, self included). */
-  node?: { idB32: string };
-  /** Only packets with niceness <= nice (default 255). */
-  nice?: number;
-  /** Decrypt and check everything, deliver nothing, remove nothing. */
-  dryRun?: boolean;
+/** toss's -seen and -no* switches (also the -autotoss-* flags of call, daemon and caller). */
+export interface TossSwitches {
   /** Create rx/seen/<PKT> markers for tossed packets. */
   doSeen?: boolean;
   noFile?: boolean;
@@ -35,6 +30,15 @@ export interface TossOptions {
   noTrns?: boolean;
   noArea?: boolean;
   noAck?: boolean;
+}
+
+export interface TossOptions extends TossSwitches {
+  /** Only this neighbour's queue (default: every neighbour, self included). */
+  node?: { idB32: string };
+  /** Only packets with niceness <= nice (default 255). */
+  nice?: number;
+  /** Decrypt and check everything, deliver nothing, remove nothing. */
+  dryRun?: boolean;
   /** Stop between packets (and abort the one in progress) when signalled. */
   signal?: AbortSignal;
 }

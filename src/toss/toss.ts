@@ -34,7 +34,7 @@ import { tossFile } from './file.js';
 import { tossFreq } from './freq.js';
 import { tossTrns } from './trns.js';
 
-export type { TossOptions } from './common.js';
+export type { TossOptions, TossSwitches } from './common.js';
 
 export interface TossResult {
   /** False when any packet failed or was refused, or a queue could not be locked. */
