@@ -38,7 +38,7 @@ export interface DaemonOptions {
  * (call-started, call-finished). Received packets are checksummed on
  * `checks`. Never throws; the link is closed on return.
  */
-export async function serveConnection(ctx: Context, link: Link, addr: string, opts: DaemonOptions, checks: CheckQueue): Promise<void> {
+async function serveConnection(ctx: Context, link: Link, addr: string, opts: DaemonOptions, checks: CheckQueue): Promise<void> {
   try {
     await serve(ctx, link, addr, opts, checks);
   } catch (err) {

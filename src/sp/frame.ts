@@ -18,7 +18,7 @@ import { describeForeignMagic, MAGIC_SP } from '../packet/magic.js';
 import { NOISE_MAX_MSG } from './noise.js';
 
 /** Magic and length. */
-export const FRAME_HEAD_SIZE = 12;
+const FRAME_HEAD_SIZE = 12;
 /** Our default limit on a frame's message: the largest Noise message. */
 export const SP_MAX_FRAME = NOISE_MAX_MSG;
 

@@ -69,12 +69,12 @@ function nonceBytes(n: bigint): Buffer {
 }
 
 /** ENCRYPT(k, n, ad, plaintext): ciphertext ‖ 16-byte tag. */
-export function chachaSeal(k: Uint8Array, n: bigint, ad: Uint8Array, pt: Uint8Array): Uint8Array {
+function chachaSeal(k: Uint8Array, n: bigint, ad: Uint8Array, pt: Uint8Array): Uint8Array {
   return chachaSealWithNonce(k, nonceBytes(n), ad, pt);
 }
 
 /** DECRYPT(k, n, ad, ciphertext); null when the tag does not verify. */
-export function chachaOpen(k: Uint8Array, n: bigint, ad: Uint8Array, ct: Uint8Array): Uint8Array | null {
+function chachaOpen(k: Uint8Array, n: bigint, ad: Uint8Array, ct: Uint8Array): Uint8Array | null {
   return chachaOpenWithNonce(k, nonceBytes(n), ad, ct);
 }
 

@@ -20,7 +20,7 @@ export const SP_MAX_PAYLOAD = 65280;
 const SP_HEAD_SIZE = 4;
 export const MTH_SIZE = 32;
 
-export enum SpType {
+enum SpType {
   Info = 0,
   Freq = 1,
   File = 2,

@@ -19,10 +19,10 @@ import type { LockContext } from './lock.js';
 
 export type Queue = 'rx' | 'tx';
 
-export const TMP_DIR = 'tmp';
-export const HDR_DIR = 'hdr';
-export const SEEN_DIR = 'seen';
-export const AREA_DIR = 'area';
+const TMP_DIR = 'tmp';
+const HDR_DIR = 'hdr';
+const SEEN_DIR = 'seen';
+const AREA_DIR = 'area';
 export const PART_SUFFIX = '.part';
 export const NOCK_SUFFIX = '.nock';
 export const LOCK_SUFFIX = '.lock';

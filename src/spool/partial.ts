@@ -30,7 +30,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { base32Encode } from '../codec/base32.js';
 import { MTH, mthOfFile, type MthProgress } from '../crypto/mth.js';
 import { decodeEncHeader, ENC_HEADER_SIZE } from '../packet/header.js';
-import { fsyncDir, syncDisabled } from './atomic.js';
+import { renameDurably, syncDisabled } from './atomic.js';
 import { NOCK_SUFFIX, PART_SUFFIX, readHead, type Spool } from './spool.js';
 
 /** What the rx queue already holds of a packet: complete, tossed (seen/), or waiting for its checksum. */
@@ -169,8 +169,7 @@ export class Partials {
       digest = rest.digest();
     }
     if (base32Encode(digest) !== pktId) throw new Error('checksum mismatch');
-    await fsp.rename(nock, this.spool.packetPath(nodeIdB32, 'rx', pktId));
-    await fsyncDir(this.spool.queueDir(nodeIdB32, 'rx'), this.spool.noSync);
+    await renameDurably(nock, this.spool.packetPath(nodeIdB32, 'rx', pktId), this.spool.noSync);
     try {
       await writeRxHdr(this.spool, nodeIdB32, pktId);
     } catch (err) {
@@ -264,8 +263,7 @@ export class PartialReceive {
   async commit(): Promise<void> {
     this.close();
     if (this.verdict() !== 'good') throw new Error(`${this.pktId}${PART_SUFFIX}: not checksummed, cannot become a packet`);
-    await fsp.rename(this.spool.partPath(this.nodeIdB32, this.pktId), this.spool.packetPath(this.nodeIdB32, 'rx', this.pktId));
-    await fsyncDir(this.spool.queueDir(this.nodeIdB32, 'rx'), this.spool.noSync);
+    await renameDurably(this.spool.partPath(this.nodeIdB32, this.pktId), this.spool.packetPath(this.nodeIdB32, 'rx', this.pktId), this.spool.noSync);
   }
 
   /** Write rx/hdr/<PKT> for a committed packet (nothing with nohdr). */
@@ -280,8 +278,7 @@ export class PartialReceive {
    */
   async toNock(): Promise<MTH | null> {
     this.close();
-    await fsp.rename(this.spool.partPath(this.nodeIdB32, this.pktId), this.spool.nockPath(this.nodeIdB32, this.pktId));
-    await fsyncDir(this.spool.queueDir(this.nodeIdB32, 'rx'), this.spool.noSync);
+    await renameDurably(this.spool.partPath(this.nodeIdB32, this.pktId), this.spool.nockPath(this.nodeIdB32, this.pktId), this.spool.noSync);
     return this.hasher;
   }
 }
