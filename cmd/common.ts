@@ -4,18 +4,12 @@
  * wrapper that turns a thrown error into one line on stderr and an exit code.
  */
 import type { Argv } from 'yargs';
+import type { ContextFlags } from '../src/context.js';
 import { errorLine, PigeonError } from '../src/errors.js';
-import type { TossOptions } from '../src/toss/common.js';
+import type { TossOptions, TossSwitches } from '../src/toss/common.js';
 
-export interface CommonArgs {
-  cfg?: string;
-  spool?: string;
-  log?: string;
-  quiet?: boolean;
-  debug?: boolean;
-  progress?: boolean;
-  noprogress?: boolean;
-}
+/** The global flags, as makeContext takes them. */
+export type CommonArgs = Omit<ContextFlags, 'needSelf'>;
 
 /** Flags taken by nearly every nncp-* command. */
 export function commonFlags<T>(y: Argv<T>): Argv<T & CommonArgs> {
@@ -84,7 +78,7 @@ export function autoTossFlags<T>(y: Argv<T>, autotoss = 'Toss after call is fini
 }
 
 /** The -autotoss-* switches as toss options (whether or not -autotoss is given). */
-export function autoTossSwitches(a: AutoTossArgs): TossOptions {
+export function autoTossSwitches(a: AutoTossArgs): TossSwitches {
   return {
     doSeen: a['autotoss-seen'],
     noFile: a['autotoss-nofile'],

@@ -1,23 +1,12 @@
 /** `pigeon rm` (nncp-rm): remove packets and other files from the spool. */
 import type { CommandModule } from 'yargs';
-import { parseOlder, parsePktList, rm } from '../src/admin/rm.js';
+import { parseOlder, parsePktList, rm, type RmOptions } from '../src/admin/rm.js';
 import { makeContext, node } from '../src/context.js';
 import { readStdinText } from '../src/stream/stdin.js';
 import { commonFlags, type CommonArgs, run } from './common.js';
 
-interface Args extends CommonArgs {
-  tmp?: boolean;
-  lock?: boolean;
-  all?: boolean;
+interface Args extends CommonArgs, Pick<RmOptions, 'tmp' | 'lock' | 'all' | 'rx' | 'tx' | 'part' | 'seen' | 'nock' | 'hdr' | 'area' | 'quarantine'> {
   node?: string;
-  rx?: boolean;
-  tx?: boolean;
-  part?: boolean;
-  seen?: boolean;
-  nock?: boolean;
-  hdr?: boolean;
-  area?: boolean;
-  quarantine?: boolean;
   older?: string;
   dryrun?: boolean;
   pkt?: boolean;

@@ -16,7 +16,7 @@ import { generateNodeKeys } from '../src/crypto/keys.js';
 import { decryptPacket, encryptPacket, openPlain, padSizeFor } from '../src/packet/encrypted.js';
 import { encodePlainHeader, PktType, PlainHeader } from '../src/packet/header.js';
 import { MAGIC_ENC } from '../src/packet/magic.js';
-import { concatBytes } from '../src/stream/blockreader.js';
+import { concatBytes } from '../src/codec/bytes.js';
 
 const BLK = 128 * 1024;
 const alice = generateNodeKeys();

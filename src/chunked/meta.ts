@@ -12,7 +12,7 @@ import { bytesEqual } from '../codec/bytes.js';
 import { describeForeignMagic, MAGIC_CHUNKED_META } from '../packet/magic.js';
 
 export const META_SUFFIX = '.nncp.meta';
-export const CHUNK_SUFFIX = '.nncp.chunk';
+const CHUNK_SUFFIX = '.nncp.chunk';
 
 export interface ChunkedMeta {
   /** Bytes of the whole reassembled file. */

@@ -1,4 +1,4 @@
-/** Byte-array comparison: the one helper every module uses. */
+/** Byte arrays: comparison and concatenation, the one helper of each that every module uses. */
 
 /**
  * True when `a` and `b` hold the same bytes. The time taken depends only
@@ -10,4 +10,17 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   let d = 0;
   for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
   return d === 0;
+}
+
+/** The parts one after another in a new array; `total` is their length when the caller already knows it. */
+export function concatBytes(parts: readonly Uint8Array[], total?: number): Uint8Array {
+  let len = total ?? 0;
+  if (total === undefined) for (const p of parts) len += p.length;
+  const out = new Uint8Array(len);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
 }

@@ -26,7 +26,7 @@ export function renderNewConfig(keys: SelfNode = generateNodeKeys(), opts: NewCo
   return opts.noComments ? renderPlain(keys) : renderCommented(keys);
 }
 
-export function renderYggdrasilKeys(k: { pub: Uint8Array; prv: Uint8Array }): string {
+function renderYggdrasilKeys(k: { pub: Uint8Array; prv: Uint8Array }): string {
   return `Public: ${Buffer.from(k.pub).toString('hex')}\nPrivate: ${Buffer.from(k.prv).toString('hex')}\n`;
 }
 
@@ -35,7 +35,7 @@ function hjsonKey(name: string): string {
   return /^[A-Za-z0-9_.-]+$/.test(name) ? name : JSON.stringify(name);
 }
 
-export function renderAreaConfig(name: string, k: AreaKeys, opts: { noComments: boolean }): string {
+function renderAreaConfig(name: string, k: AreaKeys, opts: { noComments: boolean }): string {
   const id = base32Encode(k.id);
   const pub = base32Encode(k.pub);
   const prv = base32Encode(k.prv);

@@ -25,7 +25,7 @@ export { cleanPath } from './checker.js';
 export { configFromObject } from './validate.js';
 
 /** What the Debian build of NNCP 8.8.2 uses (`nncp-cfgmin -h`). */
-export const DEFAULT_CFG_PATH = '/etc/nncp.hjson';
+const DEFAULT_CFG_PATH = '/etc/nncp.hjson';
 export const DEFAULT_SPOOL_PATH = '/var/spool/nncp';
 export const DEFAULT_LOG_PATH = '/var/spool/nncp/log';
 export const DEFAULT_SENDMAIL_PATH = '/usr/sbin/sendmail';
@@ -43,7 +43,7 @@ export interface LoadOptions {
  * Which configuration is read. As in NNCP, a non-empty $NNCPCFG wins over
  * -cfg; then -cfg; then the default.
  */
-export function configPath(opts: Pick<LoadOptions, 'cfg' | 'env'>): string {
+function configPath(opts: Pick<LoadOptions, 'cfg' | 'env'>): string {
   const env = opts.env ?? process.env;
   if (env.NNCPCFG) return env.NNCPCFG;
   if (opts.cfg) return opts.cfg;

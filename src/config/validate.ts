@@ -32,7 +32,7 @@ import type {
 } from './types.js';
 
 /** Niceness of a call that does not set one. */
-export const DEFAULT_CALL_NICE = 255;
+const DEFAULT_CALL_NICE = 255;
 
 /** Validate a parsed configuration object (from Hjson or a config dir). */
 export function configFromObject(

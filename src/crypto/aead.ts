@@ -16,7 +16,7 @@ import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { nativeFallbackReason, nativeModule, type NativeModule } from '../native.js';
 import { reclaim } from '../stream/reclaim.js';
 
-export const AEAD_TAG = 16;
+const AEAD_TAG = 16;
 
 export interface Aead {
   /** 'native' (the addon) or 'node:crypto'. */

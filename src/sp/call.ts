@@ -171,7 +171,7 @@ export function ucspiRemoteAddr(): string {
 }
 
 /** Open a link to an address of any supported kind. */
-export async function dial(addr: string): Promise<Link> {
+async function dial(addr: string): Promise<Link> {
   if (addr.startsWith('|')) return dialPipe(addr.slice(1));
   if (addr === UCSPI_TCP_CLIENT) return ucspiClientLink();
   if (addr.startsWith('yggdrasilc://') || addr.startsWith('yggdrasil:')) {
@@ -181,7 +181,7 @@ export async function dial(addr: string): Promise<Link> {
 }
 
 /** The reference's "H:M:S" of a call's duration (minutes are total minutes, as it prints them). */
-export function durationText(sec: number): string {
+function durationText(sec: number): string {
   return `${Math.floor(sec / 3600)}:${Math.floor(sec / 60)}:${sec % 60}`;
 }
 
@@ -267,7 +267,7 @@ function sessionParams(ctx: Context, o: CallOptions, checks: CheckQueue): Sessio
 }
 
 /** The addresses to try: the given one (a name from addrs, or literal), else all of the node's. */
-export function callAddrs(node: Neighbour, addr?: string): string[] {
+function callAddrs(node: Neighbour, addr?: string): string[] {
   if (addr !== undefined) return [node.addrs.get(addr) ?? addr];
   return [...node.addrs.values()];
 }

@@ -29,7 +29,7 @@ import type { Context } from '../context.js';
 import { parseCron, type Cron } from '../cron/cronexpr.js';
 import { ConfigError, PigeonError } from '../errors.js';
 import type { LogFields } from '../log/log.js';
-import type { TossOptions } from '../toss/toss.js';
+import type { TossOptions, TossSwitches } from '../toss/toss.js';
 import type { CallOptions } from './call.js';
 import { CheckQueue } from './checkqueue.js';
 
@@ -68,15 +68,8 @@ export const systemClock: Clock = {
 };
 
 /** The command line's -autotoss* flags; each one is OR'ed with the call's own. */
-export interface AutoTossFlags {
+export interface AutoTossFlags extends TossSwitches {
   autoToss?: boolean;
-  doSeen?: boolean;
-  noFile?: boolean;
-  noFreq?: boolean;
-  noExec?: boolean;
-  noTrns?: boolean;
-  noArea?: boolean;
-  noAck?: boolean;
 }
 
 export interface CallerOptions {
@@ -156,7 +149,7 @@ export function nextFireTime(cron: Cron, now: Date): Date | null {
 }
 
 /** Go's time.Time.String() for a local time, for the debug records. */
-export function goTimeString(t: Date): string {
+function goTimeString(t: Date): string {
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   const off = -t.getTimezoneOffset();
   const sign = off < 0 ? '-' : '+';

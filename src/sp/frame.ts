@@ -13,14 +13,12 @@
  */
 import type { Readable } from 'node:stream';
 import { PacketError } from '../errors.js';
-import { bytesEqual } from '../codec/bytes.js';
+import { bytesEqual, concatBytes } from '../codec/bytes.js';
 import { describeForeignMagic, MAGIC_SP } from '../packet/magic.js';
 import { NOISE_MAX_MSG } from './noise.js';
 
 /** Magic and length. */
-export const FRAME_HEAD_SIZE = 12;
-/** The longest frame message the reference's reader accepts (an XDR decoding limit). */
-export const REFERENCE_FRAME_LIMIT = 1 << 17;
+const FRAME_HEAD_SIZE = 12;
 /** Our default limit on a frame's message: the largest Noise message. */
 export const SP_MAX_FRAME = NOISE_MAX_MSG;
 
@@ -110,7 +108,7 @@ export class FrameReader {
       let k = 0;
       let sum = 0;
       while (sum < n) sum += this.chunks[k++].length;
-      this.chunks.splice(0, k, concat(this.chunks.slice(0, k), sum));
+      this.chunks.splice(0, k, concatBytes(this.chunks.slice(0, k), sum));
     }
     return this.chunks[0].subarray(0, n);
   }
@@ -142,12 +140,3 @@ export class FrameReader {
   }
 }
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}

@@ -118,13 +118,7 @@ export async function spInitiate(conn: SpConn, self: SelfNode | StaticKey, peer:
     const hs = new HandshakeState({ pattern: 'IK', initiator: true, s: staticKeys(self), rs: peer.noisePub });
     await link.write(encodeFrame(hs.writeMessage(padWithHalts(firstPayload))), 'sending the first handshake message');
     const msg = await link.readHandshake('the handshake reply');
-    let payload: Uint8Array;
-    try {
-      payload = hs.readMessage(msg);
-    } catch (err) {
-      if (err instanceof PacketError) throw new PacketError(`${what}: ${err.message}`, { cause: err });
-      throw new AuthError(`${what}: the handshake reply does not authenticate (${errorLine(err)}); is noisepub of ${peer.name} in the configuration its current key?`, { cause: err });
-    }
+    const payload = readHandshakeMessage(hs, msg, what, 'the handshake reply', `is noisepub of ${peer.name} in the configuration its current key?`);
     const [i2r, r2i] = hs.split();
     return link.transport(peer, payload, hs.handshakeHash(), i2r, r2i);
   } catch (err) {
@@ -149,13 +143,7 @@ export async function spRespond(
   try {
     const hs = new HandshakeState({ pattern: 'IK', initiator: false, s: staticKeys(self) });
     const msg = await link.readHandshake('the first handshake message');
-    let payload: Uint8Array;
-    try {
-      payload = hs.readMessage(msg);
-    } catch (err) {
-      if (err instanceof PacketError) throw new PacketError(`${what}: ${err.message}`, { cause: err });
-      throw new AuthError(`${what}: the first handshake message does not authenticate (${errorLine(err)}); the caller does not have our current noisepub`, { cause: err });
-    }
+    const payload = readHandshakeMessage(hs, msg, what, 'the first handshake message', 'the caller does not have our current noisepub');
     const rs = hs.remoteStatic()!;
     const peer = findByNoisePub(rs);
     if (!peer) throw new UnknownPeerError(rs, what);
@@ -168,6 +156,19 @@ export async function spRespond(
   } catch (err) {
     link.close(true);
     throw err;
+  }
+}
+
+/**
+ * The payload of a handshake message (`which`): a malformed one is a
+ * PacketError, one that does not authenticate an AuthError ending in `hint`.
+ */
+function readHandshakeMessage(hs: HandshakeState, msg: Uint8Array, what: string, which: string, hint: string): Uint8Array {
+  try {
+    return hs.readMessage(msg);
+  } catch (err) {
+    if (err instanceof PacketError) throw new PacketError(`${what}: ${err.message}`, { cause: err });
+    throw new AuthError(`${what}: ${which} does not authenticate (${errorLine(err)}); ${hint}`, { cause: err });
   }
 }
 

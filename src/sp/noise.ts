@@ -33,9 +33,9 @@ import { chachaOpenWithNonce, chachaSealWithNonce } from '../crypto/aead.js';
 import { x25519 } from '../crypto/ecc.js';
 import { AuthError, PacketError, PigeonError } from '../errors.js';
 
-export const SUITE = '25519_ChaChaPoly_BLAKE2b';
-export const DHLEN = 32;
-export const HASHLEN = 64;
+const SUITE = '25519_ChaChaPoly_BLAKE2b';
+const DHLEN = 32;
+const HASHLEN = 64;
 export const TAGLEN = 16;
 /** Largest Noise message (handshake or transport), in bytes. */
 export const NOISE_MAX_MSG = 65535;
@@ -131,12 +131,12 @@ function nonceBytes(n: bigint): Buffer {
 }
 
 /** ENCRYPT(k, n, ad, plaintext): ciphertext ‖ 16-byte tag. */
-export function chachaSeal(k: Uint8Array, n: bigint, ad: Uint8Array, pt: Uint8Array): Uint8Array {
+function chachaSeal(k: Uint8Array, n: bigint, ad: Uint8Array, pt: Uint8Array): Uint8Array {
   return chachaSealWithNonce(k, nonceBytes(n), ad, pt);
 }
 
 /** DECRYPT(k, n, ad, ciphertext); null when the tag does not verify. */
-export function chachaOpen(k: Uint8Array, n: bigint, ad: Uint8Array, ct: Uint8Array): Uint8Array | null {
+function chachaOpen(k: Uint8Array, n: bigint, ad: Uint8Array, ct: Uint8Array): Uint8Array | null {
   return chachaOpenWithNonce(k, nonceBytes(n), ad, ct);
 }
 
@@ -312,7 +312,7 @@ function tokens(s: string): Token[] {
   return s === '' ? [] : (s.split(' ') as Token[]);
 }
 
-export function protocolName(pattern: PatternName): string {
+function protocolName(pattern: PatternName): string {
   return `Noise_${pattern}_${SUITE}`;
 }
 

@@ -17,10 +17,10 @@
 import { PacketError } from '../errors.js';
 
 export const SP_MAX_PAYLOAD = 65280;
-export const SP_HEAD_SIZE = 4;
+const SP_HEAD_SIZE = 4;
 export const MTH_SIZE = 32;
 
-export enum SpType {
+enum SpType {
   Info = 0,
   Freq = 1,
   File = 2,
@@ -30,9 +30,9 @@ export enum SpType {
 }
 
 /** Whole packet sizes, header included. */
-export const SP_INFO_SIZE = SP_HEAD_SIZE + 4 + 8 + MTH_SIZE; // 48
-export const SP_FREQ_SIZE = SP_HEAD_SIZE + MTH_SIZE + 8; // 44
-export const SP_DONE_SIZE = SP_HEAD_SIZE + MTH_SIZE; // 36
+const SP_INFO_SIZE = SP_HEAD_SIZE + 4 + 8 + MTH_SIZE; // 48
+const SP_FREQ_SIZE = SP_HEAD_SIZE + MTH_SIZE + 8; // 44
+const SP_DONE_SIZE = SP_HEAD_SIZE + MTH_SIZE; // 36
 /** A FILE packet without its chunk: header, hash, offset, chunk length. */
 export const SP_FILE_OVERHEAD = SP_HEAD_SIZE + MTH_SIZE + 8 + 4; // 48
 /** The largest FILE chunk that fits one payload (what the reference reads per packet). */
@@ -48,7 +48,7 @@ export type SpPacket =
 
 const pad4 = (n: number) => (4 - (n % 4)) % 4;
 
-export function spPacketSize(p: SpPacket): number {
+function spPacketSize(p: SpPacket): number {
   switch (p.t) {
     case 'halt':
     case 'ping':

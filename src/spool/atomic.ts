@@ -182,7 +182,7 @@ const MAX_IN_FLIGHT = 2;
  */
 const PIECE_OVERRIDE = Number(process.env.PIGEON_WRITE_PIECE);
 const overridden = Number.isInteger(PIECE_OVERRIDE) && PIECE_OVERRIDE > 0 && PIECE_OVERRIDE <= 1 << 30;
-export const WRITE_PIECE = overridden ? PIECE_OVERRIDE : 32 << 10;
+const WRITE_PIECE = overridden ? PIECE_OVERRIDE : 32 << 10;
 const FALLBACK_WRITE_PIECE = overridden ? PIECE_OVERRIDE : 128 << 10;
 
 /**

@@ -26,17 +26,17 @@ import type { LockContext } from './lock.js';
 
 export type Queue = 'rx' | 'tx';
 
-export const TMP_DIR = 'tmp';
-export const HDR_DIR = 'hdr';
-export const SEEN_DIR = 'seen';
-export const AREA_DIR = 'area';
+const TMP_DIR = 'tmp';
+const HDR_DIR = 'hdr';
+const SEEN_DIR = 'seen';
+const AREA_DIR = 'area';
 export const PART_SUFFIX = '.part';
 export const NOCK_SUFFIX = '.nock';
 export const LOCK_SUFFIX = '.lock';
 export type PartialSuffix = typeof PART_SUFFIX | typeof NOCK_SUFFIX;
 
 /** Length of a packet id (Base32 of a 32-byte MTH) and of a node id. */
-export const PKT_ID_LEN = base32Len(32);
+const PKT_ID_LEN = base32Len(32);
 
 /** True for a canonical Base32 encoding of 32 bytes (packet and node ids). */
 export function isId(name: string): boolean {

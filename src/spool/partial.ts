@@ -32,7 +32,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { base32Encode } from '../codec/base32.js';
 import { MTH, type MthProgress } from '../crypto/mth.js';
 import { decodeEncHeader, ENC_HEADER_SIZE } from '../packet/header.js';
-import { fsyncDir, syncDisabled } from './atomic.js';
+import { fsyncDir, renameDurably, syncDisabled } from './atomic.js';
 import { hasRoom } from './space.js';
 import { NOCK_SUFFIX, PART_SUFFIX, readHead, type Spool } from './spool.js';
 
@@ -192,8 +192,7 @@ export class Partials {
     }
     signal?.throwIfAborted();
     if (base32Encode(digest) !== pktId) throw new ChecksumMismatchError();
-    await fsp.rename(nock, this.spool.packetPath(nodeIdB32, 'rx', pktId));
-    await fsyncDir(this.spool.queueDir(nodeIdB32, 'rx'), this.spool.noSync);
+    await renameDurably(nock, this.spool.packetPath(nodeIdB32, 'rx', pktId), this.spool.noSync);
     try {
       await writeRxHdr(this.spool, nodeIdB32, pktId);
     } catch (err) {
@@ -298,8 +297,7 @@ export class PartialReceive {
   async commit(): Promise<void> {
     this.close();
     if (this.verdict() !== 'good') throw new Error(`${this.pktId}${PART_SUFFIX}: not checksummed, cannot become a packet`);
-    await fsp.rename(this.spool.partPath(this.nodeIdB32, this.pktId), this.spool.packetPath(this.nodeIdB32, 'rx', this.pktId));
-    await fsyncDir(this.spool.queueDir(this.nodeIdB32, 'rx'), this.spool.noSync);
+    await renameDurably(this.spool.partPath(this.nodeIdB32, this.pktId), this.spool.packetPath(this.nodeIdB32, 'rx', this.pktId), this.spool.noSync);
   }
 
   /** Write rx/hdr/<PKT> for a committed packet (nothing with nohdr). */
@@ -314,8 +312,7 @@ export class PartialReceive {
    */
   async toNock(): Promise<MTH | null> {
     this.close();
-    await fsp.rename(this.spool.partPath(this.nodeIdB32, this.pktId), this.spool.nockPath(this.nodeIdB32, this.pktId));
-    await fsyncDir(this.spool.queueDir(this.nodeIdB32, 'rx'), this.spool.noSync);
+    await renameDurably(this.spool.partPath(this.nodeIdB32, this.pktId), this.spool.nockPath(this.nodeIdB32, this.pktId), this.spool.noSync);
     return this.hasher;
   }
 }

@@ -19,7 +19,7 @@ import { isId, partialId, SpoolLayout, type PartialSuffix, type Queue } from './
 import { lockDir, type LockContext, type SpoolLock } from './lock.js';
 import { freeBytes, hasRoom } from './space.js';
 
-export { isId, LOCK_SUFFIX, NOCK_SUFFIX, PART_SUFFIX, partialId, PKT_ID_LEN, type PartialSuffix, type Queue } from './layout.js';
+export { isId, LOCK_SUFFIX, NOCK_SUFFIX, PART_SUFFIX, partialId, type Queue } from './layout.js';
 
 export interface SpoolOptions {
   root: string;

@@ -74,19 +74,6 @@ export class BlockReader {
   }
 }
 
-/** Concatenating helper for small buffers (headers, tests). */
-export function concatBytes(parts: Uint8Array[]): Uint8Array {
-  let len = 0;
-  for (const p of parts) len += p.length;
-  const out = new Uint8Array(len);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
 /** Turn a Uint8Array into a one-chunk async iterable. */
 export async function* once(data: Uint8Array): AsyncGenerator<Uint8Array> {
   yield data;

@@ -11,6 +11,25 @@ import { readFd } from './fileread.js';
 import { reclaim } from './reclaim.js';
 
 /**
+ * The one consumer of a reader waiting for its producer (data, end or an
+ * error): signal() wakes it if it waits. Nothing is allocated unless the
+ * consumer has to wait, as with the closures this replaces.
+ */
+class Waker {
+  private wake: (() => void) | null = null;
+
+  signal(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  wait(): Promise<void> {
+    return new Promise<void>((resolve) => (this.wake = resolve));
+  }
+}
+
+/**
  * Read a stream (stdin) with up to `limit` bytes of read-ahead, so that the
  * writer on the other side of a pipe keeps going while we encrypt; the
  * stream is paused past the limit, so memory stays bounded.
@@ -20,26 +39,21 @@ async function* readAhead(stream: NodeJS.ReadableStream, limit = 4 << 20): Async
   let queued = 0;
   let ended = false;
   let failure: unknown = null;
-  let wake: (() => void) | null = null;
-  const signal = () => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
+  const waker = new Waker();
   const onData = (c: Buffer | string) => {
     const b = typeof c === 'string' ? Buffer.from(c) : c;
     queue.push(b);
     queued += b.length;
     if (queued >= limit) stream.pause();
-    signal();
+    waker.signal();
   };
   const onEnd = () => {
     ended = true;
-    signal();
+    waker.signal();
   };
   const onError = (e: unknown) => {
     failure = e;
-    signal();
+    waker.signal();
   };
   stream.on('data', onData);
   stream.once('end', onEnd);
@@ -56,7 +70,7 @@ async function* readAhead(stream: NodeJS.ReadableStream, limit = 4 << 20): Async
       }
       if (failure) throw failure;
       if (ended) return;
-      await new Promise<void>((r) => (wake = r));
+      await waker.wait();
     }
   } finally {
     stream.off('data', onData);
@@ -119,12 +133,7 @@ async function* readPipeChunks(fd: number, slots = 4): AsyncGenerator<Uint8Array
   let ended = false;
   let paused = false;
   let failure: unknown = null;
-  let wake: (() => void) | null = null;
-  const signal = () => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
+  const waker = new Waker();
   const room = () => (cur ? STDIN_CHUNK - fill : 0) + free.length * STDIN_CHUNK;
   // `onread` (read into our buffer, no allocation per read) is accepted by
   // the Socket constructor, though @types/node only declares it for connect().
@@ -150,7 +159,7 @@ async function* readPipeChunks(fd: number, slots = 4): AsyncGenerator<Uint8Array
             cur = null;
           }
         }
-        signal();
+        waker.signal();
         // Stop reading until the consumer frees a slot when the next read might not fit.
         if (room() < PIPE_READ) {
           paused = true;
@@ -164,11 +173,11 @@ async function* readPipeChunks(fd: number, slots = 4): AsyncGenerator<Uint8Array
     if (cur && fill > 0) ready.push([cur, fill]);
     cur = null;
     ended = true;
-    signal();
+    waker.signal();
   });
   sock.on('error', (err) => {
     failure = err;
-    signal();
+    waker.signal();
   });
   let lent: Buffer | null = null;
   try {
@@ -189,7 +198,7 @@ async function* readPipeChunks(fd: number, slots = 4): AsyncGenerator<Uint8Array
       }
       if (failure) throw failure;
       if (ended) return;
-      await new Promise<void>((res) => (wake = res));
+      await waker.wait();
     }
   } finally {
     sock.destroy();

@@ -22,13 +22,8 @@ import { ENC_HEADER_SIZE, PLAIN_HEADER_SIZE, type PlainHeader } from '../packet/
 import { PacketError } from '../errors.js';
 import { writeDelivery, type DeliveryRecord, type Durability } from '../spool/delivery.js';
 
-export interface TossOptions {
-  /** Only this neighbour's queue (default: every neighbour, self included). */
-  node?: { idB32: string };
-  /** Only packets with niceness <= nice (default 255). */
-  nice?: number;
-  /** Decrypt and check everything, deliver nothing, remove nothing. */
-  dryRun?: boolean;
+/** toss's -seen and -no* switches (also the -autotoss-* flags of call, daemon and caller). */
+export interface TossSwitches {
   /** Create rx/seen/<PKT> markers for tossed packets. */
   doSeen?: boolean;
   noFile?: boolean;
@@ -37,6 +32,15 @@ export interface TossOptions {
   noTrns?: boolean;
   noArea?: boolean;
   noAck?: boolean;
+}
+
+export interface TossOptions extends TossSwitches {
+  /** Only this neighbour's queue (default: every neighbour, self included). */
+  node?: { idB32: string };
+  /** Only packets with niceness <= nice (default 255). */
+  nice?: number;
+  /** Decrypt and check everything, deliver nothing, remove nothing. */
+  dryRun?: boolean;
   /** Stop between packets (and abort the one in progress) when signalled. */
   signal?: AbortSignal;
 }

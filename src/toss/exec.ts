@@ -34,18 +34,18 @@ import { iBytes } from '../format.js';
 import { PktType } from '../packet/header.js';
 import { zstd } from '../tx/exec.js';
 import { checkAbort, drain, noteDelivery, TossAborted, TossFailure, tossingPrefix, withFields, type Outcome, type Tossing } from './common.js';
-import { killPoint } from './killpoint.js';
+import { killpoint } from '../killpoint.js';
 
 /** Set (to "1") in the environment of a handle that may have run before for the same packet. */
 export const RETRY_ENV = 'PIGEON_RETRY';
 
 /** How much of a failing handle's output goes into the log. */
-export const OUTPUT_LIMIT = 64 * 1024;
+const OUTPUT_LIMIT = 64 * 1024;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Handle and arguments of an exec path: NUL-separated, handle first. */
-export function splitExecPath(raw: Uint8Array): string[] {
+function splitExecPath(raw: Uint8Array): string[] {
   const parts: string[] = [];
   let start = 0;
   for (let i = 0; i <= raw.length; i++) {
@@ -97,9 +97,9 @@ export async function tossExec(t: Tossing): Promise<Outcome> {
         throw new TossFailure('rx-record', fields, err, `${prefix}: recording the delivery`);
       }
     }
-    killPoint('toss-exec-started');
+    killpoint('toss-exec-started');
     const r = await runHandle([...cmdline, ...args], env, stdin, opts.signal);
-    killPoint('toss-exec-returned');
+    killpoint('toss-exec-returned');
     if (r.error !== undefined) {
       if (r.killed) ctx.log.debug('rx-handle-killed', fields, `${prefix}: handle killed before the end of its input: ${errorLine(r.error)}`);
       throw new TossFailure('rx-handle', withFields(fields, ['Output', outputLines(r.output)]), r.error, `${prefix}: handling`);
@@ -174,7 +174,7 @@ function killGroup(child: ChildProcess): void {
  * combined output. A failure of `stdin` (corrupt packet) kills the child's
  * process group before its stdin is closed: it never sees an end of input.
  */
-export async function runHandle(argv: string[], env: NodeJS.ProcessEnv, stdin: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<HandleResult> {
+async function runHandle(argv: string[], env: NodeJS.ProcessEnv, stdin: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<HandleResult> {
   const file = lookPath(argv[0]);
   if (file === null) return { error: `exec: "${argv[0]}": executable file not found in $PATH`, output: Buffer.alloc(0) };
   // detached: a process group of its own, which killGroup ends whole (no terminal signal reaches it; the toss's own handling does).

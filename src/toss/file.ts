@@ -47,7 +47,7 @@ import {
   type Outcome,
   type Tossing,
 } from './common.js';
-import { killPoint } from './killpoint.js';
+import { killpoint } from '../killpoint.js';
 
 export type DestinationFault = 'non-rel' | 'traversal' | 'symlink' | 'not-dir';
 
@@ -99,7 +99,7 @@ export function relativeComponents(raw: Uint8Array, what = 'destination'): strin
  * each component is made with makeDir, which never looks at what it finds,
  * and then judged here with lstat: the symlink check lives in this loop.
  */
-export async function resolveUnder(base: string, components: string[], opts: { create: boolean; dirMode?: number }): Promise<Destination> {
+async function resolveUnder(base: string, components: string[], opts: { create: boolean; dirMode?: number }): Promise<Destination> {
   if (opts.create) await ensureDir(base, opts.dirMode);
   let realBase: string;
   try {
@@ -196,7 +196,7 @@ export async function tossFile(t: Tossing): Promise<Outcome> {
   }
   let tmp: TmpFile;
   try {
-    tmp = await TmpFile.create(where.dir, { noSync: ctx.spool.noSync, mode: ctx.spool.fileMode, prefix: tmpPrefix, onStage: (s) => killPoint(`toss-file-${s}`) });
+    tmp = await TmpFile.create(where.dir, { noSync: ctx.spool.noSync, mode: ctx.spool.fileMode, prefix: tmpPrefix, onStage: (s) => killpoint(`toss-file-${s}`) });
   } catch (err) {
     throw new TossFailure('rx-mktemp', fields, err, `${prefix}: mktemp`);
   }
@@ -207,7 +207,7 @@ export async function tossFile(t: Tossing): Promise<Outcome> {
       checkAbort(opts.signal);
       progress.add(chunk.length);
       await tmp.writeBorrowed(chunk);
-      killPoint('toss-file-chunk');
+      killpoint('toss-file-chunk');
     }
     await tmp.flush(); // a write error (full disk) is a copying error, not a syncing one
     progress.finish();
@@ -229,7 +229,7 @@ export async function tossFile(t: Tossing): Promise<Outcome> {
       await tmp.abort();
       throw new TossFailure('rx-record', fields, err, `${prefix}: recording the delivery`);
     }
-    killPoint('toss-file-recorded');
+    killpoint('toss-file-recorded');
   }
   try {
     await tmp.commitNoClobber(where.dir, where.name);

@@ -59,10 +59,10 @@ import {
 import { tossExec } from './exec.js';
 import { tossFile } from './file.js';
 import { tossFreq } from './freq.js';
-import { killPoint } from './killpoint.js';
+import { killpoint } from '../killpoint.js';
 import { tossTrns } from './trns.js';
 
-export type { TossOptions } from './common.js';
+export type { TossOptions, TossSwitches } from './common.js';
 
 export interface TossResult {
   /** False when any packet failed or was refused, or a queue could not be locked (one busy with another toss is not a failure). */
@@ -125,7 +125,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** Toss one queue of one node under its "toss" lock. */
-export async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossOptions = {}): Promise<TossResult> {
+async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossOptions = {}): Promise<TossResult> {
   const result: TossResult = { ok: true, tossed: 0, failed: 0 };
   let lock;
   try {
@@ -199,7 +199,7 @@ export interface PacketOptions extends TossOptions {
  * Toss one queued packet. Failures are logged (never thrown, except for a
  * configuration without private keys); the packet then stays queued.
  */
-export async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {}): Promise<PacketResult> {
+async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {}): Promise<PacketResult> {
   const self = ctx.cfg.self;
   if (!self) throw new ConfigError(`${ctx.cfg.path}: no self section with private keys: cannot toss`);
   const queue = opts.queue ?? 'rx';
@@ -289,7 +289,7 @@ async function deliveredBefore(t: Tossing): Promise<Outcome> {
  * idempotent. Kill points: toss-handled (before), toss-delivered (after).
  */
 async function recordDone(t: Tossing): Promise<boolean> {
-  killPoint('toss-handled');
+  killpoint('toss-handled');
   const ref = t.delivery;
   const type = t.plain.type;
   if (ref && ref.record?.state !== 'done' && type !== PktType.File && type !== PktType.Ack) {
@@ -300,7 +300,7 @@ async function recordDone(t: Tossing): Promise<boolean> {
       return false;
     }
   }
-  killPoint('toss-delivered');
+  killpoint('toss-delivered');
   return true;
 }
 
@@ -327,7 +327,7 @@ async function finish(ctx: Context, t: Tossing, job: Job, opts: PacketOptions): 
       ctx.log.error('rx-dirsync', t.fields, err, `${prefix}: marking seen`);
       return false;
     }
-    killPoint('toss-seen');
+    killpoint('toss-seen');
   }
   try {
     await ctx.spool.remove(job);
@@ -336,7 +336,7 @@ async function finish(ctx: Context, t: Tossing, job: Job, opts: PacketOptions): 
     return false;
   }
   if (t.delivery) {
-    killPoint('toss-removed');
+    killpoint('toss-removed');
     // A record left behind by a failure here goes with the next sweep.
     await removeDelivery(ctx.spool, t.delivery.nodeIdB32, job.id).catch(() => {});
   }
