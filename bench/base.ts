@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNodes } from '../spec/helpers/nncp.js';
-import { makeRandomFile, report, type Sample, timeCmd } from './lib.js';
+import { makeRandomFile, report, resetPair, type Sample, timeCmd } from './lib.js';
 
 const PIGEON = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cmd/pigeon.js');
 
@@ -49,13 +49,7 @@ export async function benchBase(opts: { basePigeon: string; sizeMiB: number; run
     const [pktId] = await readdir(aliceTx).then((xs) => xs.filter((x) => x.length === 52));
     const packet = path.join(dir, 'packet');
     await copyFile(path.join(aliceTx, pktId), packet);
-    const clean = async () => {
-      await rm(path.join(alice.spool, bob.idB32), { recursive: true, force: true });
-      await rm(path.join(bob.spool, alice.idB32), { recursive: true, force: true });
-      await rm(stick, { recursive: true, force: true });
-      await rm(bob.incoming, { recursive: true, force: true });
-      await mkdir(bob.incoming, { recursive: true });
-    };
+    const clean = () => resetPair(alice, bob, stick);
     for (let i = 0; i < opts.runs; i++) {
       for (const m of rotated(i, impls)) {
         await clean();

@@ -1,7 +1,9 @@
 /** Timing helpers for side-by-side benchmarks: wall time and peak RSS of a child process. */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { TestNode } from '../spec/helpers/nncp.js';
 
 export interface Sample {
   seconds: number;
@@ -70,4 +72,13 @@ export async function makeRandomFile(p: string, mib: number): Promise<void> {
  */
 export function inTurn<T>(i: number, pair: readonly [T, T]): readonly [T, T] {
   return i % 2 === 0 ? pair : [pair[1], pair[0]];
+}
+
+/** Between runs: empty both nodes' queues for each other, the stick, and the receiver's incoming/. */
+export async function resetPair(alice: TestNode, bob: TestNode, stick: string): Promise<void> {
+  await rm(path.join(alice.spool, bob.idB32), { recursive: true, force: true });
+  await rm(path.join(bob.spool, alice.idB32), { recursive: true, force: true });
+  await rm(stick, { recursive: true, force: true });
+  await rm(bob.incoming, { recursive: true, force: true });
+  await mkdir(bob.incoming, { recursive: true });
 }

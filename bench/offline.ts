@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNodes } from '../spec/helpers/nncp.js';
-import { inTurn, makeRandomFile, report, Sample, timeCmd } from './lib.js';
+import { inTurn, makeRandomFile, report, resetPair, Sample, timeCmd } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PIGEON = path.resolve(here, '../cmd/pigeon.js');
@@ -46,13 +46,7 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
     const [pktId] = await files(aliceTx);
     const packet = path.join(dir, 'packet');
     await copyFile(path.join(aliceTx, pktId), packet);
-    const clean = async () => {
-      await rm(path.join(alice.spool, bob.idB32), { recursive: true, force: true });
-      await rm(path.join(bob.spool, alice.idB32), { recursive: true, force: true });
-      await rm(stick, { recursive: true, force: true });
-      await rm(bob.incoming, { recursive: true, force: true });
-      await mkdir(bob.incoming, { recursive: true });
-    };
+    const clean = () => resetPair(alice, bob, stick);
     for (let i = 0; i < opts.runs; i++) {
       for (const [name, run] of inTurn(i, [
         ['nncp-file', () => nncp('file', ['-quiet', '-cfg', alice.cfgPath, src, 'bob:out'])],
