@@ -18,7 +18,7 @@ import { balloonHParallel } from '../crypto/balloon-parallel.js';
 import { XdrReader, XdrWriter } from '../codec/xdr.js';
 import { ConfigError, PigeonError } from '../errors.js';
 import { bytesEqual } from '../codec/bytes.js';
-import { describeForeignMagic, MAGIC_EBLOB, OLD_MAGICS } from '../packet/magic.js';
+import { describeForeignMagic, looksLikeEblob, MAGIC_EBLOB } from '../packet/magic.js';
 import { TerminalPassphrase, type AskPassphrase } from './passphrase.js';
 
 export const SALT_SIZE = 32;
@@ -36,12 +36,7 @@ export interface Eblob extends BalloonCost {
   blob: Uint8Array;
 }
 
-const EBLOB_FAMILY = [MAGIC_EBLOB, ...OLD_MAGICS.filter((m) => m.name.startsWith('EBlob'))];
-
-/** Whether `data` starts with an eblob magic (any version), as the reference checks a configuration. */
-export function looksLikeEblob(data: Uint8Array): boolean {
-  return data.length >= MAGIC_SIZE && EBLOB_FAMILY.some((m) => bytesEqual(m.bytes, data.subarray(0, MAGIC_SIZE)));
-}
+export { looksLikeEblob };
 
 /** The eblob with an empty blob: the AEAD's additional data. */
 function header(e: BalloonCost & { salt: Uint8Array }): Uint8Array {

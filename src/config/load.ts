@@ -15,7 +15,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { ConfigError } from '../errors.js';
 import { readConfigDir } from './cfgdir.js';
-import { openConfigBytes } from './eblob.js';
+import { looksLikeEblob } from '../packet/magic.js';
 import { ioFault } from './checker.js';
 import { parseConfigBytes } from './parse.js';
 import type { Config } from './types.js';
@@ -64,13 +64,16 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
   if (st.isDirectory()) {
     raw = await readConfigDir(file);
   } else {
-    let data: Buffer;
+    let data: Uint8Array;
     try {
       data = await readFile(file);
     } catch (err) {
       throw new ConfigError(`${file}: ${ioFault(err)}`, { cause: err });
     }
-    raw = parseConfigBytes(await openConfigBytes(data, file), file);
+    // The eblob code (balloon hashing, its WebAssembly, the terminal prompt)
+    // loads only for an eblob: a plain configuration starts faster without it.
+    if (looksLikeEblob(data)) data = await (await import('./eblob.js')).openConfigBytes(data, file);
+    raw = parseConfigBytes(data, file);
   }
   const cfg = configFromObject(raw, file, { env, needSelf: opts.needSelf });
   const spool = opts.spool || env.NNCPSPOOL;

@@ -45,3 +45,14 @@ export function describeForeignMagic(m: Uint8Array): string {
   for (const old of OLD_MAGICS) if (bytesEqual(old.bytes, m)) return `${old.name} is an old format (written by NNCP up to ${old.tooOld}) and is not supported`;
   return 'unknown magic number';
 }
+
+const EBLOB_FAMILY = [MAGIC_EBLOB, ...OLD_MAGICS.filter((m) => m.name.startsWith('EBlob'))];
+
+/**
+ * Whether `data` starts with an eblob magic (any version), as the reference
+ * checks a configuration. Here, not in config/eblob.ts, so that loading a
+ * plain configuration does not load the balloon hashing code.
+ */
+export function looksLikeEblob(data: Uint8Array): boolean {
+  return data.length >= 8 && EBLOB_FAMILY.some((m) => bytesEqual(m.bytes, data.subarray(0, 8)));
+}
