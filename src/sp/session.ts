@@ -573,8 +573,11 @@ export class SpSession {
     const log = this.limiter.allow('sp-info');
     const msg = `Packet ${id} (${iBytes(size)}) (nice ${formatNice(nice)})`;
     const have = await this.partials.holding(this.node.idB32, id);
-    if (have === 'packet' || have === 'seen') {
-      if (log) ctx.log.info(have === 'packet' ? 'sp-info-done' : 'sp-info-seen', lesp, `${msg}: already ${have === 'packet' ? 'done' : 'seen'}`);
+    if (have === 'packet' || have === 'seen' || have === 'quarantined') {
+      // A quarantined packet (it failed verification here before) is not
+      // fetched again: the same name is the same bytes. DONE frees the
+      // sender's copy; ours waits in rx/quarantine/ for a person.
+      if (log) ctx.log.info(`sp-info-${have === 'packet' ? 'done' : have}`, lesp, `${msg}: already ${have === 'packet' ? 'done' : have === 'seen' ? 'seen' : 'here, in quarantine'}`);
       if (!p.listOnly) replies.push(encodeSpPackets([{ t: 'done', hash }]));
       return true;
     }

@@ -37,7 +37,7 @@ import { hasRoom } from './space.js';
 import { NOCK_SUFFIX, PART_SUFFIX, readHead, type Spool } from './spool.js';
 
 /** What the rx queue already holds of a packet: complete, tossed (seen/), or waiting for its checksum. */
-export type Holding = 'packet' | 'seen' | 'nock';
+export type Holding = 'packet' | 'seen' | 'quarantined' | 'nock';
 
 /** The outcome of a successful check: the packet is now rx/<PKT>. */
 export interface Checked {
@@ -101,6 +101,7 @@ export class Partials {
   async holding(nodeIdB32: string, pktId: string): Promise<Holding | null> {
     if (await present(this.spool.packetPath(nodeIdB32, 'rx', pktId))) return 'packet';
     if (await this.spool.isSeen(nodeIdB32, pktId)) return 'seen';
+    if (await this.spool.isQuarantined(nodeIdB32, pktId)) return 'quarantined';
     if (await present(this.spool.nockPath(nodeIdB32, pktId))) return 'nock';
     return null;
   }

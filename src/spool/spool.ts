@@ -312,6 +312,20 @@ export class Spool extends SpoolLayout {
     }
   }
 
+  /**
+   * Whether rx/quarantine/<pktId> exists: the packet came before and failed
+   * verification. Its bytes are named by their checksum, so a new copy is
+   * the same bytes: receiving it again would only quarantine it again.
+   */
+  async isQuarantined(nodeIdB32: string, pktId: string): Promise<boolean> {
+    try {
+      await fsp.lstat(this.quarantinePath(nodeIdB32, pktId));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Create the empty rx/seen/<pktId> marker and make it durable. */
   markSeen(nodeIdB32: string, pktId: string): Promise<void> {
     return this.touch(this.seenPath(nodeIdB32, pktId));

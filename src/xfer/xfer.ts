@@ -34,7 +34,8 @@
  *       error), left on the medium — the reference would import it. (The
  *       header's sender may differ from the directory's node: a relay
  *       forwards packets signed by their origin, so that is normal.);
- *     - already in rx/seen/: skipped (and removed from the medium unless -keep);
+ *     - already in rx/seen/ or rx/quarantine/: skipped (and removed from the
+ *       medium unless -keep);
  *     - niceness above -nice: left for later;
  *   the rest is streamed through MTH into a temporary file in the spool's
  *   tmp/ and committed into rx/ only when the hash equals the name; otherwise the
@@ -253,8 +254,11 @@ async function rxOne(
     skip(ctx, res, fields, msg, why);
     return;
   }
-  if (await ctx.spool.isSeen(sender.idB32, name)) {
-    ctx.log.info('xfer-rx-seen', fields, `${msg}: packet already seen`);
+  const seen = (await ctx.spool.isSeen(sender.idB32, name)) ? 'seen' : (await ctx.spool.isQuarantined(sender.idB32, name)) ? 'quarantined' : null;
+  if (seen) {
+    if (seen === 'seen') ctx.log.info('xfer-rx-seen', fields, `${msg}: packet already seen`);
+    // Same name, same bytes: it failed verification here before and would again.
+    else ctx.log.info('xfer-rx-quarantined', fields, `${msg}: packet already in quarantine (pigeon check lists it, pigeon rm -quarantine removes it)`);
     if (!opts.keep) {
       try {
         await fsp.unlink(file);
