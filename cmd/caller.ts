@@ -7,11 +7,13 @@
  */
 import type { CommandModule } from 'yargs';
 import { makeContext } from '../src/context.js';
-import { callNode } from '../src/sp/call.js';
+import { startCallChild } from '../src/privsep/parent.js';
+import { lookupUser } from '../src/privsep/sandbox.js';
+import { callNode, dialsTcp } from '../src/sp/call.js';
 import { callerNodes, parseCalls, runCaller } from '../src/sp/caller.js';
-import { autoTossFlags, autoTossSwitches, commonFlags, run, type AutoTossArgs, type CommonArgs } from './common.js';
+import { autoTossFlags, autoTossSwitches, commonFlags, privsepChoice, privsepFlags, run, type AutoTossArgs, type CommonArgs, type PrivsepArgs } from './common.js';
 
-interface Args extends CommonArgs, AutoTossArgs {
+interface Args extends CommonArgs, AutoTossArgs, PrivsepArgs {
   nodes?: string[];
 }
 
@@ -19,19 +21,30 @@ export const callerCommand: CommandModule<object, Args> = {
   command: 'caller [nodes..]',
   describe: 'Call neighbours on the schedules of their calls configuration',
   builder: (y) =>
-    autoTossFlags(
-      commonFlags(y).positional('nodes', { type: 'string', array: true, describe: 'Only these nodes (default: every node with calls)' }),
-      'Toss during each call',
+    privsepFlags(
+      autoTossFlags(
+        commonFlags(y).positional('nodes', { type: 'string', array: true, describe: 'Only these nodes (default: every node with calls)' }),
+        'Toss during each call',
+      ),
     ) as never,
   handler: (argv) =>
     run('caller', async () => {
+      const { privsep, user } = privsepChoice(argv);
+      const runAs = user === undefined ? undefined : lookupUser(user);
       const ctx = await makeContext({ ...argv, needSelf: true });
       const nodes = callerNodes(ctx, (argv.nodes ?? []).map(String));
       parseCalls(ctx, nodes); // refuse a bad cron before anything starts
-      await runCaller(ctx, {
-        nodes,
-        callNode,
-        autoToss: { autoToss: argv.autotoss, ...autoTossSwitches(argv) },
-      });
+      // One network child serves every call (as the daemon's serves every connection).
+      const tcp = nodes.some((n) => n.calls.some((c) => dialsTcp(n, c.addr)));
+      const runner = privsep && tcp ? await startCallChild(ctx, { user: runAs }) : undefined;
+      try {
+        await runCaller(ctx, {
+          nodes,
+          callNode: (c, o) => callNode(c, { ...o, runner }),
+          autoToss: { autoToss: argv.autotoss, ...autoTossSwitches(argv) },
+        });
+      } finally {
+        await runner?.stop();
+      }
     }),
 };

@@ -77,6 +77,26 @@ export function autoTossFlags<T>(y: Argv<T>, autotoss = 'Toss after call is fini
     .option('autotoss-noack', { type: 'boolean', describe: 'Do not process "ack" packets during tossing' }) as Argv<T & AutoTossArgs>;
 }
 
+export interface PrivsepArgs {
+  noprivsep?: boolean;
+  user?: string;
+}
+
+/** -noprivsep and -user (daemon, call, caller): whether a network child parses what peers send, and as whom. */
+export function privsepFlags<T>(y: Argv<T>): Argv<T & PrivsepArgs> {
+  return y
+    .option('noprivsep', { type: 'boolean', describe: 'One process: parse the network in the process that holds the keys (no network child)' })
+    .option('user', { type: 'string', coerce: lastStr, describe: 'Run the network child as this user (when started as root)' }) as Argv<T & PrivsepArgs>;
+}
+
+/** Whether to separate privileges, refusing -user where it cannot apply; the user is still a name. */
+export function privsepChoice(a: PrivsepArgs): { privsep: boolean; user?: string } {
+  const privsep = !a.noprivsep;
+  if (a.user !== undefined && !privsep) throw new PigeonError('EUSAGE', "-user: names the network child's user; it cannot go with -noprivsep");
+  if (a.user !== undefined && process.getuid?.() !== 0) throw new PigeonError('EUSAGE', `-user ${a.user}: only root can run the network child as another user`);
+  return { privsep, user: a.user };
+}
+
 /** The -autotoss-* switches as toss options (whether or not -autotoss is given). */
 export function autoTossSwitches(a: AutoTossArgs): TossSwitches {
   return {

@@ -8,9 +8,9 @@ import { ucspiRemoteAddr } from '../src/sp/call.js';
 import { listenPrivsep, serveStdioPrivsep, type PrivsepOptions } from '../src/privsep/parent.js';
 import { lookupUser } from '../src/privsep/sandbox.js';
 import { listenDaemon, serveStdio } from '../src/sp/daemon.js';
-import { autoTossFlags, autoTossOptions, commonFlags, lastNum, lastStr, run, type AutoTossArgs, type CommonArgs } from './common.js';
+import { autoTossFlags, autoTossOptions, commonFlags, lastNum, lastStr, privsepChoice, privsepFlags, run, type AutoTossArgs, type CommonArgs, type PrivsepArgs } from './common.js';
 
-interface Args extends CommonArgs, AutoTossArgs {
+interface Args extends CommonArgs, AutoTossArgs, PrivsepArgs {
   nice: string;
   bind: string;
   ucspi?: boolean;
@@ -19,36 +19,32 @@ interface Args extends CommonArgs, AutoTossArgs {
   maxconn: number;
   nock?: boolean;
   'mcd-once'?: boolean;
-  noprivsep?: boolean;
-  user?: string;
 }
 
 export const daemonCommand: CommandModule<object, Args> = {
   command: 'daemon',
   describe: 'Answer calls: run the sync protocol with each neighbour that connects',
   builder: (y) =>
-    autoTossFlags(
-      commonFlags(y)
-        .option('nice', { type: 'string', coerce: lastStr, default: 'MAX', describe: 'Minimal required niceness' })
-        .option('bind', { type: 'string', coerce: lastStr, default: '[::]:5400', describe: 'Address to bind to' })
-        .option('ucspi', { type: 'boolean', describe: 'Is it started as UCSPI-TCP server' })
-        .option('inetd', { type: 'boolean', describe: 'Obsolete, use -ucspi' })
-        .option('yggdrasil', { type: 'string', describe: 'Start Yggdrasil listener (not supported by pigeon)' })
-        .option('maxconn', { type: 'number', default: 128, coerce: lastNum, describe: 'Maximal number of simultaneous connections' })
-        .option('nock', { type: 'boolean', describe: 'Do no checksum checking' })
-        .option('mcd-once', { type: 'boolean', describe: 'Send MCDs once and quit' })
-        .option('noprivsep', { type: 'boolean', describe: 'One process: parse the network in the process that holds the keys (no network child)' })
-        .option('user', { type: 'string', coerce: lastStr, describe: 'Run the network child as this user (when started as root)' }),
+    privsepFlags(
+      autoTossFlags(
+        commonFlags(y)
+          .option('nice', { type: 'string', coerce: lastStr, default: 'MAX', describe: 'Minimal required niceness' })
+          .option('bind', { type: 'string', coerce: lastStr, default: '[::]:5400', describe: 'Address to bind to' })
+          .option('ucspi', { type: 'boolean', describe: 'Is it started as UCSPI-TCP server' })
+          .option('inetd', { type: 'boolean', describe: 'Obsolete, use -ucspi' })
+          .option('yggdrasil', { type: 'string', describe: 'Start Yggdrasil listener (not supported by pigeon)' })
+          .option('maxconn', { type: 'number', default: 128, coerce: lastNum, describe: 'Maximal number of simultaneous connections' })
+          .option('nock', { type: 'boolean', describe: 'Do no checksum checking' })
+          .option('mcd-once', { type: 'boolean', describe: 'Send MCDs once and quit' }),
+      ),
     ),
   handler: (argv) =>
     run('daemon', async () => {
       const nice = parseNice(argv.nice, '-nice');
       const ucspi = argv.ucspi || argv.inetd;
       if (argv.yggdrasil) throw new PigeonError('EUSAGE', '-yggdrasil: Yggdrasil is not supported by pigeon; listen on TCP (-bind) or run under inetd/ssh (-ucspi)');
-      const privsep = !argv.noprivsep;
-      if (argv.user !== undefined && !privsep) throw new PigeonError('EUSAGE', '-user: names the network child\'s user; it cannot go with -noprivsep');
-      if (argv.user !== undefined && process.getuid?.() !== 0) throw new PigeonError('EUSAGE', `-user ${argv.user}: only root can run the network child as another user`);
-      const priv: PrivsepOptions = { user: argv.user === undefined ? undefined : lookupUser(argv.user) };
+      const { privsep, user } = privsepChoice(argv);
+      const priv: PrivsepOptions = { user: user === undefined ? undefined : lookupUser(user) };
       const ctx = await makeContext({ ...argv, needSelf: true });
       const opts = { nice, noCK: argv.nock ?? false, autoToss: autoTossOptions(argv) };
       if (ucspi) {

@@ -25,6 +25,7 @@ import { parseToChild, parseToParent } from '../src/privsep/messages.js';
 import { childInit } from '../src/privsep/parent.js';
 import { childExecArgv, childScript, childSpoolDirs } from '../src/privsep/sandbox.js';
 import { makeNodes, nodeContext, type TestNode } from './helpers/nncp.js';
+import { childrenOf, found, memoryOf } from './helpers/proc.js';
 import { freePort, listening, logRecords, poll, requireNncp, runImpl, startPigeon, tmpDir, until, type Started } from './helpers/util.js';
 
 async function pair(t: ExecutionContext, gen: { alice: 'pigeon' | 'nncp'; bob: 'pigeon' } = { alice: 'pigeon', bob: 'pigeon' }): Promise<{ dir: string; alice: TestNode; bob: TestNode }> {
@@ -39,21 +40,6 @@ async function daemon(t: ExecutionContext, bob: TestNode, extra: string[] = []):
   const d = startPigeon(t, ['daemon', '-cfg', bob.cfgPath, '-quiet', '-bind', `127.0.0.1:${port}`, ...extra]);
   await listening(port, 15_000, () => `the daemon (${d.stderr()})`);
   return { d, addr: `127.0.0.1:${port}` };
-}
-
-/** Processes whose parent is `pid`. */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(e));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
 }
 
 async function networkChild(d: Started): Promise<number> {
@@ -95,32 +81,6 @@ async function exchange(t: ExecutionContext, alice: TestNode, bob: TestNode, add
   t.deepEqual(fs.readFileSync(path.join(bob.incoming, 'to-bob.bin')), toBob);
   t.deepEqual(fs.readFileSync(path.join(alice.incoming, 'to-alice.bin')), toAlice);
 }
-
-/** Every readable mapping of process `pid` (as root: /proc/PID/mem). */
-function memoryOf(pid: number): Buffer[] {
-  const out: Buffer[] = [];
-  const fd = fs.openSync(`/proc/${pid}/mem`, 'r');
-  try {
-    for (const line of fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')) {
-      const m = /^([0-9a-f]+)-([0-9a-f]+) r/.exec(line);
-      if (!m || /\.(so|node)(\.\d+)*$|\/node$|\[vvar\]|\[vsyscall\]/.test(line)) continue;
-      const from = parseInt(m[1], 16);
-      const len = parseInt(m[2], 16) - from;
-      const b = Buffer.alloc(len);
-      try {
-        fs.readSync(fd, b, 0, len, from);
-        out.push(b);
-      } catch {
-        // a guard page or a mapping gone meanwhile
-      }
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return out;
-}
-
-const found = (mem: Buffer[], needle: Uint8Array | string): boolean => mem.some((b) => b.includes(typeof needle === 'string' ? needle : Buffer.from(needle)));
 
 test('what the child is told carries the Noise key and no packet private key', async (t) => {
   const { bob } = await pair(t);

@@ -8,13 +8,13 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { findNode } from '../src/config/types.js';
 import { callNode } from '../src/sp/call.js';
 import { listenDaemon } from '../src/sp/daemon.js';
 import { quarantinePacket } from '../src/spool/quarantine.js';
 import { xferRx, xferTx } from '../src/xfer/xfer.js';
 import { lab } from './helpers/nncp.js';
 import { queueFile } from './helpers/packets.js';
+import { callOptions } from './helpers/sp.js';
 import { logRecords, tmpDir } from './helpers/util.js';
 
 test('xfer -rx skips a packet whose id is in quarantine: not back in rx/, off the medium, logged', async (t) => {
@@ -56,16 +56,7 @@ test('an online session answers the INFO of a quarantined id with DONE and does 
   fs.mkdirSync(rx, { recursive: true });
   fs.copyFileSync(path.join(alice.spool, bob.idB32, 'tx', pkt.id), path.join(rx, pkt.id));
   await quarantinePacket(ctx.bob.spool, alice.idB32, pkt.id);
-  const res = await callNode(ctx.alice, {
-    node: findNode(ctx.alice.cfg, 'bob'),
-    addr: `127.0.0.1:${daemon.address.port}`,
-    nice: 255,
-    onlineDeadline: 1,
-    maxOnlineTime: 0,
-    rxRate: 0,
-    txRate: 0,
-    noCK: false,
-  });
+  const res = await callNode(ctx.alice, callOptions(ctx.alice, 'bob', `127.0.0.1:${daemon.address.port}`));
   await daemon.checksIdle();
   t.true(res.ok);
   t.false(fs.existsSync(path.join(rx, pkt.id)), 'not fetched into rx/');

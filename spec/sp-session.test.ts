@@ -21,6 +21,7 @@ import { encodeSpPackets } from '../src/sp/packets.js';
 import { tossAll, type TossOptions } from '../src/toss/toss.js';
 import { lab, nodeContext, saveNode, type TestNode } from './helpers/nncp.js';
 import { queueFile } from './helpers/packets.js';
+import { callOptions } from './helpers/sp.js';
 import { connect, logRecords, PIGEON_JS, until } from './helpers/util.js';
 
 interface Pair {
@@ -47,17 +48,7 @@ async function pair(t: ExecutionContext, daemonNice = 255, noCK = false, autoTos
 
 /** One call from alice to bob's daemon; resolves once both ends have checksummed what they received. */
 async function call(p: Pair, extra: Partial<CallOptions> = {}): Promise<{ ok: boolean }> {
-  const res = await callNode(p.actx, {
-    node: findNode(p.actx.cfg, 'bob'),
-    addr: p.addr,
-    nice: 255,
-    onlineDeadline: 1,
-    maxOnlineTime: 0,
-    rxRate: 0,
-    txRate: 0,
-    noCK: false,
-    ...extra,
-  });
+  const res = await callNode(p.actx, callOptions(p.actx, 'bob', p.addr, extra));
   await p.daemon.checksIdle();
   return res;
 }

@@ -24,11 +24,11 @@ import type { Config, Neighbour, SelfNode } from '../config/types.js';
 import type { Context } from '../context.js';
 import { errorLine } from '../errors.js';
 import { Logger, type LogFields } from '../log/log.js';
-import { socketLink, type Link } from '../sp/call.js';
+import { runInitiator, sessionParams, socketLink, type Link } from '../sp/call.js';
 import { CheckQueue } from '../sp/checkqueue.js';
 import { serveConnection, serveStdio, type DaemonOptions } from '../sp/daemon.js';
 import { Spool } from '../spool/spool.js';
-import { parseToChild, type ChildInit, type ToParent } from './messages.js';
+import { parseToChild, type CallRequest, type ChildInit, type ToParent } from './messages.js';
 
 type Send = (m: ToParent) => void;
 
@@ -167,6 +167,34 @@ export function runChild(): void {
     sessions.add(p);
   };
 
+  /** A call: the initiator's session over the socket the parent dialled; `called` once it and its checksums are done. */
+  const onCall = (m: CallRequest, handle: unknown): void => {
+    const node = state?.ctx.cfg.neighbours.get(m.node);
+    if (!(handle instanceof net.Socket) || state === null || node === undefined) {
+      if (handle instanceof net.Socket) handle.destroy();
+      return send({ t: 'called', conn: m.conn, started: false, ok: false });
+    }
+    const ctx = state.ctx;
+    const link = socketLink(handle);
+    links.add(link);
+    const p = (async () => {
+      const params = sessionParams(ctx, { ...m, node, checks }, checks);
+      const r = await runInitiator(params, link, m.addr);
+      await checks.idle();
+      return r;
+    })()
+      .catch((err) => {
+        ctx.log.error('call', [['Node', node.idB32]], err, `Calling ${node.name} (${m.addr})`);
+        return { started: true, ok: false };
+      })
+      .then((r) => {
+        links.delete(link);
+        sessions.delete(p);
+        send({ t: 'called', conn: m.conn, started: r.started, ok: r.ok });
+      });
+    sessions.add(p);
+  };
+
   const onStop = async (): Promise<void> => {
     // As the single-process daemon's close(): interrupt the running check (its .nock stays, checked next time).
     checks.stop();
@@ -189,6 +217,8 @@ export function runChild(): void {
         return onInit(m);
       case 'conn':
         return onConn(m.conn, m.addr, handle);
+      case 'call':
+        return onCall(m, handle);
       case 'checks':
         return void checks.idle().then(() => send({ t: 'checked', req: m.req }));
       case 'stop':

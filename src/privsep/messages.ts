@@ -57,10 +57,30 @@ export interface ChildInit {
   stdio?: { addr: string };
 }
 
-/** Parent → child. `conn` carries the socket as the IPC handle. */
+/** One call's session settings (`pigeon call`/`caller` under privilege separation). */
+export interface CallRequest {
+  t: 'call';
+  conn: number;
+  /** The neighbour called (its id). */
+  node: string;
+  addr: string;
+  nice: number;
+  xx?: 'rx' | 'tx';
+  listOnly: boolean;
+  pkts?: string[];
+  noCK: boolean;
+  rxRate: number;
+  txRate: number;
+  onlineDeadline: number;
+  maxOnlineTime: number;
+}
+
+/** Parent → child. `conn` and `call` carry the socket as the IPC handle. */
 export type ToChild =
   | ChildInit
   | { t: 'conn'; conn: number; addr: string }
+  /** Run the initiator's session of a call over the socket the parent dialled. */
+  | CallRequest
   /** Answer `checked` once every received packet so far has been checksummed. */
   | { t: 'checks'; req: number }
   | { t: 'stop' };
@@ -75,6 +95,8 @@ export type ToParent =
   | { t: 'session'; conn: number; node: string }
   /** The connection is over (the child closed its socket). */
   | { t: 'end'; conn: number }
+  /** The call on `conn` is over (and what it received is checksummed); `started`: a session was made. */
+  | { t: 'called'; conn: number; started: boolean; ok: boolean }
   | { t: 'checked'; req: number };
 
 export class ProtocolError extends Error {}
@@ -155,6 +177,8 @@ export function parseToParent(m: unknown): ToParent {
       return { t: 'session', conn: uint(o, 'conn'), node: idB32(o, 'node') };
     case 'end':
       return { t: 'end', conn: uint(o, 'conn') };
+    case 'called':
+      return { t: 'called', conn: uint(o, 'conn'), started: bool(o, 'started'), ok: bool(o, 'ok') };
     case 'checked':
       return { t: 'checked', req: uint(o, 'req') };
     default:
@@ -191,6 +215,35 @@ function parseNeighbour(v: unknown): ChildNeighbour {
   return n;
 }
 
+function parseCall(o: Obj): CallRequest {
+  const c: CallRequest = {
+    t: 'call',
+    conn: uint(o, 'conn'),
+    node: idB32(o, 'node'),
+    addr: str(o, 'addr', 1024),
+    nice: uint(o, 'nice'),
+    listOnly: bool(o, 'listOnly'),
+    noCK: bool(o, 'noCK'),
+    rxRate: uint(o, 'rxRate'),
+    txRate: uint(o, 'txRate'),
+    onlineDeadline: uint(o, 'onlineDeadline'),
+    maxOnlineTime: uint(o, 'maxOnlineTime'),
+  };
+  if (o.xx !== undefined) {
+    if (o.xx !== 'rx' && o.xx !== 'tx') throw new ProtocolError('call.xx: expected rx or tx');
+    c.xx = o.xx;
+  }
+  if (o.pkts !== undefined) {
+    if (!Array.isArray(o.pkts) || o.pkts.length > 100_000) throw new ProtocolError('call.pkts: expected a list of packet ids');
+    c.pkts = (o.pkts as unknown[]).map((p) => {
+      if (typeof p !== 'string' || p.length > 64) throw new ProtocolError('call.pkts: expected a list of packet ids');
+      return p;
+    });
+  }
+  if (c.nice > 255) throw new ProtocolError('call.nice: expected 0..255');
+  return c;
+}
+
 /** Validate a message from the parent; throws ProtocolError. */
 export function parseToChild(m: unknown): ToChild {
   const o = obj(m);
@@ -217,6 +270,8 @@ export function parseToChild(m: unknown): ToChild {
     }
     case 'conn':
       return { t: 'conn', conn: uint(o, 'conn'), addr: str(o, 'addr', 1024) };
+    case 'call':
+      return parseCall(o);
     case 'checks':
       return { t: 'checks', req: uint(o, 'req') };
     case 'stop':

@@ -26,10 +26,10 @@ import type net from 'node:net';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { errorLine } from '../errors.js';
-import { startAutoToss } from '../sp/call.js';
+import { startAutoToss, type CallOptions, type CallOutcome, type CallRunner } from '../sp/call.js';
 import { listenDaemon, type Daemon, type DaemonOptions, type ListenOptions } from '../sp/daemon.js';
 import { ensureDir } from '../spool/atomic.js';
-import { parseToParent, ProtocolError, type ChildInit, type ToChild, type ToParent } from './messages.js';
+import { parseToParent, ProtocolError, type CallRequest, type ChildInit, type ToChild, type ToParent } from './messages.js';
 import { childEnv, childExecArgv, childScript, childSpoolDirs, type RunAs } from './sandbox.js';
 
 export interface PrivsepOptions {
@@ -99,8 +99,9 @@ interface Conn {
  * One network child at a time, restarted when it dies. `handOff` gives it a
  * socket and resolves when that connection is over.
  */
-export class NetworkChild {
+export class NetworkChild implements CallRunner {
   private child: ChildProcess | null = null;
+  private readonly calls = new Map<number, (r: CallOutcome) => void>();
   private ready: Promise<ChildProcess> | null = null;
   private readonly conns = new Map<number, Conn>();
   private readonly checkWaiters = new Map<number, () => void>();
@@ -206,6 +207,10 @@ export class NetworkChild {
       }
       case 'end':
         return void this.finish(m.conn);
+      case 'called':
+        this.calls.get(m.conn)?.({ started: m.started, ok: m.ok });
+        this.calls.delete(m.conn);
+        return;
       case 'checked':
         this.checkWaiters.get(m.req)?.();
         this.checkWaiters.delete(m.req);
@@ -226,6 +231,9 @@ export class NetworkChild {
     for (const conn of [...this.conns.keys()]) void this.finish(conn);
     for (const w of this.checkWaiters.values()) w();
     this.checkWaiters.clear();
+    // A call whose child died is over, and not a success (what it received stays as .part, resumable).
+    for (const c of this.calls.values()) c({ started: true, ok: false });
+    this.calls.clear();
     if (this.stopping || !this.serving || this.stdioAddr !== undefined) return;
     const how = signal ?? `exit status ${code}`;
     this.ctx.log.error('privsep', [['Pid', child.pid ?? 0]], how, 'Network child died: starting a new one');
@@ -252,6 +260,48 @@ export class NetworkChild {
         if (err === null) return;
         sock.destroy();
         void this.finish(conn);
+      });
+    });
+  }
+
+  /**
+   * A call's session, run by the child over the socket dialled here (the
+   * parent reads nothing from it); resolves when the session is over and
+   * what it received is checksummed.
+   */
+  async runCall(sock: net.Socket, addr: string, o: CallOptions): Promise<CallOutcome> {
+    let child: ChildProcess;
+    try {
+      if (this.stopping || this.ready === null) throw new Error('stopping');
+      child = await this.ready;
+    } catch {
+      sock.destroy();
+      return { started: false, ok: false };
+    }
+    sock.pause();
+    const conn = ++this.seq;
+    const m: CallRequest = {
+      t: 'call',
+      conn,
+      node: o.node.idB32,
+      addr,
+      nice: o.nice,
+      listOnly: o.listOnly ?? false,
+      noCK: o.noCK,
+      rxRate: o.rxRate,
+      txRate: o.txRate,
+      onlineDeadline: o.onlineDeadline,
+      maxOnlineTime: o.maxOnlineTime,
+    };
+    if (o.xx !== undefined) m.xx = o.xx;
+    if (o.pkts !== undefined) m.pkts = o.pkts;
+    return new Promise<CallOutcome>((resolve) => {
+      this.calls.set(conn, resolve);
+      this.send(child, m, sock, (err) => {
+        if (err === null) return;
+        sock.destroy();
+        this.calls.delete(conn);
+        resolve({ started: false, ok: false });
       });
     });
   }
@@ -314,4 +364,15 @@ export async function serveStdioPrivsep(ctx: Context, opts: DaemonOptions, addr:
     return;
   }
   await child.stdioDone;
+}
+
+/**
+ * The network child of `pigeon call`/`caller`: started before dialling,
+ * given each TCP socket the parent dials (CallRunner); stop() when done.
+ * The parent keeps the keys, the log and -autotoss, as for the daemon.
+ */
+export async function startCallChild(ctx: Context, priv: PrivsepOptions = {}): Promise<NetworkChild> {
+  const child = new NetworkChild(ctx, { nice: 255, noCK: false }, priv);
+  await child.start();
+  return child;
 }

@@ -55,6 +55,8 @@ export interface CallOptions {
   pkts?: string[];
   /** Where received packets are checksummed (shared by a caller's calls); default: one for this call. */
   checks?: CheckQueue;
+  /** Run sessions over TCP in a network child (privilege separation); other links stay in this process. */
+  runner?: CallRunner;
 }
 
 /** A byte link to the peer. */
@@ -63,6 +65,22 @@ export interface Link {
   writable: Writable;
   /** Tear the link down (idempotent). */
   close(): void;
+  /** The TCP socket under the link, when it is one (it can be handed to a network child). */
+  socket?: net.Socket;
+}
+
+/** What a call's session came to: `started` is false when no session was made (the next address is tried). */
+export interface CallOutcome {
+  started: boolean;
+  ok: boolean;
+}
+
+/**
+ * Runs a call's session somewhere else: the privilege-separated call
+ * (src/privsep/parent.ts) hands the dialled socket to its network child.
+ */
+export interface CallRunner {
+  runCall(sock: net.Socket, addr: string, opts: CallOptions): Promise<CallOutcome>;
 }
 
 /** "[::1]:5400" / "host:5400" → host and port, as Go's net.Dial reads them. */
@@ -89,7 +107,7 @@ export function socketLink(sock: net.Socket): Link {
     // reported by whoever reads or writes; without a listener an error would crash the process
   });
   sock.setNoDelay(true);
-  return { readable: sock, writable: sock, close: () => void sock.destroy() };
+  return { readable: sock, writable: sock, close: () => void sock.destroy(), socket: sock };
 }
 
 const DIAL_ERRORS: Record<string, string> = {
@@ -240,7 +258,7 @@ export function startAutoToss(ctx: Context, node: Neighbour, nice: number, opts:
   };
 }
 
-function sessionParams(ctx: Context, o: CallOptions, checks: CheckQueue): SessionParams {
+export function sessionParams(ctx: Context, o: CallOptions, checks: CheckQueue): SessionParams {
   let onlyPkts: Set<string> | undefined;
   if (o.pkts && o.pkts.length > 0) {
     onlyPkts = new Set();
@@ -266,6 +284,11 @@ function sessionParams(ctx: Context, o: CallOptions, checks: CheckQueue): Sessio
   };
 }
 
+/** Whether calling the node (at `addr`, else at any of its addresses) may dial TCP: only then has a network child work to do. */
+export function dialsTcp(node: Neighbour, addr?: string): boolean {
+  return callAddrs(node, addr).some((a) => !a.startsWith('|') && a !== UCSPI_TCP_CLIENT);
+}
+
 /** The addresses to try: the given one (a name from addrs, or literal), else all of the node's. */
 function callAddrs(node: Neighbour, addr?: string): string[] {
   if (addr !== undefined) return [node.addrs.get(addr) ?? addr];
@@ -278,8 +301,7 @@ function callAddrs(node: Neighbour, addr?: string): string[] {
  * could be made, something was left half-transferred, or auto-tossing failed.
  */
 export async function callNode(ctx: Context, opts: CallOptions): Promise<{ ok: boolean }> {
-  const self = ctx.cfg.self;
-  if (!self) throw new PigeonError('ECONFIG', `${ctx.cfg.path}: no self section with private keys: cannot call`);
+  if (!ctx.cfg.self) throw new PigeonError('ECONFIG', `${ctx.cfg.path}: no self section with private keys: cannot call`);
   const node = opts.node;
   if (!node.noisePub) throw new PigeonError('ECONFIG', `node ${node.name} has no noisepub in ${ctx.cfg.path}: it cannot be called online`);
   const checks = opts.checks ?? new CheckQueue();
@@ -305,33 +327,14 @@ export async function callNode(ctx: Context, opts: CallOptions): Promise<{ ok: b
         les[1] = ['Addr', addr];
       }
       ctx.log.debug('call-connected', les, `Connected ${node.name} (${addr})`);
-      let session: SpSession;
-      let prep: Prepared | undefined;
-      try {
-        prep = await prepareSession(params);
-        const spLes: [string, string | number][] = [['Node', node.idB32], ['Nice', opts.nice]];
-        const spWith = `SP with ${node.name} (nice ${formatNice(opts.nice)})`;
-        ctx.log.debug('sp-startI', spLes, `${spWith}: sending first message`);
-        const tr = await spInitiate(link, self, node, prep.infoPayloads[0] ?? new Uint8Array(0), { what: `${node.name} (${addr})` }).catch((err) => {
-          ctx.log.error('sp-startI-read', spLes, err, `${spWith}: reading`);
-          throw err;
-        });
-        session = new SpSession(params, prep, tr);
-        await session.start();
-      } catch (err) {
-        prep?.release();
-        ctx.log.error('call-started', les, err, `Connection to ${node.name} (${addr})`);
-        link.close();
-        continue;
+      let r: CallOutcome;
+      if (opts.runner && link.socket) {
+        r = await opts.runner.runCall(link.socket, addr, opts);
+      } else {
+        if (opts.runner) ctx.log.debug('privsep', les, `Calling ${node.name} (${addr}): not a TCP link, the session runs in this process`);
+        r = await runInitiator(params, link, addr);
       }
-      ctx.log.info('call-started', les, `Connection to ${node.name} (${addr})`);
-      const r = await session.run();
-      link.close();
-      ctx.log.info(
-        'call-finished',
-        [...les, ['Duration', r.durationSec], ['RxBytes', r.rxBytes], ['RxSpeed', r.rxSpeed], ['TxBytes', r.txBytes], ['TxSpeed', r.txSpeed]],
-        finishedText(node.name, r),
-      );
+      if (!r.started) continue;
       ok = r.ok;
       break;
     }
@@ -342,3 +345,41 @@ export async function callNode(ctx: Context, opts: CallOptions): Promise<{ ok: b
   return { ok };
 }
 
+/**
+ * The initiator's session over a connected link, logged as the reference
+ * logs a call (call-started, call-finished); the link is closed at the end.
+ * `started` is false when the handshake or the first exchange failed.
+ */
+export async function runInitiator(params: SessionParams, link: Link, addr: string): Promise<CallOutcome> {
+  const { ctx, node } = params;
+  const self = ctx.cfg.self!;
+  const les: [string, string][] = [['Node', node.idB32], ['Addr', addr]];
+  let session: SpSession;
+  let prep: Prepared | undefined;
+  try {
+    prep = await prepareSession(params);
+    const spLes: [string, string | number][] = [['Node', node.idB32], ['Nice', params.nice]];
+    const spWith = `SP with ${node.name} (nice ${formatNice(params.nice)})`;
+    ctx.log.debug('sp-startI', spLes, `${spWith}: sending first message`);
+    const tr = await spInitiate(link, self, node, prep.infoPayloads[0] ?? new Uint8Array(0), { what: `${node.name} (${addr})` }).catch((err) => {
+      ctx.log.error('sp-startI-read', spLes, err, `${spWith}: reading`);
+      throw err;
+    });
+    session = new SpSession(params, prep, tr);
+    await session.start();
+  } catch (err) {
+    prep?.release();
+    ctx.log.error('call-started', les, err, `Connection to ${node.name} (${addr})`);
+    link.close();
+    return { started: false, ok: false };
+  }
+  ctx.log.info('call-started', les, `Connection to ${node.name} (${addr})`);
+  const r = await session.run();
+  link.close();
+  ctx.log.info(
+    'call-finished',
+    [...les, ['Duration', r.durationSec], ['RxBytes', r.rxBytes], ['RxSpeed', r.rxSpeed], ['TxBytes', r.txBytes], ['TxSpeed', r.txSpeed]],
+    finishedText(node.name, r),
+  );
+  return { started: true, ok: r.ok };
+}
