@@ -188,7 +188,9 @@ test('xfer -watch: DIR removed and made again (a stick unplugged and back), pack
   fs.mkdirSync(s.stick, { recursive: true });
   const [alice, bob] = [s.l.nodes.alice, s.l.nodes.bob];
   const w = await watcher(t, s, 'bob', ['xfer', '-mkdir', s.stick]);
-  fs.rmSync(s.stick, { recursive: true });
+  // The first export makes DIR/<node>/bob for every neighbour (ourselves included, as xfer -tx -mkdir does).
+  await until(() => [alice, bob].every((n) => fs.existsSync(path.join(s.stick, n.idB32, bob.idB32))), WAIT, 'the first export to make its directories');
+  fs.rmSync(s.stick, { recursive: true, maxRetries: 5 });
   await until(() => /it is gone/.test(w.stderr()), WAIT, () => `the watcher to notice: ${w.stderr()}`);
   // Queued while the stick is away: waits for it.
   const out = await queueFile(s.l.ctx.bob, 'alice', 'out.bin', 2000);

@@ -17,7 +17,7 @@
  * debounces (each new schedule restarts it); a job may ask to be run again
  * after some milliseconds (a busy lock, a file still being written).
  */
-import { promises as fsp } from 'node:fs';
+import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 
@@ -43,6 +43,8 @@ export interface TreeWatchOptions {
 export class TreeWatch {
   readonly root: string;
   private w: FSWatcher | null = null;
+  /** The root's own inotify watch: its removal, which chokidar misses while it reads new sub-directories. */
+  private guard: fs.FSWatcher | null = null;
   private closed = false;
   /** Bumped on each (re)arming: events of an older watcher are dropped. */
   private gen = 0;
@@ -77,6 +79,8 @@ export class TreeWatch {
     this.gen++;
     const w = this.w;
     this.w = null;
+    this.guard?.close();
+    this.guard = null;
     await w?.close();
   }
 
@@ -90,6 +94,8 @@ export class TreeWatch {
     const gen = ++this.gen;
     const old = this.w;
     this.w = null;
+    this.guard?.close();
+    this.guard = null;
     await old?.close();
     if (this.closed || gen !== this.gen) return;
     if (await isDir(this.root)) this.watchRoot(gen);
@@ -115,14 +121,28 @@ export class TreeWatch {
       },
     });
     this.w = w;
+    const gone = (): void => {
+      if (gen !== this.gen) return;
+      this.present = false;
+      onGone();
+      this.rearm(gen);
+    };
+    /** Is the root still there? Asked on every change of its own entries, and on errors. */
+    const check = (): void => {
+      isDir(this.root).then((there) => {
+        if (!there) gone();
+      }, onError);
+    };
+    try {
+      this.guard = fs.watch(this.root, { persistent: false }, check);
+      this.guard.on('error', check);
+    } catch {
+      queueMicrotask(check);
+    }
     w.on('all', (event, p) => {
       if (gen !== this.gen) return;
       if (p === this.root) {
-        if (event === 'unlinkDir') {
-          this.present = false;
-          onGone();
-          this.rearm(gen);
-        }
+        if (event === 'unlinkDir') gone();
         return;
       }
       onEvent(event as TreeEvent, this.parts(p), p);
@@ -130,14 +150,7 @@ export class TreeWatch {
     w.on('error', (err) => {
       if (gen !== this.gen) return;
       onError(err);
-      // A root that vanished without an unlinkDir (unmounted, moved away): await it again.
-      isDir(this.root).then((there) => {
-        if (!there && this.present) {
-          this.present = false;
-          onGone();
-          this.rearm(gen);
-        }
-      }, onError);
+      check();
     });
     w.on('ready', () => {
       if (gen !== this.gen) return;
