@@ -260,3 +260,45 @@ for (const point of ['xfer-tx-copying', 'xfer-tx-renamed', 'xfer-tx-dequeue']) {
     t.deepEqual(listFiles(path.join(alice.spool, bob.idB32, 'tx')), []);
   });
 }
+
+test('toss -watch waits while another toss holds the node, then tosses', async (t) => {
+  const s = await setup(t);
+  const [alice, bob] = [s.l.nodes.alice, s.l.nodes.bob];
+  const w = await watcher(t, s, 'bob', ['toss']);
+  const lock = await s.l.ctx.bob.spool.lock(alice.idB32, 'toss');
+  let held = true;
+  t.teardown(() => held && lock.release());
+  const q = await queueFile(s.l.ctx.alice, 'bob', 'locked.bin', 3000);
+  ok(t, 'xfer -tx', await runPigeon(['xfer', '-cfg', alice.cfgPath, '-quiet', '-tx', '-mkdir', s.stick]));
+  ok(t, 'xfer -rx', await runPigeon(['xfer', '-cfg', bob.cfgPath, '-quiet', '-rx', s.stick]));
+  await until(() => /another toss/.test(w.stderr()), WAIT, () => `the watcher to find the queue locked: ${w.stderr()}`);
+  t.false(fs.existsSync(path.join(bob.incoming, 'locked.bin')), 'nothing tossed while the lock is held');
+  t.deepEqual(packetIds(rxOf(s, 'bob', 'alice')), [q.id]);
+  lock.release();
+  held = false;
+  await until(() => fs.existsSync(path.join(bob.incoming, 'locked.bin')), WAIT, () => `delivery once the lock is free: ${w.stderr()}`);
+  t.true(fs.readFileSync(path.join(bob.incoming, 'locked.bin')).equals(q.data));
+  t.is(await stop(t, w), 0);
+});
+
+test('SIGTERM while toss -watch writes a large file: nothing half-written, a rerun delivers it exactly once', async (t) => {
+  const s = await setup(t);
+  const [alice, bob] = [s.l.nodes.alice, s.l.nodes.bob];
+  const w = await watcher(t, s, 'bob', ['toss'], { NNCPNOSYNC: '' });
+  const big = await queueFile(s.l.ctx.alice, 'bob', 'big.bin', 48 << 20);
+  ok(t, 'xfer -tx', await runPigeon(['xfer', '-cfg', alice.cfgPath, '-quiet', '-tx', '-mkdir', s.stick]));
+  ok(t, 'xfer -rx', await runPigeon(['xfer', '-cfg', bob.cfgPath, '-quiet', '-rx', s.stick]));
+  await poll(() => fs.readdirSync(bob.incoming).length > 0, WAIT, 2);
+  t.is(await stop(t, w), 0);
+  const names = fs.readdirSync(bob.incoming);
+  t.deepEqual(
+    names.filter((n) => n !== 'big.bin'),
+    [],
+    'no temporary file in incoming',
+  );
+  const queued = packetIds(rxOf(s, 'bob', 'alice'));
+  t.is(names.length + queued.length, 1, 'either delivered and removed, or not delivered and still queued');
+  ok(t, 'toss rerun', await runPigeon(['toss', '-cfg', bob.cfgPath, '-quiet']));
+  t.deepEqual(fs.readdirSync(bob.incoming), ['big.bin'], 'delivered once');
+  t.true(fs.readFileSync(path.join(bob.incoming, 'big.bin')).equals(big.data));
+});
