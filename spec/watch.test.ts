@@ -302,3 +302,19 @@ test('SIGTERM while toss -watch writes a large file: nothing half-written, a rer
   t.deepEqual(fs.readdirSync(bob.incoming), ['big.bin'], 'delivered once');
   t.true(fs.readFileSync(path.join(bob.incoming, 'big.bin')).equals(big.data));
 });
+
+test('xfer -watch -tx without -mkdir: packets wait until DIR/<node> appears, then go', async (t) => {
+  const s = await setup(t);
+  const [alice, bob] = [s.l.nodes.alice, s.l.nodes.bob];
+  const w = await watcher(t, s, 'alice', ['xfer', '-tx', s.stick]);
+  const q = await queueFile(s.l.ctx.alice, 'bob', 'waits.bin', 2000);
+  await sleep(500);
+  t.deepEqual(fs.readdirSync(s.stick), [], 'nothing written while DIR/bob is missing');
+  t.deepEqual(packetIds(txOf(s, 'alice', 'bob')), [q.id]);
+  fs.mkdirSync(path.join(s.stick, bob.idB32));
+  const dst = path.join(s.stick, bob.idB32, alice.idB32);
+  await until(() => packetIds(dst).includes(q.id), WAIT, () => `export once DIR/bob exists: ${w.stderr()}`);
+  await until(() => packetIds(txOf(s, 'alice', 'bob')).length === 0, WAIT, 'dequeued');
+  t.is(await stop(t, w), 0);
+  noErrors(t, w);
+});

@@ -137,7 +137,10 @@ export async function xferWatch(ctx: Context, opts: XferWatchOptions): Promise<v
           jobs.cancel(rxKey(abs));
           tried.delete(abs);
         }
-      } else if (parts.length === 1 && event === 'addDir' && medium.watching) wantTx(parts[0]);
+      } else if (parts.length === 1 && event === 'addDir' && medium.watching && !opts.mkdir) {
+        // DIR/<NODE> made by someone else: what waited for it goes. (With -mkdir nothing waits: the directories were made.)
+        wantTx(parts[0]);
+      }
     },
     onReady: () => {
       ctx.log.info('xfer-watch', dirFields, `Watching ${dir} (${what})`);
