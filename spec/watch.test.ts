@@ -318,3 +318,21 @@ test('xfer -watch -tx without -mkdir: packets wait until DIR/<node> appears, the
   t.is(await stop(t, w), 0);
   noErrors(t, w);
 });
+
+test('xfer -watch DIR where DIR is a symbolic link to the synced folder', async (t) => {
+  const s0 = await setup(t);
+  const link = path.join(s0.l.dir, 'sync-link');
+  fs.symlinkSync(s0.stick, link);
+  const s = { ...s0, stick: link };
+  const [alice, bob] = [s.l.nodes.alice, s.l.nodes.bob];
+  const w = await watcher(t, s, 'bob', ['xfer', '-rx', link]);
+  const p = await packetBytes(s, 'alice', 'bob', 5000, 'via-link');
+  const dir = path.join(s0.stick, bob.idB32, alice.idB32);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, '.part'), p.bytes);
+  fs.renameSync(path.join(dir, '.part'), path.join(dir, p.id));
+  await until(() => packetIds(rxOf(s, 'bob', 'alice')).includes(p.id), WAIT, () => `import through the link: ${w.stderr()}`);
+  await until(() => packetIds(dir).length === 0, WAIT, 'removed from the folder');
+  t.is(await stop(t, w), 0);
+  noErrors(t, w);
+});

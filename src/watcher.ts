@@ -23,6 +23,9 @@ import { watch, type FSWatcher } from 'chokidar';
 
 export type TreeEvent = 'add' | 'change' | 'unlink' | 'addDir' | 'unlinkDir';
 
+/** When a new directory is looked into again (ms after chokidar reported it). */
+const RESCAN_MS = [250, 2000];
+
 export interface TreeWatchOptions {
   /** The directory to watch (made absolute). */
   root: string;
@@ -52,6 +55,7 @@ export class TreeWatch {
 
   constructor(private readonly opts: TreeWatchOptions) {
     this.root = path.resolve(opts.root);
+    this.real = this.root;
   }
 
   /** Whether the root is there and watched. */
@@ -84,8 +88,11 @@ export class TreeWatch {
     await w?.close();
   }
 
+  /** The root with symbolic links resolved (a root that is a link is followed; links below it are not). */
+  private real: string;
+
   private parts(abs: string): string[] {
-    const rel = path.relative(this.root, abs);
+    const rel = path.relative(this.real, abs);
     return rel === '' ? [] : rel.split(path.sep);
   }
 
@@ -98,8 +105,10 @@ export class TreeWatch {
     this.guard = null;
     await old?.close();
     if (this.closed || gen !== this.gen) return;
-    if (await isDir(this.root)) this.watchRoot(gen);
-    else await this.awaitRoot(gen);
+    if (await isDir(this.root)) {
+      this.real = await fsp.realpath(this.root).catch(() => this.root);
+      if (gen === this.gen && !this.closed) this.watchRoot(gen);
+    } else await this.awaitRoot(gen);
   }
 
   private rearm(gen: number): void {
@@ -109,7 +118,8 @@ export class TreeWatch {
 
   private watchRoot(gen: number): void {
     const { depth, keep, initial, onEvent, onReady, onGone, onError } = this.opts;
-    const w = watch(this.root, {
+    const real = this.real;
+    const w = watch(real, {
       depth,
       ignoreInitial: !initial,
       followSymlinks: false,
@@ -134,18 +144,20 @@ export class TreeWatch {
       }, onError);
     };
     try {
-      this.guard = fs.watch(this.root, { persistent: false }, check);
+      this.guard = fs.watch(real, { persistent: false }, check);
       this.guard.on('error', check);
     } catch {
       queueMicrotask(check);
     }
     w.on('all', (event, p) => {
       if (gen !== this.gen) return;
-      if (p === this.root) {
+      if (p === real) {
         if (event === 'unlinkDir') gone();
         return;
       }
-      onEvent(event as TreeEvent, this.parts(p), p);
+      const parts = this.parts(p);
+      onEvent(event as TreeEvent, parts, path.join(this.root, ...parts));
+      if (event === 'addDir') for (const ms of RESCAN_MS) setTimeout(() => this.rescan(gen, w, p), ms).unref();
     });
     w.on('error', (err) => {
       if (gen !== this.gen) return;
@@ -163,6 +175,32 @@ export class TreeWatch {
         this.settled();
       }, onError);
     });
+  }
+
+  /**
+   * Look again into a directory that just appeared: what was placed in it
+   * between chokidar's listing and its watch being in place (a rename right
+   * after a mkdir, as synchronisers do) is reported as added, and a
+   * sub-directory it missed is watched. Entries chokidar knows are left to it.
+   */
+  private rescan(gen: number, w: FSWatcher, dir: string): void {
+    if (gen !== this.gen) return;
+    const known = new Set(w.getWatched()[dir] ?? []);
+    fsp.readdir(dir, { withFileTypes: true }).then(
+      (ents) => {
+        for (const e of ents) {
+          if (gen !== this.gen) return;
+          if (known.has(e.name)) continue;
+          const p = path.join(dir, e.name);
+          const parts = this.parts(p);
+          if (!this.opts.keep(parts)) continue;
+          if (e.isDirectory()) {
+            if (parts.length <= this.opts.depth) w.add(p);
+          } else if (e.isFile()) this.opts.onEvent('add', parts, path.join(this.root, ...parts));
+        }
+      },
+      () => {}, // gone meanwhile: its removal is reported
+    );
   }
 
   /** Watch the nearest existing ancestor until the next component towards the root appears. */
