@@ -4,7 +4,7 @@ import { makeContext, node } from '../src/context.js';
 import { PigeonError } from '../src/errors.js';
 import { parseNice } from '../src/nice.js';
 import { tossAll, tossCycle, type TossOptions } from '../src/toss/toss.js';
-import { commonFlags, CommonArgs, run } from './common.js';
+import { abortOnSignals, commonFlags, CommonArgs, run } from './common.js';
 
 interface Args extends CommonArgs {
   node?: string;
@@ -18,6 +18,7 @@ interface Args extends CommonArgs {
   notrns?: boolean;
   noarea?: boolean;
   noack?: boolean;
+  watch?: boolean;
 }
 
 export const tossCommand: CommandModule<object, Args> = {
@@ -35,7 +36,8 @@ export const tossCommand: CommandModule<object, Args> = {
       .option('noexec', { type: 'boolean', describe: 'Do not process "exec" packets' })
       .option('notrns', { type: 'boolean', describe: 'Do not process "transitional" packets' })
       .option('noarea', { type: 'boolean', describe: 'Do not process "area" packets' })
-      .option('noack', { type: 'boolean', describe: 'Do not process "ack" packets' }),
+      .option('noack', { type: 'boolean', describe: 'Do not process "ack" packets' })
+      .option('watch', { type: 'boolean', describe: 'Keep running: toss packets as they land in rx (with -cycle N, also a full round every N seconds)' }),
   handler: (argv) =>
     run('toss', async () => {
       const nice = parseNice(argv.nice, '-nice');
@@ -55,15 +57,13 @@ export const tossCommand: CommandModule<object, Args> = {
         noAck: argv.noack,
       };
       // A first SIGINT/SIGTERM stops after cleaning up the packet in progress (it stays queued), a second exits at once.
-      const stop = new AbortController();
-      const onSignal = (sig: NodeJS.Signals) => {
-        if (stop.signal.aborted) process.exit(sig === 'SIGINT' ? 130 : 143);
-        stop.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      opts.signal = stop.signal;
+      opts.signal = abortOnSignals();
       // A record that could not be logged makes the exit code 1 too: what was delivered must be on record.
+      if (argv.watch) {
+        const { tossWatch } = await import('../src/toss/watch.js');
+        await tossWatch(ctx, { ...opts, signal: opts.signal, cycle });
+        return ctx.log.allWritten('toss') ? 0 : 1;
+      }
       if (cycle === 0) {
         const ok = (await tossAll(ctx, opts)).ok;
         return ctx.log.allWritten('toss') && ok ? 0 : 1;

@@ -4,7 +4,7 @@ import { makeContext, node } from '../src/context.js';
 import { PigeonError } from '../src/errors.js';
 import { parseNice } from '../src/nice.js';
 import { xfer } from '../src/xfer/xfer.js';
-import { commonFlags, type CommonArgs, run } from './common.js';
+import { abortOnSignals, commonFlags, type CommonArgs, run } from './common.js';
 
 interface Args extends CommonArgs {
   dir?: string[];
@@ -14,6 +14,7 @@ interface Args extends CommonArgs {
   tx?: boolean;
   mkdir?: boolean;
   keep?: boolean;
+  watch?: boolean;
 }
 
 export const xferCommand: CommandModule<object, Args> = {
@@ -27,7 +28,8 @@ export const xferCommand: CommandModule<object, Args> = {
       .option('rx', { type: 'boolean', describe: 'Only receive packets' })
       .option('tx', { type: 'boolean', describe: 'Only transfer packets' })
       .option('mkdir', { type: 'boolean', describe: 'Create necessary outbound directories' })
-      .option('keep', { type: 'boolean', describe: 'Do not delete transferred packets' }),
+      .option('keep', { type: 'boolean', describe: 'Do not delete transferred packets' })
+      .option('watch', { type: 'boolean', describe: 'Keep running: import packets as they appear in DIR, export packets as they are queued' }),
   handler: (argv) =>
     run('xfer', async () => {
       const args = argv.dir ?? [];
@@ -36,6 +38,14 @@ export const xferCommand: CommandModule<object, Args> = {
       if (argv.rx && argv.tx) throw new PigeonError('EUSAGE', '-rx and -tx can not be set simultaneously');
       const ctx = await makeContext({ ...argv, needSelf: true });
       const only = argv.node ? node(ctx, argv.node) : undefined;
+      if (argv.watch) {
+        const signal = abortOnSignals();
+        const [rx, tx] = [!argv.tx, !argv.rx];
+        // Loaded only here: chokidar is not part of a plain xfer's start-up.
+        const { xferWatch } = await import('../src/xfer/watch.js');
+        await xferWatch(ctx, { dir: String(args[0]), node: only, nice, mkdir: argv.mkdir, keep: argv.keep, rx, tx, signal });
+        return ctx.log.allWritten('xfer') ? 0 : 1;
+      }
       const res = await xfer(ctx, {
         dir: String(args[0]),
         node: only,

@@ -71,6 +71,8 @@ export interface TossResult {
   tossed: number;
   /** Packets refused or failed (they stay queued). */
   failed: number;
+  /** A queue was skipped because another toss held its lock. */
+  busy?: boolean;
 }
 
 /** What became of one packet. */
@@ -84,10 +86,17 @@ export async function tossAll(ctx: Context, opts: TossOptions = {}): Promise<Tos
   const ids = opts.node ? [opts.node.idB32] : [...ctx.cfg.neighbours.keys()];
   for (const id of ids) {
     if (opts.signal?.aborted) break;
-    add(total, await tossQueue(ctx, id, 'rx', opts));
-    if (id === self.idB32) {
-      add(total, await tossQueue(ctx, id, 'tx', { ...opts, doSeen: false, noFile: true, noFreq: true, noExec: true, noTrns: true }));
-    }
+    add(total, await tossNode(ctx, id, opts));
+  }
+  return total;
+}
+
+/** Toss one node's rx queue (and, for ourselves, our area/ack queue to ourselves). */
+export async function tossNode(ctx: Context, id: string, opts: TossOptions = {}): Promise<TossResult> {
+  const total: TossResult = { ok: true, tossed: 0, failed: 0 };
+  add(total, await tossQueue(ctx, id, 'rx', opts));
+  if (id === ctx.cfg.self?.idB32 && !opts.signal?.aborted) {
+    add(total, await tossQueue(ctx, id, 'tx', { ...opts, doSeen: false, noFile: true, noFreq: true, noExec: true, noTrns: true }));
   }
   return total;
 }
@@ -96,6 +105,7 @@ function add(total: TossResult, r: TossResult): void {
   total.ok &&= r.ok;
   total.tossed += r.tossed;
   total.failed += r.failed;
+  if (r.busy) total.busy = true;
 }
 
 /**
@@ -137,6 +147,7 @@ async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossO
     ctx.log.error('lockdir-flock', [['Path', p]], why, `Locking directory: locking ${p}`);
     // Another toss has this queue: its work, not a failure (nncp-toss exits 0 too, and cron mails nothing).
     if (!busy) result.ok = false;
+    else result.busy = true;
     return result;
   }
   try {

@@ -53,7 +53,7 @@ import { base32Encode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { MTH } from '../crypto/mth.js';
-import { errorLine } from '../errors.js';
+import { errorLine, PigeonError } from '../errors.js';
 import { killpoint } from '../killpoint.js';
 import { iBytes } from '../format.js';
 import type { LogFields } from '../log/log.js';
@@ -76,6 +76,26 @@ export interface XferOptions {
   mkdir?: boolean;
   /** Do not delete what was carried. */
   keep?: boolean;
+  /** Stop: a copy in progress is abandoned (its temporary file removed), nothing further is started. */
+  signal?: AbortSignal;
+}
+
+/**
+ * What became of one file on the medium (-rx): imported into rx/, already
+ * seen (dropped), left there (skipped, refused, too nice, failed), or, for
+ * a watcher, not complete yet (it does not verify: left untouched, to be
+ * tried again when it changes).
+ */
+export type RxStatus = 'imported' | 'seen' | 'left' | 'incomplete';
+
+/** A file that ended early or changed while it was read: perhaps still being written. */
+class Unsettled extends Error {}
+
+/** The copy was stopped by the caller's signal. */
+class Interrupted extends Error {
+  constructor() {
+    super('interrupted');
+  }
 }
 
 export interface XferResult {
@@ -116,12 +136,12 @@ async function readAt(fh: FileHandle, buf: Uint8Array, pos: number): Promise<num
  * in flight at a time (TmpFile.writeAt: no batching, no copies). Throws if
  * `src` ends before `size` bytes.
  */
-async function pipeCopy(src: FileHandle, dst: TmpFile, size: number, what: string, onChunk: (chunk: Uint8Array) => void): Promise<void> {
+async function pipeCopy(src: FileHandle, dst: TmpFile, size: number, what: string, onChunk: (chunk: Uint8Array) => void, signal?: AbortSignal): Promise<void> {
   const bufs = [0, 1, 2].map(() => Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size, 1))));
   const read = (i: number, pos: number): Promise<Uint8Array> => {
     const want = Math.min(CHUNK, size - pos);
     const p = readAt(src, bufs[i].subarray(0, want), pos).then((n) => {
-      if (n < want) throw new Error(`${what} ended after ${pos + n} of its ${size} bytes (truncated while reading?)`);
+      if (n < want) throw new Unsettled(`${what} ended after ${pos + n} of its ${size} bytes (truncated while reading?)`);
       return bufs[i].subarray(0, want);
     });
     p.catch(() => {}); // observed when awaited
@@ -134,6 +154,7 @@ async function pipeCopy(src: FileHandle, dst: TmpFile, size: number, what: strin
   try {
     while (reading) {
       const chunk = await reading;
+      if (signal?.aborted) throw new Interrupted();
       const at = pos;
       pos += chunk.length;
       const next = (i + 1) % bufs.length;
@@ -221,21 +242,52 @@ export async function xferRx(ctx: Context, opts: XferOptions): Promise<XferResul
   return res;
 }
 
+/**
+ * Import one file DIR/<our id>/<SENDER>/<NAME> (a watcher's way in: the
+ * file just appeared or changed). A file that does not verify yet is
+ * 'incomplete' and left alone, without an error: it may still be growing.
+ * Anything that is not such a path of a known neighbour (or of -node) is
+ * 'left'. `ok` is false when something failed (logged).
+ */
+export async function xferRxFile(ctx: Context, opts: XferOptions, file: string): Promise<{ status: RxStatus; ok: boolean }> {
+  const self = ctx.cfg.self;
+  if (!self) throw new Error('xfer needs our own node (self) in the configuration');
+  const res: XferResult = { ok: true, packets: [], skipped: [] };
+  const parts = path.relative(opts.dir, file).split(path.sep);
+  const sender = parts.length === 3 && parts[0] === self.idB32 ? ctx.cfg.neighbours.get(parts[1]) : undefined;
+  if (!sender || (opts.node && opts.node.idB32 !== sender.idB32)) return { status: 'left', ok: true };
+  const fields: LogFields = [
+    ['XX', 'rx'],
+    ['Dir', path.join(opts.dir, self.idB32)],
+    ['Node', sender.idB32],
+  ];
+  const status = await rxOne(ctx, opts, res, sender, file, parts[2], fields, opts.nice ?? 255, true);
+  return { status, ok: res.ok };
+}
+
 /** Report a file on the medium that is not imported (not an error: partial, stray or garbage). */
-function skip(ctx: Context, res: XferResult, fields: LogFields, msg: string, reason: string, who = 'xfer-rx-not-packet'): void {
+function skip(ctx: Context, res: XferResult, fields: LogFields, msg: string, reason: string, who = 'xfer-rx-not-packet'): 'left' {
   const file = fields.find(([k]) => k === 'File')?.[1] ?? fields.find(([k]) => k === 'Node')?.[1] ?? '';
   res.skipped.push({ file: String(file), reason });
   ctx.log.info(who, fields, `${msg}: ${reason}`);
+  return 'left';
 }
 
 /** Refuse a packet-named file that must not be imported: logged as an error, left on the medium. */
-function refuse(ctx: Context, res: XferResult, fields: LogFields, msg: string, reason: string): void {
+function refuse(ctx: Context, res: XferResult, fields: LogFields, msg: string, reason: string): 'left' {
   const file = fields.find(([k]) => k === 'File')?.[1] ?? '';
   res.skipped.push({ file: String(file), reason });
   res.ok = false;
   ctx.log.error('xfer-rx', fields, reason, msg);
+  return 'left';
 }
 
+/**
+ * Import one file from the medium. `patient` (a watcher): a file too short,
+ * with an unreadable header, that changes while read or whose hash is not
+ * its name yet is 'incomplete', left alone without an error (it may still
+ * be growing); without it such a file is skipped or refused as usual.
+ */
 async function rxOne(
   ctx: Context,
   opts: XferOptions,
@@ -245,14 +297,19 @@ async function rxOne(
   name: string,
   nodeFields: LogFields,
   maxNice: number,
-): Promise<void> {
+  patient = false,
+): Promise<RxStatus> {
   const self = ctx.cfg.self!;
   const fields: LogFields = [...nodeFields, ['File', file]];
   const msg = `Packet transfer, received from ${sender.name}: ${file}`;
+  const notYet = (why: string): RxStatus => {
+    ctx.log.debug('xfer-rx-incomplete', fields, `${msg}: ${why}: not complete yet, left for a later try`);
+    return 'incomplete';
+  };
   if (!isId(name)) {
     const why = name.endsWith(PART_SUFFIX) ? 'partly written file, skipped' : 'not a packet name, skipped';
     skip(ctx, res, fields, msg, why);
-    return;
+    return 'left';
   }
   const seen = (await ctx.spool.isSeen(sender.idB32, name)) ? 'seen' : (await ctx.spool.isQuarantined(sender.idB32, name)) ? 'quarantined' : null;
   if (seen) {
@@ -267,31 +324,38 @@ async function rxOne(
         res.ok = false;
       }
     }
-    return;
+    return 'seen';
   }
   let fh: FileHandle;
   try {
     fh = await fsp.open(file, C.O_RDONLY | C.O_NOFOLLOW);
   } catch (err) {
     if (errCode(err) === 'ELOOP') return skip(ctx, res, fields, msg, 'not valid packet: a symbolic link');
+    if (patient && errCode(err) === 'ENOENT') return notYet('gone before it could be read');
     ctx.log.error('xfer-rx-open', fields, errorLine(err), `${msg}: opening`);
     res.ok = false;
-    return;
+    return 'left';
   }
   try {
     const st = await fh.stat();
     if (!st.isFile()) return skip(ctx, res, fields, msg, 'not valid packet: not a regular file');
     const head = Buffer.allocUnsafe(ENC_HEADER_SIZE);
     const got = await readAt(fh, head, 0);
-    if (got < ENC_HEADER_SIZE) return skip(ctx, res, fields, msg, `not valid packet: ${got} bytes, shorter than a packet header`);
+    if (got < ENC_HEADER_SIZE) {
+      if (patient) return notYet(`${got} bytes, shorter than a packet header`);
+      return skip(ctx, res, fields, msg, `not valid packet: ${got} bytes, shorter than a packet header`);
+    }
     const verdict = judgeHeader(head);
-    if (!verdict.ok) return skip(ctx, res, fields, msg, `not valid packet: ${verdict.foreign ?? 'unreadable header'}`);
+    if (!verdict.ok) {
+      if (patient) return notYet(`${verdict.foreign ?? 'unreadable header'}`);
+      return skip(ctx, res, fields, msg, `not valid packet: ${verdict.foreign ?? 'unreadable header'}`);
+    }
     if (verdict.recipient !== self.idB32) {
       return refuse(ctx, res, fields, msg, `packet is addressed to ${nodeName(ctx, verdict.recipient)}, not to us; left on the medium`);
     }
     if (verdict.nice > maxNice) {
       ctx.log.debug('xfer-rx-too-nice', fields, `${msg}: too nice`);
-      return;
+      return 'left';
     }
     const size = st.size;
     const sized: LogFields = [...fields, ['Size', size]];
@@ -306,11 +370,11 @@ async function rxOne(
       tmp = await ctx.spool.tmpFile();
       let first = true;
       await pipeCopy(fh, tmp, size, file, (chunk) => {
-        if (first && !head.equals(chunk.subarray(0, ENC_HEADER_SIZE))) throw new Error('file changed while being read');
+        if (first && !head.equals(chunk.subarray(0, ENC_HEADER_SIZE))) throw new Unsettled('file changed while being read');
         first = false;
         mth.update(chunk);
         bar.add(chunk.length);
-      });
+      }, opts.signal);
       bar.finish();
       // Nothing enters rx/ unless its hash is its name.
       mismatch = base32Encode(mth.digest()) !== name;
@@ -318,15 +382,17 @@ async function rxOne(
       else await tmp.commit(ctx.spool.packetPath(sender.idB32, 'rx', name));
     } catch (err) {
       await tmp?.abort();
+      if (patient && err instanceof Unsettled) return notYet(errorLine(err));
       ctx.log.error('xfer-rx', sized, errorLine(err), sizedMsg);
       res.ok = false;
-      return;
+      return 'left';
     }
     if (mismatch) {
+      if (patient) return notYet('its checksum does not match its name');
       ctx.log.error('xfer-rx', sized, 'checksum mismatch', sizedMsg);
       res.ok = false;
       res.skipped.push({ file, reason: 'checksum mismatch' });
-      return;
+      return 'left';
     }
     ctx.log.info('xfer-rx', sized, sizedMsg);
     res.packets.push(name);
@@ -344,6 +410,7 @@ async function rxOne(
         res.ok = false;
       }
     }
+    return 'imported';
   } finally {
     await fh.close().catch(() => {});
   }
@@ -356,36 +423,44 @@ export async function xferTx(ctx: Context, opts: XferOptions): Promise<XferResul
   const self = ctx.cfg.self;
   if (!self) throw new Error('xfer needs our own node (self) in the configuration');
   const res: XferResult = { ok: true, packets: [], skipped: [] };
-  const maxNice = opts.nice ?? 255;
   for (const node of ctx.cfg.neighbours.values()) {
-    const fields: LogFields = [
-      ['XX', 'tx'],
-      ['Node', node.idB32],
-    ];
-    const msg = `Packet transfer, sent to ${node.name}`;
     if (opts.node && opts.node.idB32 !== node.idB32) {
-      ctx.log.debug('xfer-tx-skip', fields, `${msg}: skipping`);
+      ctx.log.debug('xfer-tx-skip', [['XX', 'tx'], ['Node', node.idB32]], `Packet transfer, sent to ${node.name}: skipping`);
       continue;
     }
-    let lock;
-    try {
-      lock = await ctx.spool.lock(node.idB32, 'tx');
-    } catch (err) {
-      const lp = ctx.spool.lockPath(node.idB32, 'tx');
-      ctx.log.error('lockdir-flock', [['Path', lp]], errorLine(err), `Locking directory: locking ${lp}`);
-      continue;
-    }
-    try {
-      if (!(await txNode(ctx, opts, res, node, fields, maxNice))) res.ok = false;
-    } finally {
-      lock.release();
-    }
+    await xferTxNode(ctx, opts, node, res);
   }
   return res;
 }
 
-/** One neighbour's packets, lock held. False when something failed. */
-async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Neighbour, nodeFields: LogFields, maxNice: number): Promise<boolean> {
+/**
+ * Copy one neighbour's queued packets (only those in `only`, when given)
+ * to the medium, with its tx lock held; results are added to `res`. Busy:
+ * another process holds the lock (logged; nothing was done).
+ */
+export async function xferTxNode(ctx: Context, opts: XferOptions, node: Neighbour, res: XferResult, only?: ReadonlySet<string>): Promise<{ busy: boolean }> {
+  const fields: LogFields = [
+    ['XX', 'tx'],
+    ['Node', node.idB32],
+  ];
+  let lock;
+  try {
+    lock = await ctx.spool.lock(node.idB32, 'tx');
+  } catch (err) {
+    const lp = ctx.spool.lockPath(node.idB32, 'tx');
+    ctx.log.error('lockdir-flock', [['Path', lp]], errorLine(err), `Locking directory: locking ${lp}`);
+    return { busy: err instanceof PigeonError && err.code === 'ELOCKED' };
+  }
+  try {
+    if (!(await txNode(ctx, opts, res, node, fields, opts.nice ?? 255, only))) res.ok = false;
+  } finally {
+    lock.release();
+  }
+  return { busy: false };
+}
+
+/** One neighbour's packets (those in `only`, when given), lock held. False when something failed. */
+async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Neighbour, nodeFields: LogFields, maxNice: number, only?: ReadonlySet<string>): Promise<boolean> {
   const self = ctx.cfg.self!;
   const nodePath = path.join(opts.dir, node.idB32);
   let fields: LogFields = [...nodeFields, ['Dir', nodePath]];
@@ -428,6 +503,8 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
     onSkip: (s) => ctx.log.debug('job', [['XX', 'tx'], ['Name', s.name]], `Job tx/${s.name}: ${s.reason}`),
   });
   for (const job of jobs) {
+    if (opts.signal?.aborted) break;
+    if (only && !only.has(job.id)) continue;
     const pktFields: LogFields = [...nodeFields, ['Pkt', job.id]];
     const pktMsg = `Packet transfer, sent to ${node.name}: ${job.id}`;
     if (job.nice > maxNice) {
@@ -443,7 +520,7 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
       note = ': already on the medium, verified';
     } else {
       if (found !== 'absent') ctx.log.info('xfer-tx-replace', pktFields, `${pktMsg}: already on the medium, but ${found}: replacing it`);
-      const copied = await copyToMedium(ctx, job, dstPath, dst, pktFields, pktMsg);
+      const copied = await copyToMedium(ctx, job, dstPath, dst, pktFields, pktMsg, opts.signal);
       if (copied === null) {
         ok = false;
         continue;
@@ -474,7 +551,7 @@ const NEXT_STEP = { written: 'sync', synced: 'close', closed: 'rename', renamed:
  * `dstDir`; returns the bytes copied, or null after logging the failure
  * (the temporary file is removed).
  */
-async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string, fields: LogFields, msg: string): Promise<number | null> {
+async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string, fields: LogFields, msg: string, signal?: AbortSignal): Promise<number | null> {
   const stages = {
     mktemp: ['xfer-tx-mktemp', 'mktemp'],
     open: ['xfer-tx-open', 'opening'],
@@ -508,7 +585,7 @@ async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string,
         bar.add(chunk.length);
         // By the third chunk the first is written: a partial temporary file.
         if (++chunks === 3) killpoint('xfer-tx-copying');
-      });
+      }, signal);
       bar.finish();
       await tmp.commit(dst);
     } catch (err) {
