@@ -86,7 +86,7 @@ export class BlockReader {
       // The last bytes may start a match that the next chunk completes.
       const keep = Math.min(keepMax, this.head.length);
       this.consumed += this.head.length - keep;
-      const tail = this.head.slice(this.head.length - keep);
+      const tail = Uint8Array.prototype.slice.call(this.head, this.head.length - keep); // a copy, even of a Buffer
       this.head = new Uint8Array(0);
       if (!(await this.fill())) {
         this.consumed += keep;
@@ -119,7 +119,7 @@ export class BlockReader {
 
   /** Hand over (a copy of) what was read from the source but not yet returned. */
   takeBuffered(): Uint8Array {
-    const out = this.head.slice();
+    const out = Uint8Array.prototype.slice.call(this.head); // a copy, even of a Buffer (whose slice is a view)
     this.head = new Uint8Array(0);
     return out;
   }
