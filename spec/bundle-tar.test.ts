@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parsePaxRecords, parseTarBlock, TAR_BLOCK, tarHeader, tarPad } from '../src/codec/tar.js';
 import { BlockReader } from '../src/stream/blockreader.js';
+import { pieces } from './helpers/packets.js';
 import { tmpDir } from './helpers/util.js';
 
 const NAME = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567ABCDEFGHIJKLMNOPQRST';
@@ -70,18 +71,6 @@ test('PAX records parse; malformed ones are refused with a reason', (t) => {
   t.is(typeof parsePaxRecords(enc('nonsense')), 'string');
 });
 
-/** Yield `data` in pieces whose sizes cycle through `sizes`. */
-async function* pieces(data: Uint8Array, sizes: number[]): AsyncGenerator<Uint8Array> {
-  let i = 0;
-  for (let off = 0; off < data.length; i++) {
-    const n = sizes[i % sizes.length];
-    // A fresh buffer each time, overwritten after use: as stdin's reused buffers are.
-    const buf = Buffer.from(data.subarray(off, off + n));
-    yield buf;
-    buf.fill(0xee);
-    off += n;
-  }
-}
 
 test('seek finds every marker, whatever the chunking; readSome hands views without losing a byte', async (t) => {
   const marker = new TextEncoder().encode('NNCP');

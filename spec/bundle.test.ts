@@ -17,7 +17,7 @@ import { TAR_BLOCK, tarHeader, tarPad } from '../src/codec/tar.js';
 import type { Context } from '../src/context.js';
 import { bundleRx, bundleTx, type BundleRxOptions } from '../src/xfer/bundle.js';
 import { capturingContext, lab, type Lab } from './helpers/nncp.js';
-import { fakePacket, queueFile } from './helpers/packets.js';
+import { fakePacket, pieces, queueFile } from './helpers/packets.js';
 import { bash, listFiles, logRecords, ok, runPigeon } from './helpers/util.js';
 
 /** A writable collecting what is written (copies: the writer reuses its buffers). */
@@ -32,17 +32,6 @@ function collector(): { out: Writable; data: () => Buffer } {
   return { out, data: () => Buffer.concat(parts) };
 }
 
-/** `data` in pieces of the given sizes (cycled), each overwritten once the reader moves on, as stdin's buffers are. */
-async function* pieces(data: Uint8Array, sizes: number[] = [100_000]): AsyncGenerator<Uint8Array> {
-  let i = 0;
-  for (let off = 0; off < data.length; i++) {
-    const n = sizes[i % sizes.length];
-    const buf = Buffer.from(data.subarray(off, off + n));
-    yield buf;
-    buf.fill(0xee);
-    off += n;
-  }
-}
 
 async function txStream(ctx: Context, l: Lab, nodes: string[], opts: { nice?: number; delete?: boolean } = {}): Promise<Buffer> {
   const c = collector();

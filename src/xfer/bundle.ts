@@ -72,7 +72,7 @@ import { isId, type Job } from '../spool/spool.js';
 import { BlockReader } from '../stream/blockreader.js';
 import { readReused } from '../stream/fileread.js';
 import { writeOut } from '../stream/writeout.js';
-import { errCode } from './medium.js';
+import { errCode, lockTx } from './medium.js';
 
 /** The top directory of a bundle, and the bytes a reader looks for. */
 export const BUNDLE_PREFIX = 'NNCP';
@@ -156,12 +156,8 @@ export async function bundleTx(ctx: Context, opts: BundleTxOptions): Promise<Bun
         ['XX', 'tx'],
         ['Node', node.idB32],
       ];
-      let lock;
-      try {
-        lock = await ctx.spool.lock(node.idB32, 'tx');
-      } catch (err) {
-        const lp = ctx.spool.lockPath(node.idB32, 'tx');
-        ctx.log.error('lockdir-flock', [['Path', lp]], errorLine(err), `Locking directory: locking ${lp}`);
+      const lock = await lockTx(ctx, node.idB32);
+      if (!lock) {
         res.ok = false;
         continue;
       }

@@ -11,6 +11,7 @@ import type { Context } from '../context.js';
 import { mthOfFile } from '../crypto/mth.js';
 import { errorLine } from '../errors.js';
 import type { LogFields } from '../log/log.js';
+import type { SpoolLock } from '../spool/lock.js';
 import type { Job } from '../spool/spool.js';
 
 export function errCode(err: unknown): string | undefined {
@@ -87,3 +88,18 @@ export async function judgeCopy(dst: string, job: Job): Promise<'absent' | 'veri
   return 'verified';
 }
 
+
+/**
+ * Take a node's tx lock before reading its queue to carry it away (xfer
+ * -tx, bundle -tx): null when it cannot be had (held by another process),
+ * after logging that as the reference logs it.
+ */
+export async function lockTx(ctx: Context, nodeIdB32: string): Promise<SpoolLock | null> {
+  try {
+    return await ctx.spool.lock(nodeIdB32, 'tx');
+  } catch (err) {
+    const lp = ctx.spool.lockPath(nodeIdB32, 'tx');
+    ctx.log.error('lockdir-flock', [['Path', lp]], errorLine(err), `Locking directory: locking ${lp}`);
+    return null;
+  }
+}

@@ -59,7 +59,7 @@ import type { LogFields } from '../log/log.js';
 import { ENC_HEADER_SIZE } from '../packet/header.js';
 import { Progress } from '../progress.js';
 import { makeDir, TmpFile, type WriteStage } from '../spool/atomic.js';
-import { entries, errCode, judgeCopy, MEDIUM_PREFIX, sweepOrphans } from './medium.js';
+import { entries, errCode, judgeCopy, lockTx, MEDIUM_PREFIX, sweepOrphans } from './medium.js';
 import { isId, PART_SUFFIX, type Job } from '../spool/spool.js';
 import { judgeHeader } from '../admin/stat.js';
 import { shortId } from '../format.js';
@@ -363,14 +363,8 @@ export async function xferTx(ctx: Context, opts: XferOptions): Promise<XferResul
       ctx.log.debug('xfer-tx-skip', fields, `${msg}: skipping`);
       continue;
     }
-    let lock;
-    try {
-      lock = await ctx.spool.lock(node.idB32, 'tx');
-    } catch (err) {
-      const lp = ctx.spool.lockPath(node.idB32, 'tx');
-      ctx.log.error('lockdir-flock', [['Path', lp]], errorLine(err), `Locking directory: locking ${lp}`);
-      continue;
-    }
+    const lock = await lockTx(ctx, node.idB32);
+    if (!lock) continue;
     try {
       if (!(await txNode(ctx, opts, res, node, fields, maxNice))) res.ok = false;
     } finally {
