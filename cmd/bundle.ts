@@ -45,6 +45,7 @@ export const bundleCommand: CommandModule<object, Args> = {
         const res = await bundleTx(ctx, { nodes, nice, delete: argv.delete, out: process.stdout });
         return ctx.log.allWritten('bundle') && res.ok ? 0 : 1;
       }
+      if (process.stdin.isTTY) throw new PigeonError('EUSAGE', '-rx reads a binary stream: redirect stdin from a file, a pipe or a tape');
       const res = await bundleRx(ctx, { nodes, nice, delete: argv.delete, check: argv.check, dryRun: argv.dryrun, input: readStdin() });
       return ctx.log.allWritten('bundle') && res.ok ? 0 : 1;
     }),

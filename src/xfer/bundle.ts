@@ -142,7 +142,8 @@ export async function bundleTx(ctx: Context, opts: BundleTxOptions): Promise<Bun
   const out = opts.out;
   const put = (b: Uint8Array) =>
     writeOut(out, b).catch((err) => {
-      throw new OutputError(errorLine(err), { cause: err });
+      const why = errCode(err) === 'EPIPE' ? 'the reader of the stream went away (EPIPE)' : errorLine(err);
+      throw new OutputError(`${why}; what was not written whole stays queued`, { cause: err });
     });
   // A failed write is reported to its callback; without a listener the stream's 'error' event would kill the process.
   const onError = () => {};
