@@ -283,7 +283,7 @@ test('the command line: -rx xor -tx, -tx without NODE says so, an unknown node i
   t.deepEqual(txQueue(l, 'alice', 'carol'), [], `-delete took carol's too (${c1.id})`);
 
   // A reader that goes away: one line, exit 1, what was not written whole stays queued.
-  const again = await queueFile(l.ctx.alice, 'bob', 'again.bin', 300_000) // more than a pipe holds;
+  const again = await queueFile(l.ctx.alice, 'bob', 'again.bin', 300_000); // more than a pipe holds
   const gone = await bash(`node ${JSON.stringify(path.resolve('dist/cmd/pigeon.js'))} bundle ${alice.join(' ')} -tx -delete bob | head -c 1000 > /dev/null; echo "rc=\${PIPESTATUS[0]}"`);
   t.regex(gone.stdout, /rc=1/);
   t.regex(gone.stderr, /^\S+ ERROR Bundle transfer: writing the stream: the reader of the stream went away \(EPIPE\); what was not written whole stays queued\n$/);
