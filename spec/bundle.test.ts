@@ -128,6 +128,19 @@ test('-tx -nice leaves nicer packets; -tx -delete dequeues what was written, hdr
   const r = await rx(l.ctx.bob, s, { nice: 32 });
   t.deepEqual(r.packets, [], '-rx -nice 32 skips niceness 64');
   t.deepEqual((await rx(l.ctx.bob, s)).packets, [b2.id]);
+  // Tossed with -seen, or quarantined: not taken again.
+  const again = await rx(l.ctx.bob, s);
+  t.deepEqual(again.packets, []);
+  const rxDir = path.join(l.nodes.bob.spool, l.nodes.alice.idB32, 'rx');
+  fs.mkdirSync(path.join(rxDir, 'quarantine'));
+  fs.renameSync(path.join(rxDir, b2.id), path.join(rxDir, 'quarantine', b2.id));
+  const { ctx, stderr } = await capturingContext(l.nodes.bob.cfgPath);
+  t.deepEqual((await rx(ctx, s)).packets, [], 'a quarantined packet is not taken again');
+  t.regex(stderr(), /packet already in quarantine/);
+  fs.rmSync(path.join(rxDir, 'quarantine'), { recursive: true });
+  fs.mkdirSync(path.join(rxDir, 'seen'));
+  fs.writeFileSync(path.join(rxDir, 'seen', b2.id), '');
+  t.deepEqual((await rx(l.ctx.bob, s)).packets, [], 'a seen packet is not taken again');
 });
 
 /** The stream with one byte of `id`'s packet flipped. */

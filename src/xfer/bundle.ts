@@ -31,7 +31,7 @@
  *     - Not addressed to us: skipped.
  *     - From a sender that is not a neighbour: skipped (the reference would
  *       make a spool directory for it).
- *     - Already in rx/ or in rx/seen/: skipped.
+ *     - Already in rx/, rx/seen/ or rx/quarantine/: skipped.
  *     - Otherwise its bytes go through MTH into a temporary file in the
  *       spool's tmp/, which is committed into rx/ (TmpFile: fsync, rename,
  *       directory fsync) only when the hash equals the packet's name; its
@@ -446,6 +446,11 @@ async function rxEntry(st: RxState, entry: TarEntry): Promise<void> {
   }
   if (await ctx.spool.isSeen(sender, name)) {
     ctx.log.debug('bundle-rx-seen', fields, `${pktMsg}: packet already seen`);
+    return;
+  }
+  if (await exists(ctx.spool.quarantinePath(sender, name))) {
+    // Same name, same bytes: it failed verification here before and would again.
+    ctx.log.info('bundle-rx-quarantined', fields, `${pktMsg}: packet already in quarantine (pigeon check lists it, pigeon rm -quarantine removes it)`);
     return;
   }
   const taken = opts.dryRun ? await rxDry(st, entry, name, head, fields, pktMsg) : await rxWrite(st, entry, name, head, sender, fields, pktMsg);
