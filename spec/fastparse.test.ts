@@ -60,6 +60,11 @@ const corpus: Record<string, string[][]> = {
     ['xfer', '-tx', '-mkdir', '-node', 'bob', 'd1'],
     ['xfer', '-rx'],
   ],
+  bundle: [
+    ['bundle', '-tx', '-delete', 'bob', 'carol'],
+    ['bundle', '-rx', '-check', '-dryrun', '-nice', 'B'],
+    ['bundle', '-rx', '-delete', '-cfg', '/c', 'bob'],
+  ],
   reass: [['reass', '-dryrun', '-stdout', 'f.nncp.meta'], ['reass', '-dump', 'x'], ['reass']],
   rm: [['rm', '-node', 'bob', '-tx', '-older', '10d', '-dryrun'], ['rm', '-all', '-part', '-nock', '-seen', '-hdr', '-area', 'a']],
   stat: [['stat', '-pkt', '-node', 'bob']],

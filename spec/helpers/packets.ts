@@ -21,6 +21,22 @@ export async function* chunks(data: Uint8Array): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < data.length; i += 100_000) yield data.slice(i, i + 100_000);
 }
 
+/**
+ * `data` in pieces whose sizes cycle through `sizes`, each a fresh buffer
+ * overwritten once the consumer asks for the next: as stdin's reused
+ * buffers behave, so a reader that keeps a view too long sees garbage.
+ */
+export async function* pieces(data: Uint8Array, sizes: readonly number[] = [100_000]): AsyncGenerator<Uint8Array> {
+  let i = 0;
+  for (let off = 0; off < data.length; i++) {
+    const n = sizes[i % sizes.length];
+    const buf = Buffer.from(data.subarray(off, off + n));
+    yield buf;
+    buf.fill(0xee);
+    off += n;
+  }
+}
+
 /** A plain header of `type` whose path is `p` (text or bytes). */
 export function plainOf(type: PktType, p: string | Uint8Array, nice = 100): PlainHeader {
   return { type, nice, path: typeof p === 'string' ? new TextEncoder().encode(p) : p };

@@ -22,6 +22,7 @@ import { Progress } from '../progress.js';
 import { TmpFile } from '../spool/atomic.js';
 import { copyChunks, readReused } from '../stream/fileread.js';
 import { chunkName, ChunkedMeta, decodeMeta, expectedChunkSize, META_SUFFIX } from './meta.js';
+import { writeOut } from '../stream/writeout.js';
 
 export interface ReassOptions {
   /** Leave the chunks and the meta file in place. */
@@ -48,12 +49,6 @@ export function dumpMeta(mainName: string, m: ChunkedMeta): string {
   s += 'Checksums:\n';
   m.checksums.forEach((c, i) => (s += `\t${i}: ${hex(c)}\n`));
   return s;
-}
-
-function write(out: NodeJS.WritableStream, chunk: Uint8Array): Promise<void> {
-  return new Promise((resolve, reject) => {
-    out.write(chunk, (err) => (err ? reject(err) : resolve()));
-  });
 }
 
 /** Reassemble the file described by `metaPath`. Returns false when something was wrong (all logged). */
@@ -125,7 +120,7 @@ export async function reassemble(ctx: Context, metaPath: string, o: ReassOptions
     }
     for (const c of chunks) {
       const progress = new Progress({ enabled: ctx.progress, label: `reass ${path.basename(c)}`, total: (await fsp.stat(c)).size });
-      for await (const b of progress.track(readReused(c))) await write(o.stdout!, b);
+      for await (const b of progress.track(readReused(c))) await writeOut(o.stdout!, b);
     }
     const removed = await removeParts(ctx, metaPath, chunks, o.keep, logMsg);
     logDone(ctx, metaPath, logMsg);

@@ -54,9 +54,72 @@ export class BlockReader {
     return have === n ? out : out.subarray(0, have);
   }
 
+  /**
+   * Up to `max` bytes, as a view of what the source last gave (no copy):
+   * fewer when the current chunk ends first, empty only at the end of the
+   * stream. Valid until the next call.
+   */
+  async readSome(max: number): Promise<Uint8Array> {
+    if (max <= 0 || (this.head.length === 0 && !(await this.fill()))) return new Uint8Array(0);
+    const out = this.head.subarray(0, Math.min(max, this.head.length));
+    this.head = this.head.subarray(out.length);
+    this.consumed += out.length;
+    return out;
+  }
+
+  /**
+   * Discard bytes until the stream continues with `pattern` (left unread),
+   * as a scan for a marker in a stream that may hold garbage. False, with
+   * everything discarded, when the stream ends first. Only the few bytes
+   * of a match that straddles two chunks are copied.
+   */
+  async seek(pattern: Uint8Array): Promise<boolean> {
+    const keepMax = pattern.length - 1;
+    for (;;) {
+      if (this.head.length === 0 && !(await this.fill())) return false;
+      const at = Buffer.from(this.head.buffer, this.head.byteOffset, this.head.length).indexOf(pattern);
+      if (at >= 0) {
+        this.head = this.head.subarray(at);
+        this.consumed += at;
+        return true;
+      }
+      // The last bytes may start a match that the next chunk completes.
+      const keep = Math.min(keepMax, this.head.length);
+      this.consumed += this.head.length - keep;
+      const tail = Uint8Array.prototype.slice.call(this.head, this.head.length - keep); // a copy, even of a Buffer
+      this.head = new Uint8Array(0);
+      if (!(await this.fill())) {
+        this.consumed += keep;
+        return false;
+      }
+      if (keep === 0) continue;
+      if (this.head.length < keepMax) {
+        // A tiny chunk: carry the tail with it and search again.
+        const joined = new Uint8Array(keep + this.head.length);
+        joined.set(tail);
+        joined.set(this.head, keep);
+        this.head = joined;
+        continue;
+      }
+      const edge = new Uint8Array(keep + keepMax);
+      edge.set(tail);
+      edge.set(this.head.subarray(0, keepMax), keep);
+      const j = Buffer.from(edge.buffer).indexOf(pattern);
+      if (j >= 0 && j < keep) {
+        const joined = new Uint8Array(keep - j + this.head.length);
+        joined.set(tail.subarray(j));
+        joined.set(this.head, keep - j);
+        this.head = joined;
+        this.consumed += j;
+        return true;
+      }
+      this.consumed += keep;
+    }
+  }
+
   /** Hand over (a copy of) what was read from the source but not yet returned. */
   takeBuffered(): Uint8Array {
-    const out = this.head.slice();
+    const out = Uint8Array.prototype.slice.call(this.head); // a copy, even of a Buffer (whose slice is a view)
     this.head = new Uint8Array(0);
     return out;
   }

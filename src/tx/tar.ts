@@ -12,12 +12,9 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { OCTAL11_MAX, TAR_BLOCK, tarHeader as header, tarPad as padLen, USTAR_NAME } from '../codec/tar.js';
 import { PigeonError } from '../errors.js';
 
-const TAR_BLOCK = 512;
-const USTAR_NAME = 100;
-/** Largest size or time an 11-digit octal field holds. */
-const OCTAL11_MAX = 0o77777777777;
 const READ_CHUNK = 1 << 20;
 
 interface Entry {
@@ -91,47 +88,6 @@ function paxRecords(e: Entry, comment: string): string {
   if (e.size > OCTAL11_MAX) rec.push(['size', String(e.size)]);
   rec.sort((a, b) => byteCompare(a[0], b[0]));
   return rec.map(([k, v]) => paxRecord(k, v)).join('');
-}
-
-function padLen(n: number): number {
-  return (TAR_BLOCK - (n % TAR_BLOCK)) % TAR_BLOCK;
-}
-
-function octal(field: Uint8Array, off: number, width: number, value: number): void {
-  const digits = value.toString(8).padStart(width - 1, '0');
-  field.set(enc.encode(digits), off);
-  field[off + width - 1] = 0;
-}
-
-interface HeaderFields {
-  name: string;
-  mode: number;
-  size: number;
-  mtime: number;
-  type: string;
-}
-
-function header(h: HeaderFields): Uint8Array {
-  const b = new Uint8Array(TAR_BLOCK);
-  // Only ASCII goes into the fixed fields; the PAX "path" record carries the real name.
-  const name = enc.encode(h.name.replace(/[^\x00-\x7f]/g, '')).subarray(0, USTAR_NAME);
-  b.set(name, 0);
-  octal(b, 100, 8, h.mode);
-  octal(b, 108, 8, 0); // uid
-  octal(b, 116, 8, 0); // gid
-  octal(b, 124, 12, h.size > OCTAL11_MAX ? 0 : h.size);
-  octal(b, 136, 12, Math.min(Math.max(h.mtime, 0), OCTAL11_MAX));
-  b[156] = h.type.charCodeAt(0);
-  b.set(enc.encode('ustar\x0000'), 257);
-  octal(b, 329, 8, 0); // devmajor
-  octal(b, 337, 8, 0); // devminor
-  b.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const x of b) sum += x;
-  b.set(enc.encode(sum.toString(8).padStart(6, '0')), 148);
-  b[154] = 0;
-  b[155] = 0x20;
-  return b;
 }
 
 /** "dir/PaxHeaders.0/base", as the reference names extended headers. */

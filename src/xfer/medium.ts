@@ -9,8 +9,9 @@ import path from 'node:path';
 import { base32Encode } from '../codec/base32.js';
 import type { Context } from '../context.js';
 import { mthOfFile } from '../crypto/mth.js';
-import { errorLine } from '../errors.js';
+import { errorLine, PigeonError } from '../errors.js';
 import type { LogFields } from '../log/log.js';
+import type { SpoolLock } from '../spool/lock.js';
 import type { Job } from '../spool/spool.js';
 
 export function errCode(err: unknown): string | undefined {
@@ -87,3 +88,19 @@ export async function judgeCopy(dst: string, job: Job): Promise<'absent' | 'veri
   return 'verified';
 }
 
+
+/**
+ * Take a node's tx lock before reading its queue to carry it away (xfer
+ * -tx, xfer -watch, bundle -tx): `lock` is null when it cannot be had, after
+ * logging that as the reference logs it; `busy` then tells whether another
+ * process holds it (a watcher tries again later).
+ */
+export async function lockTx(ctx: Context, nodeIdB32: string): Promise<{ lock: SpoolLock; busy: false } | { lock: null; busy: boolean }> {
+  try {
+    return { lock: await ctx.spool.lock(nodeIdB32, 'tx'), busy: false };
+  } catch (err) {
+    const lp = ctx.spool.lockPath(nodeIdB32, 'tx');
+    ctx.log.error('lockdir-flock', [['Path', lp]], errorLine(err), `Locking directory: locking ${lp}`);
+    return { lock: null, busy: err instanceof PigeonError && err.code === 'ELOCKED' };
+  }
+}

@@ -53,14 +53,14 @@ import { base32Encode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { MTH } from '../crypto/mth.js';
-import { errorLine, PigeonError } from '../errors.js';
+import { errorLine } from '../errors.js';
 import { killpoint } from '../killpoint.js';
 import { iBytes } from '../format.js';
 import type { LogFields } from '../log/log.js';
 import { ENC_HEADER_SIZE } from '../packet/header.js';
 import { Progress } from '../progress.js';
 import { makeDir, TmpFile, type WriteStage } from '../spool/atomic.js';
-import { entries, errCode, judgeCopy, MEDIUM_PREFIX, sweepOrphans } from './medium.js';
+import { entries, errCode, judgeCopy, lockTx, MEDIUM_PREFIX, sweepOrphans } from './medium.js';
 import { isId, PART_SUFFIX, type Job } from '../spool/spool.js';
 import { judgeHeader } from '../admin/stat.js';
 import { shortId } from '../format.js';
@@ -443,14 +443,8 @@ export async function xferTxNode(ctx: Context, opts: XferOptions, node: Neighbou
     ['XX', 'tx'],
     ['Node', node.idB32],
   ];
-  let lock;
-  try {
-    lock = await ctx.spool.lock(node.idB32, 'tx');
-  } catch (err) {
-    const lp = ctx.spool.lockPath(node.idB32, 'tx');
-    ctx.log.error('lockdir-flock', [['Path', lp]], errorLine(err), `Locking directory: locking ${lp}`);
-    return { busy: err instanceof PigeonError && err.code === 'ELOCKED' };
-  }
+  const { lock, busy } = await lockTx(ctx, node.idB32);
+  if (!lock) return { busy };
   try {
     if (!(await txNode(ctx, opts, res, node, fields, opts.nice ?? 255, only))) res.ok = false;
   } finally {
