@@ -18,6 +18,7 @@ interface Args extends CommonArgs {
   notrns?: boolean;
   noarea?: boolean;
   noack?: boolean;
+  'gen-ack'?: boolean;
 }
 
 export const tossCommand: CommandModule<object, Args> = {
@@ -35,7 +36,8 @@ export const tossCommand: CommandModule<object, Args> = {
       .option('noexec', { type: 'boolean', describe: 'Do not process "exec" packets' })
       .option('notrns', { type: 'boolean', describe: 'Do not process "transitional" packets' })
       .option('noarea', { type: 'boolean', describe: 'Do not process "area" packets' })
-      .option('noack', { type: 'boolean', describe: 'Do not process "ack" packets' }),
+      .option('noack', { type: 'boolean', describe: 'Do not process "ack" packets' })
+      .option('gen-ack', { type: 'boolean', describe: 'Generate ACK packets for tossed ones (NNCP 8.9)' }),
   handler: (argv) =>
     run('toss', async () => {
       const nice = parseNice(argv.nice, '-nice');
@@ -53,6 +55,7 @@ export const tossCommand: CommandModule<object, Args> = {
         noTrns: argv.notrns,
         noArea: argv.noarea,
         noAck: argv.noack,
+        genAck: argv['gen-ack'],
       };
       // A first SIGINT/SIGTERM stops after cleaning up the packet in progress (it stays queued), a second exits at once.
       const stop = new AbortController();
