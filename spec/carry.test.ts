@@ -6,7 +6,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ackMarks, carryCli, deliveredOnce, incoming, pair, rxOf, sendFiles, stickFiles, txOf, type Pair } from './helpers/carry.js';
+import { ackMarks, carryCli, deliveredOnce, incoming, pair, visit, rxOf, sendFiles, stickFiles, txOf, type Pair } from './helpers/carry.js';
 import { fileContents, ok, runPigeon } from './helpers/util.js';
 
 function summary(r: { stdout: Buffer }): string {
@@ -20,7 +20,7 @@ function wipe(p: Pair): void {
 test('round trip: delivered once, ours kept until ACKed, ACKs never kept, both queues drain', async (t) => {
   const p = await pair(t);
   const { alice, bob } = p;
-  const files = await sendFiles(t, p, alice, bob, [0, 100_000, 17]);
+  const files = await sendFiles(alice, bob, [0, 100_000, 17]);
   const sent = txOf(alice, bob);
   t.is(sent.length, 3);
 
@@ -48,14 +48,14 @@ test('round trip: delivered once, ours kept until ACKed, ACKs never kept, both q
 test('a stick lost with packets on it only delays', async (t) => {
   const p = await pair(t);
   const { alice, bob } = p;
-  const files = await sendFiles(t, p, alice, bob, [5000, 7]);
-  ok(t, 'alice carry', await carryCli(p, alice));
+  const files = await sendFiles(alice, bob, [5000, 7]);
+  await visit(t, p, alice);
   wipe(p); // lost on the way
-  ok(t, 'bob carry (empty stick)', await carryCli(p, bob));
+  await visit(t, p, bob);
   t.deepEqual(incoming(bob), []);
-  ok(t, 'alice carry again', await carryCli(p, alice));
-  ok(t, 'bob carry', await carryCli(p, bob));
-  ok(t, 'alice carry: ACKs', await carryCli(p, alice));
+  await visit(t, p, alice);
+  await visit(t, p, bob);
+  await visit(t, p, alice);
   deliveredOnce(t, bob, files);
   t.deepEqual(txOf(alice, bob), []);
   t.deepEqual(txOf(bob, alice), []);
@@ -65,20 +65,15 @@ test('a stick lost with packets on it only delays', async (t) => {
 test('a stick lost with ACKs on it: the packets come again, are ACKed again (not delivered again), and the queues drain', async (t) => {
   const p = await pair(t);
   const { alice, bob } = p;
-  const files = await sendFiles(t, p, alice, bob, [3000, 1]);
-  ok(t, 'alice carry', await carryCli(p, alice));
-  ok(t, 'bob carry', await carryCli(p, bob));
+  const files = await sendFiles(alice, bob, [3000, 1]);
+  await visit(t, p, alice);
+  await visit(t, p, bob);
   deliveredOnce(t, bob, files);
   wipe(p); // the ACKs are lost
-  let r = await carryCli(p, alice);
-  ok(t, 'alice carry: nothing freed, packets written again', r);
-  t.is(summary(r), 'carry: in 0, out 2, acknowledged 0, freed 0');
-  r = await carryCli(p, bob);
-  ok(t, 'bob carry: seen before, ACKed again', r);
-  t.is(summary(r), 'carry: in 0, out 2, acknowledged 2, freed 0');
+  t.is(await visit(t, p, alice), 'carry: in 0, out 2, acknowledged 0, freed 0', 'nothing freed, packets written again');
+  t.is(await visit(t, p, bob), 'carry: in 0, out 2, acknowledged 2, freed 0', 'seen before: ACKed again, not delivered again');
   deliveredOnce(t, bob, files);
-  r = await carryCli(p, alice);
-  t.is(summary(r), 'carry: in 2, out 0, acknowledged 0, freed 2');
+  t.is(await visit(t, p, alice), 'carry: in 2, out 0, acknowledged 0, freed 2');
   t.deepEqual(txOf(alice, bob), []);
   t.deepEqual(txOf(bob, alice), []);
   t.deepEqual(stickFiles(p), []);
@@ -87,14 +82,14 @@ test('a stick lost with ACKs on it: the packets come again, are ACKed again (not
 test('both ways at once, and packets on the stick for other nodes are left alone', async (t) => {
   const p = await pair(t);
   const { alice, bob } = p;
-  const toBob = await sendFiles(t, p, alice, bob, [10, 20]);
-  const toAlice = await sendFiles(t, p, bob, alice, [30]);
+  const toBob = await sendFiles(alice, bob, [10, 20]);
+  const toAlice = await sendFiles(bob, alice, [30]);
   const foreign = path.join(p.stick, 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', alice.idB32, 'BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB');
   fs.mkdirSync(path.dirname(foreign), { recursive: true });
   fs.writeFileSync(foreign, 'not ours');
   for (let i = 0; i < 3; i++) {
-    ok(t, `alice carry ${i}`, await carryCli(p, alice));
-    ok(t, `bob carry ${i}`, await carryCli(p, bob));
+    await visit(t, p, alice);
+    await visit(t, p, bob);
   }
   deliveredOnce(t, bob, toBob);
   deliveredOnce(t, alice, toAlice);
@@ -106,9 +101,9 @@ test('both ways at once, and packets on the stick for other nodes are left alone
 test('-dryrun changes nothing and says what would be done', async (t) => {
   const p = await pair(t);
   const { alice, bob } = p;
-  await sendFiles(t, p, alice, bob, [10, 20]);
-  ok(t, 'alice carry', await carryCli(p, alice));
-  await sendFiles(t, p, bob, alice, [5]);
+  await sendFiles(alice, bob, [10, 20]);
+  await visit(t, p, alice);
+  await sendFiles(bob, alice, [5]);
   const before = [fileContents(p.dir, /(^|\/)log$/)];
   const r = await carryCli(p, bob, ['-dryrun']);
   ok(t, 'bob carry -dryrun', r);
@@ -119,7 +114,7 @@ test('-dryrun changes nothing and says what would be done', async (t) => {
 test('-rx, -tx, -notoss, -node', async (t) => {
   const p = await pair(t);
   const { alice, bob } = p;
-  const files = await sendFiles(t, p, alice, bob, [10, 20]);
+  const files = await sendFiles(alice, bob, [10, 20]);
   let r = await carryCli(p, alice, ['-rx']);
   t.is(summary(r), 'carry: in 0, out 0, acknowledged 0, freed 0');
   r = await carryCli(p, alice, ['-tx', '-node', 'bob']);

@@ -2,7 +2,9 @@
 import type { ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { makeNodes, type Generator, type MakeNodesOptions, type TestNode } from './nncp.js';
+import { carry, carrySummary, type CarryOptions, type CarryResult } from '../../src/xfer/carry.js';
+import { capturingContext, makeNodes, type Generator, type MakeNodesOptions, type TestNode } from './nncp.js';
+import { queueFile } from './packets.js';
 import { listFiles, packetIds, runPigeon, tmpDir, type RunResult } from './util.js';
 
 export interface Pair {
@@ -50,19 +52,29 @@ export function incoming(node: TestNode): string[] {
   return listFiles(node.incoming);
 }
 
-/** Queue files with `pigeon file`, returns their names and contents. */
-export async function sendFiles(t: ExecutionContext, p: Pair, from: TestNode, to: TestNode, sizes: number[]): Promise<Map<string, Buffer>> {
+/** Queue files (in-process), returns their names and contents. */
+export async function sendFiles(from: TestNode, to: TestNode, sizes: number[]): Promise<Map<string, Buffer>> {
+  const { ctx } = await capturingContext(from.cfgPath);
   const files = new Map<string, Buffer>();
   for (const [i, size] of sizes.entries()) {
     const name = `${from.name}-${i}.bin`;
-    const data = Buffer.alloc(size, i + 1);
-    const src = path.join(p.dir, name);
-    fs.writeFileSync(src, data);
-    const r = await runPigeon(['file', '-cfg', from.cfgPath, '-quiet', src, `${to.name}:${name}`], { env: { NNCPNOSYNC: '1' } });
-    t.is(r.code, 0, r.stderr);
-    files.set(name, data);
+    files.set(name, (await queueFile(ctx, to.name, name, size)).data);
   }
   return files;
+}
+
+/** carry in-process (no fsync), for the runs a test does not kill. */
+export async function carryIn(p: Pair, node: TestNode, opts: Omit<CarryOptions, 'dir'> = {}): Promise<CarryResult & { stderr: string }> {
+  const { ctx, stderr } = await capturingContext(node.cfgPath);
+  const r = await carry(ctx, { dir: p.stick, ...opts });
+  return { ...r, stderr: stderr() };
+}
+
+/** carry in-process; the test fails unless it went without errors. Returns its summary line. */
+export async function visit(t: ExecutionContext, p: Pair, node: TestNode, opts: Omit<CarryOptions, 'dir'> = {}): Promise<string> {
+  const r = await carryIn(p, node, opts);
+  t.true(r.ok, `${node.name} carry: ${r.stderr}`);
+  return carrySummary(r);
 }
 
 /** Each file delivered exactly once (no NAME.0 duplicates), intact. */

@@ -15,7 +15,6 @@ import { ConfigError, PigeonError } from '../errors.js';
 import { DEFAULT_NICE_FREQ } from '../nice.js';
 import { decryptPacket, openPlain } from '../packet/encrypted.js';
 import { PktType } from '../packet/header.js';
-import type { Job } from '../spool/spool.js';
 import { readReused } from '../stream/fileread.js';
 import { logTxFailure } from './file.js';
 import { parseVia } from './route.js';
