@@ -52,12 +52,14 @@ export function incoming(node: TestNode): string[] {
   return listFiles(node.incoming);
 }
 
+let fileCount = 0;
+
 /** Queue files (in-process), returns their names and contents. */
 export async function sendFiles(from: TestNode, to: TestNode, sizes: number[]): Promise<Map<string, Buffer>> {
   const { ctx } = await capturingContext(from.cfgPath);
   const files = new Map<string, Buffer>();
-  for (const [i, size] of sizes.entries()) {
-    const name = `${from.name}-${i}.bin`;
+  for (const size of sizes) {
+    const name = `${from.name}-${++fileCount}.bin`;
     files.set(name, (await queueFile(ctx, to.name, name, size)).data);
   }
   return files;
