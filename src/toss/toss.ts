@@ -286,7 +286,7 @@ async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {}): Pro
  */
 async function genAck(ctx: Context, opts: TossOptions, nodeIdB32: string, pktId: string, fields: LogFields, name: string): Promise<boolean> {
   const node = ctx.cfg.neighbours.get(nodeIdB32);
-  if (!node) return true;
+  if (!node || nodeIdB32 === ctx.cfg.self?.idB32) return true; // nothing to free in our own queue
   try {
     await autoAck(ctx, node, pktId);
   } catch (err) {
