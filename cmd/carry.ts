@@ -4,7 +4,7 @@ import { makeContext, node } from '../src/context.js';
 import { PigeonError } from '../src/errors.js';
 import { parseNice } from '../src/nice.js';
 import { carry, carrySummary } from '../src/xfer/carry.js';
-import { commonFlags, type CommonArgs, run } from './common.js';
+import { commonFlags, type CommonArgs, run, stopOnSignals } from './common.js';
 
 interface Args extends CommonArgs {
   dir?: string[];
@@ -36,14 +36,7 @@ export const carryCommand: CommandModule<object, Args> = {
       if (argv.rx && argv.tx) throw new PigeonError('EUSAGE', '-rx and -tx can not be set simultaneously');
       const ctx = await makeContext({ ...argv, needSelf: true });
       const nodes = argv.node ? argv.node.split(',').map((n) => node(ctx, n)) : undefined;
-      const stop = new AbortController();
-      const onSignal = (sig: NodeJS.Signals) => {
-        if (stop.signal.aborted) process.exit(sig === 'SIGINT' ? 130 : 143);
-        stop.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      const res = await carry(ctx, { dir: String(args[0]), nodes, nice, rxOnly: argv.rx, txOnly: argv.tx, noToss: argv.notoss, dryRun: argv.dryrun, signal: stop.signal });
+      const res = await carry(ctx, { dir: String(args[0]), nodes, nice, rxOnly: argv.rx, txOnly: argv.tx, noToss: argv.notoss, dryRun: argv.dryrun, signal: stopOnSignals() });
       if (!argv.quiet) process.stdout.write(carrySummary(res) + '\n');
       return ctx.log.allWritten('carry') && res.ok ? 0 : 1;
     }),

@@ -38,6 +38,21 @@ export async function run(name: string, body: () => Promise<number | void> | num
   }
 }
 
+/**
+ * An AbortSignal fired by the first SIGINT/SIGTERM (the command stops after
+ * cleaning up what is in progress); a second one exits at once.
+ */
+export function stopOnSignals(): AbortSignal {
+  const stop = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stop.signal.aborted) process.exit(sig === 'SIGINT' ? 130 : 143);
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return stop.signal;
+}
+
 /** A KiB flag: negative means "take the default". */
 export function kibFlag(name: string, v: number, allowDefault: boolean): number {
   if (!Number.isInteger(v) || (v < 0 && !(allowDefault && v === -1))) {

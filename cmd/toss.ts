@@ -4,7 +4,7 @@ import { makeContext, node } from '../src/context.js';
 import { PigeonError } from '../src/errors.js';
 import { parseNice } from '../src/nice.js';
 import { tossAll, tossCycle, type TossOptions } from '../src/toss/toss.js';
-import { commonFlags, CommonArgs, run } from './common.js';
+import { commonFlags, CommonArgs, run, stopOnSignals } from './common.js';
 
 interface Args extends CommonArgs {
   node?: string;
@@ -58,14 +58,7 @@ export const tossCommand: CommandModule<object, Args> = {
         genAck: argv['gen-ack'],
       };
       // A first SIGINT/SIGTERM stops after cleaning up the packet in progress (it stays queued), a second exits at once.
-      const stop = new AbortController();
-      const onSignal = (sig: NodeJS.Signals) => {
-        if (stop.signal.aborted) process.exit(sig === 'SIGINT' ? 130 : 143);
-        stop.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      opts.signal = stop.signal;
+      opts.signal = stopOnSignals();
       // A record that could not be logged makes the exit code 1 too: what was delivered must be on record.
       if (cycle === 0) {
         const ok = (await tossAll(ctx, opts)).ok;

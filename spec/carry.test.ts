@@ -107,7 +107,7 @@ test('-dryrun changes nothing and says what would be done', async (t) => {
   const before = [fileContents(p.dir, /(^|\/)log$/)];
   const r = await carryCli(p, bob, ['-dryrun']);
   ok(t, 'bob carry -dryrun', r);
-  t.is(summary(r), 'carry (dry run): would take in 2, write out 1, ACK again 0 seen before');
+  t.is(summary(r), 'carry (dry run): would take in 2, write out 1; 0 seen before (ACKed again unless ACKs)');
   t.deepEqual(fileContents(p.dir, /(^|\/)log$/), before[0], 'no file changed, none added');
 });
 

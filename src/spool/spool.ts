@@ -360,9 +360,12 @@ export class Spool extends SpoolLayout {
 
   /**
    * Remove the ACK markers whose packet left tx/ (sent online, carried by
-   * nncp-xfer, or a run killed between marker and packet). Returns their ids.
+   * nncp-xfer, a run killed between marker and packet or between packet and
+   * marker removal). A marker younger than `minAgeMs` is spared: its packet
+   * may be about to be committed by a toss running now (the marker is
+   * written first, and queueing takes no tx lock). Returns their ids.
    */
-  async sweepAckMarks(nodeIdB32: string): Promise<string[]> {
+  async sweepAckMarks(nodeIdB32: string, minAgeMs = 60_000): Promise<string[]> {
     let names: string[];
     try {
       names = await fsp.readdir(this.ackMarkDir(nodeIdB32));
@@ -376,6 +379,8 @@ export class Spool extends SpoolLayout {
         await fsp.lstat(this.packetPath(nodeIdB32, 'tx', name));
       } catch (err) {
         if (!isMissing(err)) throw err;
+        const st = await fsp.lstat(this.ackMarkPath(nodeIdB32, name)).catch(() => null);
+        if (st === null || Date.now() - st.mtimeMs < minAgeMs) continue;
         await this.unmarkAckPacket(nodeIdB32, name);
         gone.push(name);
       }

@@ -155,6 +155,6 @@ async function survey(ctx: Context, o: CarryOptions): Promise<CarryResult> {
 
 /** The one line a run ends with. */
 export function carrySummary(r: CarryResult): string {
-  if (r.dryRun) return `carry (dry run): would take in ${r.in}, write out ${r.out}, ACK again ${r.acknowledged} seen before`;
+  if (r.dryRun) return `carry (dry run): would take in ${r.in}, write out ${r.out}; ${r.acknowledged} seen before (ACKed again unless ACKs)`;
   return `carry: in ${r.in}, out ${r.out}, acknowledged ${r.acknowledged}, freed ${r.freed}`;
 }
