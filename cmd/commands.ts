@@ -23,6 +23,7 @@ export const commands: CommandEntry[] = [
   { name: 'toss', load: async () => (await import('./toss.js')).tossCommand },
   { name: 'xfer', load: async () => (await import('./xfer.js')).xferCommand },
   { name: 'bundle', load: async () => (await import('./bundle.js')).bundleCommand },
+  { name: 'carry', load: async () => (await import('./carry.js')).carryCommand },
   { name: 'reass', load: async () => (await import('./reass.js')).reassCommand },
   { name: 'rm', load: async () => (await import('./rm.js')).rmCommand },
   { name: 'stat', load: async () => (await import('./stat.js')).statCommand },

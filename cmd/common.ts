@@ -71,6 +71,7 @@ export interface AutoTossArgs {
   'autotoss-notrns'?: boolean;
   'autotoss-noarea'?: boolean;
   'autotoss-noack'?: boolean;
+  'autotoss-gen-ack'?: boolean;
 }
 
 /** Go's flag package keeps the last of repeated flags; yargs would make an array. */
@@ -90,7 +91,8 @@ export function autoTossFlags<T>(y: Argv<T>, autotoss = 'Toss after call is fini
     .option('autotoss-noexec', { type: 'boolean', describe: 'Do not process "exec" packets during tossing' })
     .option('autotoss-notrns', { type: 'boolean', describe: 'Do not process "trns" packets during tossing' })
     .option('autotoss-noarea', { type: 'boolean', describe: 'Do not process "area" packets during tossing' })
-    .option('autotoss-noack', { type: 'boolean', describe: 'Do not process "ack" packets during tossing' }) as Argv<T & AutoTossArgs>;
+    .option('autotoss-noack', { type: 'boolean', describe: 'Do not process "ack" packets during tossing' })
+    .option('autotoss-gen-ack', { type: 'boolean', describe: 'Generate ACK packets during tossing (NNCP 8.9)' }) as Argv<T & AutoTossArgs>;
 }
 
 export interface PrivsepArgs {
@@ -123,6 +125,7 @@ export function autoTossSwitches(a: AutoTossArgs): TossSwitches {
     noTrns: a['autotoss-notrns'],
     noArea: a['autotoss-noarea'],
     noAck: a['autotoss-noack'],
+    genAck: a['autotoss-gen-ack'],
   };
 }
 

@@ -19,6 +19,7 @@ interface Args extends CommonArgs {
   noarea?: boolean;
   noack?: boolean;
   watch?: boolean;
+  'gen-ack'?: boolean;
 }
 
 export const tossCommand: CommandModule<object, Args> = {
@@ -37,7 +38,8 @@ export const tossCommand: CommandModule<object, Args> = {
       .option('notrns', { type: 'boolean', describe: 'Do not process "transitional" packets' })
       .option('noarea', { type: 'boolean', describe: 'Do not process "area" packets' })
       .option('noack', { type: 'boolean', describe: 'Do not process "ack" packets' })
-      .option('watch', { type: 'boolean', describe: 'Keep running: toss packets as they land in rx (with -cycle N, also a full round every N seconds)' }),
+      .option('watch', { type: 'boolean', describe: 'Keep running: toss packets as they land in rx (with -cycle N, also a full round every N seconds)' })
+      .option('gen-ack', { type: 'boolean', describe: 'Generate ACK packets for tossed ones (NNCP 8.9)' }),
   handler: (argv) =>
     run('toss', async () => {
       const nice = parseNice(argv.nice, '-nice');
@@ -55,6 +57,7 @@ export const tossCommand: CommandModule<object, Args> = {
         noTrns: argv.notrns,
         noArea: argv.noarea,
         noAck: argv.noack,
+        genAck: argv['gen-ack'],
       };
       // A first SIGINT/SIGTERM stops after cleaning up the packet in progress (it stays queued), a second exits at once.
       opts.signal = abortOnSignals();

@@ -54,6 +54,12 @@ const corpus: Record<string, string[][]> = {
   toss: [
     ['toss', '-cfg', '/c', '-seen', '-cycle', '5', '-nofile'],
     ['toss', '-node', 'bob', '-dryrun', '-noexec', '-notrns', '-noarea', '-noack', '-nofreq'],
+    ['toss', '-seen', '-gen-ack'],
+  ],
+  carry: [
+    ['carry', '/mnt/stick'],
+    ['carry', '-node', 'bob,carol', '-nice', 'P', '-notoss', '-dryrun', 'd1'],
+    ['carry', '-rx', '-quiet', '-cfg', 'c.hjson'],
   ],
   xfer: [
     ['xfer', '-rx', '-keep', '/mnt/stick'],

@@ -57,6 +57,8 @@ export const CALL_FLAGS = {
   'autotoss-noexec': 'autoTossNoExec',
   'autotoss-notrns': 'autoTossNoTrns',
   'autotoss-noarea': 'autoTossNoArea',
+  /** NNCP 8.9 (pigeon's; 8.8.2 ignores it). */
+  'autotoss-gen-ack': 'autoTossGenAck',
 } as const;
 
 const flags = (names: readonly string[]): Schema => Object.fromEntries(names.map((k) => [k, 'flag' as const]));
@@ -72,6 +74,9 @@ export const SELF_KEYS: Schema = {
 };
 
 export const FREQ_KEYS: Schema = { path: 'string', chunked: 'int', minsize: 'int', maxsize: 'int' };
+
+/** NNCP 8.9's neighbour `ack` section (pigeon's; 8.8.2 ignores it). */
+export const ACK_KEYS: Schema = { nice: 'string', minsize: 'int' };
 
 export const CALL_KEYS: Schema = {
   cron: 'string',
@@ -93,6 +98,7 @@ export const NEIGH_KEYS: Schema = {
   incoming: 'string',
   exec: 'commands',
   freq: { object: FREQ_KEYS, keepEmpty: true },
+  ack: { object: ACK_KEYS, keepEmpty: true },
   via: 'lines',
   calls: { list: CALL_KEYS },
   addrs: 'strings',

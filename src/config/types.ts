@@ -59,6 +59,8 @@ export interface CallConfig {
   autoTossNoTrns: boolean;
   autoTossNoArea: boolean;
   autoTossNoACK: boolean;
+  /** NNCP 8.9: ACK every tossed packet (toss -gen-ack). */
+  autoTossGenAck: boolean;
 }
 
 export interface Neighbour extends NodeKeys {
@@ -80,8 +82,13 @@ export interface Neighbour extends NodeKeys {
   /** Seconds, 0 = unlimited. */
   maxOnlineTime: number;
   calls: CallConfig[];
-  /** NNCP 8.8.2's configuration has no ack section; always empty for now. */
-  ack: { minSize?: number; nice?: number };
+  /**
+   * NNCP 8.9's `ack` section: how automatic ACKs to this node are made
+   * (niceness; minimal size in bytes, the file says KiB). Absent when the
+   * section is; its presence also makes xfer -rx ACK again a packet from
+   * this node that was seen before.
+   */
+  ack?: { minSize?: number; nice?: number };
 }
 
 export interface AreaConfig {

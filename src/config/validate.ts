@@ -19,7 +19,7 @@ import { parseCron } from '../cron/cronexpr.js';
 import { errorLine } from '../errors.js';
 import { Checker, describe, formatKeyPath, isObject, type KeyPath, type Raw } from './checker.js';
 import { DEFAULT_DEADLINE_S, envDeadlineSeconds } from './env.js';
-import { AREA_KEYS, CALL_FLAGS, CALL_KEYS, FREQ_KEYS, FROMTO_KEYS, NEIGH_KEYS, NOTIFY_KEYS, SELF_KEYS, TOP_KEYS } from './schema.js';
+import { ACK_KEYS, AREA_KEYS, CALL_FLAGS, CALL_KEYS, FREQ_KEYS, FROMTO_KEYS, NEIGH_KEYS, NOTIFY_KEYS, SELF_KEYS, TOP_KEYS } from './schema.js';
 import type {
   AreaConfig,
   CallConfig,
@@ -190,6 +190,23 @@ function readNeighbour(c: Checker, name: string, o: Raw, p: KeyPath, defDeadline
     if (maxSize !== undefined) freq.maxSize = maxSize * 1024;
   }
 
+  let ack: Neighbour['ack'];
+  const ackRaw = c.optObj(o, 'ack', p);
+  if (ackRaw) {
+    const ap = [...p, 'ack'];
+    c.keys(ackRaw, ap, ACK_KEYS);
+    ack = {};
+    if (typeof ackRaw.nice === 'number') c.fail([...ap, 'nice'], `expected a string, like "NORMAL" or "${ackRaw.nice}" in quotes, got the number ${ackRaw.nice}`);
+    const niceStr = c.optStr(ackRaw, 'nice', ap);
+    if (niceStr !== undefined) {
+      const n = tryParseNice(niceStr);
+      if (n === null) c.fail([...ap, 'nice'], `${JSON.stringify(niceStr)} is not a niceness: use 1..255 or FLASH, PRIORITY, NORMAL, BULK (F, P, N, B) with an optional +N/-N, or MAX`);
+      ack.nice = n;
+    }
+    const minSize = c.optInt(ackRaw, 'minsize', ap, 0, 'the size is a number of KiB, 0 or more');
+    if (minSize !== undefined) ack.minSize = minSize * 1024;
+  }
+
   const rate = 'use 0 or leave it out for no limit, or a positive number of packets per second';
   const rxRate = c.optInt(o, 'rxrate', p, 0, rate) ?? 0;
   const txRate = c.optInt(o, 'txrate', p, 0, rate) ?? 0;
@@ -241,6 +258,7 @@ function readNeighbour(c: Checker, name: string, o: Raw, p: KeyPath, defDeadline
         autoTossNoTrns: false,
         autoTossNoArea: false,
         autoTossNoACK: false,
+        autoTossGenAck: false,
       };
       for (const [k, field] of Object.entries(CALL_FLAGS)) call[field] = c.bool(co, k, cp);
       calls.push(call);
@@ -264,7 +282,7 @@ function readNeighbour(c: Checker, name: string, o: Raw, p: KeyPath, defDeadline
     onlineDeadline,
     maxOnlineTime,
     calls,
-    ack: {},
+    ack,
   };
 }
 

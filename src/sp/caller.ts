@@ -176,6 +176,7 @@ export function autoTossFor(node: Neighbour, call: CallConfig, flags: AutoTossFl
     noTrns: call.autoTossNoTrns || !!flags.noTrns,
     noArea: call.autoTossNoArea || !!flags.noArea,
     noAck: call.autoTossNoACK || !!flags.noAck,
+    genAck: call.autoTossGenAck || !!flags.genAck,
   };
 }
 

@@ -11,12 +11,14 @@
  *   <root>/<NODE>/rx/<PKT>.part, .nock       partly received, received but not yet checksummed
  *   <root>/<NODE>/rx/delivery/<PKT>          pigeon's delivery record of a packet being tossed (delivery.ts)
  *   <root>/<NODE>/rx/quarantine/<PKT>        pigeon: a packet that failed verification, moved aside (quarantine.ts)
+ *   <root>/<NODE>/tx/ack/<PKT>               pigeon (NNCP 8.9): empty marker: tx/<PKT> is an ACK made automatically
+ *                                            (toss -gen-ack, carry): dequeued once carried, never waits for an ACK
  *   <root>/<NODE>/area/<AREA>/<MSG>          empty marker: NODE has (been sent) area message MSG
  *   <root>/<NODE>/{rx,tx,toss}.lock          flock(2) locks
  *   <root>/<name> -> <root>/<NODE>           human-readable link made when queueing for a neighbour
  *   <incoming>/…/.pigeon-tmp-<PKT>.<hex>     a file being tossed, before it gets its name
  *
- * The reference ignores the two pigeon directories under rx/: it lists only
+ * The reference ignores the pigeon directories under rx/ and tx/: it lists only
  * 52-character names there, and nncp-rm -rx removes only the files directly
  * in rx/.
  */
@@ -52,6 +54,7 @@ export function partialId(name: string, suffix: PartialSuffix): string | null {
 
 export const DELIVERY_DIR = 'delivery';
 export const QUARANTINE_DIR = 'quarantine';
+const ACK_MARK_DIR = 'ack';
 /** Start of the name of a file being tossed into incoming/ (a dot-file: hidden from ls and globs). */
 export const INCOMING_TMP_PREFIX = '.pigeon-tmp-';
 
@@ -126,6 +129,15 @@ export class SpoolLayout {
 
   quarantinePath(nodeIdB32: string, pktId: string): string {
     return path.join(this.quarantineDir(nodeIdB32), pktId);
+  }
+
+  /** tx/ack/: markers of the automatically made ACK packets queued in tx/. */
+  ackMarkDir(nodeIdB32: string): string {
+    return path.join(this.root, nodeIdB32, 'tx', ACK_MARK_DIR);
+  }
+
+  ackMarkPath(nodeIdB32: string, pktId: string): string {
+    return path.join(this.ackMarkDir(nodeIdB32), pktId);
   }
 
   /** A node's area/ directory, or that of one area inside it. */

@@ -347,6 +347,61 @@ export class Spool extends SpoolLayout {
     return this.touch(this.areaSeenPath(nodeIdB32, areaIdB32, msgHash));
   }
 
+  // ---- markers of automatic ACK packets (tx/ack/) ----
+
+  /** Mark tx/<pktId> of a node as an automatic ACK packet (durable). Written before the packet is committed. */
+  markAckPacket(nodeIdB32: string, pktId: string): Promise<void> {
+    return this.touch(this.ackMarkPath(nodeIdB32, pktId));
+  }
+
+  /** Whether tx/<pktId> is marked as an automatic ACK packet. */
+  async isAckPacket(nodeIdB32: string, pktId: string): Promise<boolean> {
+    try {
+      await fsp.lstat(this.ackMarkPath(nodeIdB32, pktId));
+      return true;
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Remove an ACK marker (a missing one is fine). */
+  async unmarkAckPacket(nodeIdB32: string, pktId: string): Promise<void> {
+    await fsp.unlink(this.ackMarkPath(nodeIdB32, pktId)).catch((err) => {
+      if (!isMissing(err)) throw err;
+    });
+  }
+
+  /**
+   * Remove the ACK markers whose packet left tx/ (sent online, carried by
+   * nncp-xfer, a run killed between marker and packet or between packet and
+   * marker removal). A marker younger than `minAgeMs` is spared: its packet
+   * may be about to be committed by a toss running now (the marker is
+   * written first, and queueing takes no tx lock). Returns their ids.
+   */
+  async sweepAckMarks(nodeIdB32: string, minAgeMs = 60_000): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.ackMarkDir(nodeIdB32));
+    } catch (err) {
+      if (isMissing(err)) return [];
+      throw err;
+    }
+    const gone: string[] = [];
+    for (const name of names) {
+      try {
+        await fsp.lstat(this.packetPath(nodeIdB32, 'tx', name));
+      } catch (err) {
+        if (!isMissing(err)) throw err;
+        const st = await fsp.lstat(this.ackMarkPath(nodeIdB32, name)).catch(() => null);
+        if (st === null || Date.now() - st.mtimeMs < minAgeMs) continue;
+        await this.unmarkAckPacket(nodeIdB32, name);
+        gone.push(name);
+      }
+    }
+    return gone;
+  }
+
   private touch(p: string): Promise<void> {
     return touchMarker(p, this.writeOptions());
   }

@@ -32,6 +32,7 @@ export async function tossAck(t: Tossing): Promise<Outcome> {
     } else if (!opts.dryRun) {
       try {
         await ctx.spool.removePacket(origin.idB32, 'tx', acked);
+        opts.onAckFreed?.(origin.idB32, acked);
       } catch (err) {
         throw new TossFailure('rx-ack', fields, err, `${prefix}: removing packet`);
       }

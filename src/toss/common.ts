@@ -32,6 +32,12 @@ export interface TossSwitches {
   noTrns?: boolean;
   noArea?: boolean;
   noAck?: boolean;
+  /**
+   * NNCP 8.9's -gen-ack: queue an ACK (marked automatic, tx/ack/) to the
+   * neighbour of every non-ACK packet tossed from its rx queue, and of every
+   * packet found there again after it was seen (so a lost ACK only delays).
+   */
+  genAck?: boolean;
 }
 
 export interface TossOptions extends TossSwitches {
@@ -43,6 +49,10 @@ export interface TossOptions extends TossSwitches {
   dryRun?: boolean;
   /** Stop between packets (and abort the one in progress) when signalled. */
   signal?: AbortSignal;
+  /** Told of each ACK queued by genAck: the neighbour and the packet acknowledged. */
+  onAckSent?: (nodeIdB32: string, pktId: string) => void;
+  /** Told of each of our tx packets an incoming ACK removed. */
+  onAckFreed?: (nodeIdB32: string, pktId: string) => void;
 }
 
 /**

@@ -61,6 +61,7 @@ import { tossFile } from './file.js';
 import { tossFreq } from './freq.js';
 import { killpoint } from '../killpoint.js';
 import { tossTrns } from './trns.js';
+import { autoAck, plainTypeOf } from '../tx/ack.js';
 
 export type { TossOptions, TossSwitches } from './common.js';
 
@@ -219,6 +220,8 @@ async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {}): Pro
   const fields0 = baseFields(job);
 
   if (queue === 'rx' && (await ctx.spool.isSeen(queueNode, job.id))) {
+    // Arrived again after it was seen: its ACK may have been lost on the way.
+    if (opts.genAck && !opts.dryRun && !(await reAck(ctx, opts, job, queueNode, fields0, name))) return 'failed';
     if (!opts.dryRun) {
       try {
         await ctx.spool.remove(job);
@@ -279,11 +282,43 @@ async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {}): Pro
       if (outcome === 'repeat') continue;
       if (outcome === 'skipped') return 'skipped';
       if (!(await recordDone(t))) return 'failed';
+      if (opts.genAck && queue === 'rx' && !opts.dryRun && t.plain.type !== PktType.Ack && !(await genAck(ctx, opts, queueNode, job.id, t.fields, name))) return 'failed';
       return (await finish(ctx, t, job, opts)) ? 'done' : 'failed';
     } finally {
       await fh.close();
     }
   }
+}
+
+/**
+ * -gen-ack: queue an automatic ACK of a tossed packet to the neighbour it
+ * came from (before the packet is removed: a kill in between ACKs it again
+ * on the next toss, which is harmless). Kill point: toss-acked.
+ */
+async function genAck(ctx: Context, opts: TossOptions, nodeIdB32: string, pktId: string, fields: LogFields, name: string): Promise<boolean> {
+  const node = ctx.cfg.neighbours.get(nodeIdB32);
+  if (!node || nodeIdB32 === ctx.cfg.self?.idB32) return true; // nothing to free in our own queue
+  try {
+    await autoAck(ctx, node, pktId);
+  } catch (err) {
+    ctx.log.error('rx-gen-ack', fields, err, `Tossing ${name}/${pktId}: generating ACK`);
+    return false;
+  }
+  opts.onAckSent?.(nodeIdB32, pktId);
+  killpoint('toss-acked');
+  return true;
+}
+
+/** A packet seen before is in rx/ again: ACK it again unless it is an ACK itself. */
+async function reAck(ctx: Context, opts: TossOptions, job: Job, nodeIdB32: string, fields: LogFields, name: string): Promise<boolean> {
+  let type: PktType;
+  try {
+    type = await plainTypeOf(ctx, job.path);
+  } catch (err) {
+    ctx.log.error('rx-gen-ack', fields, err, `Tossing ${name}/${job.id}: already seen: reading it to ACK it again`);
+    return false;
+  }
+  return type === PktType.Ack || genAck(ctx, opts, nodeIdB32, job.id, fields, name);
 }
 
 /** A packet whose record says it was delivered by a toss killed before removing it: only removed now. */

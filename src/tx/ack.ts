@@ -12,9 +12,9 @@ import type { Neighbour } from '../config/types.js';
 import { nodeById } from '../config/types.js';
 import { node as findNeighbour, type Context } from '../context.js';
 import { ConfigError, PigeonError } from '../errors.js';
+import { DEFAULT_NICE_FREQ } from '../nice.js';
 import { decryptPacket, openPlain } from '../packet/encrypted.js';
 import { PktType } from '../packet/header.js';
-import type { Job } from '../spool/spool.js';
 import { readReused } from '../stream/fileread.js';
 import { logTxFailure } from './file.js';
 import { parseVia } from './route.js';
@@ -27,6 +27,12 @@ export interface TxAckOptions {
   nice: number;
   minSize?: number;
   via?: Uint8Array[];
+  /**
+   * An ACK made automatically (toss -gen-ack, carry, xfer -rx of a packet
+   * seen before): marked in tx/ack/ before it is committed, so that carry
+   * and xfer -tx dequeue it once it is on a medium (nobody ACKs an ACK).
+   */
+  auto?: boolean;
 }
 
 function ackFields(o: TxAckOptions, newPkt: string) {
@@ -54,6 +60,7 @@ export async function txAck(ctx: Context, o: TxAckOptions): Promise<TxResult> {
       payload: (async function* () {})(),
       minSize: o.minSize,
       via: o.via,
+      beforeCommit: o.auto ? (pktId, hop) => ctx.spool.markAckPacket(hop.idB32, pktId) : undefined,
     });
     ctx.log.info('tx', ackFields(o, res.pktId), msg);
     return res;
@@ -68,23 +75,35 @@ function ackLine(node: Neighbour, pktId: string): string {
   return `${node.idB32}/${pktId}`;
 }
 
-/** The plain packet type inside an rx packet, reading (and authenticating) only its first block. */
-async function plainType(ctx: Context, job: Job): Promise<PktType> {
+/**
+ * The plain packet type inside a packet file addressed to us (in rx/ or on
+ * a medium), reading (and authenticating) only its first block.
+ */
+export async function plainTypeOf(ctx: Context, file: string): Promise<PktType> {
   const self = ctx.cfg.self;
   if (!self) throw new ConfigError(`${ctx.cfg.path}: no self section with private keys: cannot read packets`);
-  const fh = await open(job.path, 'r');
+  const fh = await open(file, 'r');
   try {
     const dec = await decryptPacket({
       self,
       lookup: (id) => nodeById(ctx.cfg, id),
       input: readReused(fh, { chunk: 256 * 1024 }),
-      what: job.path,
+      what: file,
     });
-    const { plain } = await openPlain(dec.plaintext, job.path);
+    const { plain } = await openPlain(dec.plaintext, file);
     return plain.type;
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Queue an automatic ACK (marked in tx/ack/) of packet `pktId` received
+ * from `node`, with the niceness and minimal size of the node's `ack`
+ * section (default: NORMAL, no padding).
+ */
+export function autoAck(ctx: Context, node: Neighbour, pktId: string): Promise<TxResult> {
+  return txAck(ctx, { to: node, pktId, nice: node.ack?.nice ?? DEFAULT_NICE_FREQ, minSize: node.ack?.minSize, auto: true });
 }
 
 interface AckRxOptions {
@@ -121,7 +140,7 @@ async function ackRx(ctx: Context, o: AckRxOptions): Promise<boolean> {
       }
       let type: PktType;
       try {
-        type = await plainType(ctx, job);
+        type = await plainTypeOf(ctx, job.path);
       } catch (err) {
         ok = false;
         ctx.log.error('ack-read-unmarshal', les, err, `${msg}: unmarshal`);

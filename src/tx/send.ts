@@ -31,6 +31,12 @@ export interface TxRequest {
   maxSize?: number;
   /** Relays to use instead of the neighbour's configured `via` (first hop first). */
   via?: Uint8Array[];
+  /**
+   * Called with the packet's id and first hop once it is complete in tmp/,
+   * before it is committed to tx/ (to record something about it that must
+   * exist whenever the packet does).
+   */
+  beforeCommit?: (pktId: string, hop: Neighbour) => Promise<void>;
   /** Layers inside the payload already (1 for an area message), counted when padding to minSize. */
   innerLayers?: number;
 }
@@ -87,6 +93,7 @@ export async function txPacket(ctx: TxContext, req: TxRequest): Promise<TxResult
       await tmp.writeBorrowed(chunk);
     }
     const pktId = base32Encode(mth.digest());
+    await req.beforeCommit?.(pktId, hop);
     await ctx.spool.commitPacket(tmp, hop.idB32, 'tx', pktId, layer.header);
     await ctx.spool.linkNeighbour(hop.idB32, hop.name);
     return { pktId, hop, payloadSize: inner.info.payloadSize, size: layer.info.totalSize };

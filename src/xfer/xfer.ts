@@ -23,7 +23,12 @@
  *   Kill points for crash tests (PIGEON_KILLPOINT, src/killpoint.ts):
  *   xfer-tx-copying (partial temporary file), xfer-tx-written, -synced,
  *   -closed, -renamed, -dirsynced (TmpFile's stages) and xfer-tx-dequeue
- *   (copied and logged, still queued).
+ *   (copied and logged, still queued), xfer-tx-ack-dequeued (an automatic
+ *   ACK dequeued, its tx/ack/ marker not yet removed).
+ *   An automatic ACK packet (marked in tx/ack/ by toss -gen-ack, carry or
+ *   xfer -rx) is dequeued once on the medium even with -keep: nobody ACKs
+ *   an ACK, so kept it would be carried forever. Markers whose packet left
+ *   tx/ (sent online, carried by nncp-xfer) are swept first.
  *
  * -rx: for each DIR/<our id>/<SENDER>/ of a known neighbour (or only
  *   -node), each file is judged before anything enters the spool:
@@ -35,7 +40,9 @@
  *       header's sender may differ from the directory's node: a relay
  *       forwards packets signed by their origin, so that is normal.);
  *     - already in rx/seen/ or rx/quarantine/: skipped (and removed from the
- *       medium unless -keep);
+ *       medium unless -keep); a seen one, when the sender has an `ack`
+ *       section (or carry asks), is ACKed again first unless it is an ACK
+ *       itself: a lost ACK only delays;
  *     - niceness above -nice: left for later;
  *   the rest is streamed through MTH into a temporary file in the spool's
  *   tmp/ and committed into rx/ only when the hash equals the name; otherwise the
@@ -64,6 +71,8 @@ import { entries, errCode, judgeCopy, lockTx, MEDIUM_PREFIX, sweepOrphans } from
 import { isId, PART_SUFFIX, type Job } from '../spool/spool.js';
 import { judgeHeader } from '../admin/stat.js';
 import { shortId } from '../format.js';
+import { PktType } from '../packet/header.js';
+import { autoAck, plainTypeOf } from '../tx/ack.js';
 
 export interface XferOptions {
   /** The medium's root directory. */
@@ -74,8 +83,18 @@ export interface XferOptions {
   nice?: number;
   /** -tx: create DIR/<neighbour> when missing. */
   mkdir?: boolean;
-  /** Do not delete what was carried. */
+  /** Do not delete what was carried (automatic ACK packets, marked in tx/ack/, are dequeued all the same). */
   keep?: boolean;
+  /**
+   * -rx: whether a packet from `sender` that was seen before (rx/seen/) is
+   * ACKed again before it is dropped (unless it is an ACK itself). Default:
+   * when the configuration has an `ack` section for the sender.
+   */
+  ackSeen?: (sender: Neighbour) => boolean;
+  /** -rx: told of each packet imported into rx/ (after its hdr/ file, before it leaves the medium). */
+  onImported?: (sender: Neighbour, pktId: string) => Promise<void>;
+  /** Told of each automatic ACK queued (of a packet seen before). */
+  onAckSent?: (nodeIdB32: string, pktId: string) => void;
   /** Stop: a copy in progress is abandoned (its temporary file removed), nothing further is started. */
   signal?: AbortSignal;
 }
@@ -312,10 +331,17 @@ async function rxOne(
     return 'left';
   }
   const seen = (await ctx.spool.isSeen(sender.idB32, name)) ? 'seen' : (await ctx.spool.isQuarantined(sender.idB32, name)) ? 'quarantined' : null;
+  if (seen === 'seen') {
+    ctx.log.info('xfer-rx-seen', fields, `${msg}: packet already seen`);
+    const ackSeen = opts.ackSeen ?? ((n: Neighbour) => n.ack !== undefined);
+    if (ackSeen(sender) && !(await ackAgain(ctx, opts, sender, file, name, fields, msg))) {
+      res.ok = false;
+      return 'left'; // left on the medium: the next run tries again
+    }
+  }
+  // Same name, same bytes: it failed verification here before and would again.
+  if (seen === 'quarantined') ctx.log.info('xfer-rx-quarantined', fields, `${msg}: packet already in quarantine (pigeon check lists it, pigeon rm -quarantine removes it)`);
   if (seen) {
-    if (seen === 'seen') ctx.log.info('xfer-rx-seen', fields, `${msg}: packet already seen`);
-    // Same name, same bytes: it failed verification here before and would again.
-    else ctx.log.info('xfer-rx-quarantined', fields, `${msg}: packet already in quarantine (pigeon check lists it, pigeon rm -quarantine removes it)`);
     if (!opts.keep) {
       try {
         await fsp.unlink(file);
@@ -402,6 +428,15 @@ async function rxOne(
         res.ok = false; // the packet is in rx/ (toss reads its header from it), but the spool lacks what was asked
       });
     }
+    if (opts.onImported) {
+      try {
+        await opts.onImported(sender, name);
+      } catch (err) {
+        ctx.log.error('xfer-rx', sized, errorLine(err), sizedMsg);
+        res.ok = false;
+        return 'left';
+      }
+    }
     if (!opts.keep) {
       try {
         await fsp.unlink(file);
@@ -414,6 +449,28 @@ async function rxOne(
   } finally {
     await fh.close().catch(() => {});
   }
+}
+
+/**
+ * A packet seen before is on the medium again: its sender did not get our
+ * ACK (a lost stick, or it was never sent). Queue a new one, unless the
+ * packet is an ACK itself (read and authenticated from its first block).
+ * A kill after this and before the file leaves the medium ACKs it once more
+ * next time: harmless (the second ACK finds nothing to remove).
+ * Kill point: xfer-rx-reacked. False when it failed (logged).
+ */
+async function ackAgain(ctx: Context, opts: XferOptions, sender: Neighbour, file: string, name: string, fields: LogFields, msg: string): Promise<boolean> {
+  try {
+    if ((await plainTypeOf(ctx, file)) === PktType.Ack) return true;
+    await autoAck(ctx, sender, name);
+  } catch (err) {
+    ctx.log.error('xfer-rx-ack', fields, errorLine(err), `${msg}: seen before: ACKing it again`);
+    return false;
+  }
+  ctx.log.info('xfer-rx-ack', fields, `${msg}: seen before, ACKed again`);
+  opts.onAckSent?.(sender.idB32, name);
+  killpoint('xfer-rx-reacked');
+  return true;
 }
 
 // ------------------------------------------------------------------ sending
@@ -493,6 +550,12 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
     }
   }
   let ok = await sweepOrphans(ctx, dstPath, nodeFields, node.name);
+  try {
+    for (const id of await ctx.spool.sweepAckMarks(node.idB32)) ctx.log.debug('xfer-tx-ack-mark', [...nodeFields, ['Pkt', id]], `ACK marker ${id}: its packet is gone: removed`);
+  } catch (err) {
+    ctx.log.error('xfer-tx-ack-mark', nodeFields, errorLine(err), `Sweeping ${ctx.spool.ackMarkDir(node.idB32)}`);
+    ok = false;
+  }
   const { jobs } = await ctx.spool.scan(node.idB32, 'tx', {
     onSkip: (s) => ctx.log.debug('job', [['XX', 'tx'], ['Name', s.name]], `Job tx/${s.name}: ${s.reason}`),
   });
@@ -525,9 +588,20 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
     ctx.log.info('xfer-tx', [...pktFields, ['Size', carried]], `${pktMsg} (${iBytes(carried)})${note}`);
     res.packets.push(job.id);
     killpoint('xfer-tx-dequeue');
-    if (!opts.keep) {
+    let isAck = false;
+    try {
+      isAck = await ctx.spool.isAckPacket(node.idB32, job.id);
+    } catch (err) {
+      ctx.log.error('xfer-tx-ack-mark', pktFields, errorLine(err), `${pktMsg}: reading its ACK marker`);
+      ok = false;
+    }
+    if (!opts.keep || isAck) {
       try {
         await ctx.spool.remove(job);
+        if (isAck) {
+          killpoint('xfer-tx-ack-dequeued');
+          await ctx.spool.unmarkAckPacket(node.idB32, job.id);
+        }
       } catch (err) {
         ctx.log.error('xfer-tx-remove', pktFields, errorLine(err), `${pktMsg}: removing`);
         ok = false;
