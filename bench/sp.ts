@@ -154,6 +154,8 @@ export async function runSession(lab: SpLab, daemonSide: Side, callerSide: Side)
       }
       await new Promise((r) => setTimeout(r, 20));
     }
+    // The caller may exit a moment before the daemon has put the last packet in place.
+    for (let i = 0; i < 500 && !finished(); i++) await new Promise((r) => setTimeout(r, 20));
     if (finished()) transfer = (Date.now() - t0) / 1000;
   })();
   const c = await caller.done;

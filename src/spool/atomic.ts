@@ -26,7 +26,7 @@
  * take long, and a daemon's other sessions go on meanwhile. The order of
  * every step, and so what a crash can leave, is the same either way.
  */
-import fs, { constants as C } from 'node:fs';
+import fs, { constants as C, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { nativeModule } from '../native.js';
 
@@ -45,10 +45,37 @@ export async function fsyncDir(dir: string, noSync?: boolean): Promise<void> {
 async function fsyncPath(p: string): Promise<void> {
   const fd = fs.openSync(p, C.O_RDONLY);
   try {
-    await new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+    await fsyncFd(fd, p);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * Node's permission model (the daemon's sandboxed network child,
+ * privsep/sandbox.ts) refuses calls on bare descriptors it cannot map to
+ * a path (fs.fsync, fs.fchmod); there the path is used instead.
+ */
+const SANDBOXED = (process as { permission?: unknown }).permission !== undefined;
+
+/** fsync the open descriptor `fd` of `p` on the thread pool (through a handle on `p` when sandboxed). */
+async function fsyncFd(fd: number, p: string): Promise<void> {
+  if (SANDBOXED) {
+    const fh = await fsp.open(p, C.O_RDONLY);
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return;
+  }
+  await new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** chmod a file we just created and hold open (by path when sandboxed, see SANDBOXED). */
+function chmodOpen(fd: number, p: string, mode: number): void {
+  if (SANDBOXED) fs.chmodSync(p, mode);
+  else fs.fchmodSync(fd, mode);
 }
 
 /** Run a clean-up step whose failure changes nothing (the error it would report is already on its way). */
@@ -129,7 +156,7 @@ export async function touchMarker(p: string, opts: { mode?: number; dirMode?: nu
   await ensureDir(dir, opts.dirMode);
   const fd = fs.openSync(p, C.O_WRONLY | C.O_CREAT, 0o666);
   try {
-    if (opts.mode !== undefined) fs.fchmodSync(fd, opts.mode);
+    if (opts.mode !== undefined) chmodOpen(fd, p, opts.mode);
   } finally {
     fs.closeSync(fd);
   }
@@ -281,7 +308,7 @@ export class TmpFile {
         const fd = fs.openSync(p, C.O_RDWR | C.O_CREAT | C.O_EXCL, 0o666);
         if (opts.mode !== undefined) {
           try {
-            fs.fchmodSync(fd, opts.mode);
+            chmodOpen(fd, p, opts.mode);
           } catch (err) {
             quietly(() => fs.closeSync(fd));
             quietly(() => fs.unlinkSync(p));
@@ -420,8 +447,7 @@ export class TmpFile {
       await this.drain(0);
       this.stage('written');
       if (!syncDisabled(this.opts.noSync)) {
-        const f = fd;
-        await new Promise<void>((resolve, reject) => fs.fsync(f, (err) => (err ? reject(err) : resolve())));
+        await fsyncFd(fd, this.path);
       }
       this.stage('synced');
       this.fd = null;
