@@ -13,24 +13,15 @@
  * Usage: node dist/bench/small.js [COUNT=1000] [RUNS=3] [--sync | --nosync]
  *   (both modes unless one is named)
  */
-import { spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNodes, type TestNode } from '../spec/helpers/nncp.js';
 import { inTurn, report, resetPair, type Sample, timeCmd } from './lib.js';
-import { alternate, NNCP, PIGEON, sessionTable, type SpLab } from './sp.js';
+import { alternate, NNCP, PIGEON, run, sessionTable, type SpLab } from './sp.js';
 
 const PIGEON_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cmd/pigeon.js');
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-    c.on('error', reject);
-    c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}`))));
-  });
-}
 
 /** COUNT packets from `from` to `to:NAME` (distinct names, ~1 KiB each), two nncp-file at a time. */
 async function queueSmall(dir: string, from: TestNode, to: TestNode, count: number, tag: string): Promise<void> {

@@ -24,7 +24,8 @@ import { makeRandomFile, median } from './lib.js';
 const PIGEON_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cmd/pigeon.js');
 
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+/** Run a command to its end (stderr shown); reject on a non-zero exit. */
+export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {
     const c = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
     c.on('error', reject);
