@@ -10,8 +10,8 @@
  * run by run; medians and every run's wall time, with CPU (user + system)
  * beside it.
  *
- * Usage: node dist/bench/small.js [COUNT=1000] [RUNS=3] [--sync | --nosync]
- *   (both modes unless one is named)
+ * Usage: node dist/bench/small.js [COUNT=1000] [RUNS=3] [--sync | --nosync] [--online]
+ *   (both modes unless one is named; --online: the sessions only)
  */
 import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -42,7 +42,7 @@ async function queueSmall(dir: string, from: TestNode, to: TestNode, count: numb
 
 const ids = async (d: string) => (await readdir(d).catch(() => [] as string[])).filter((n) => n.length === 52);
 
-export async function benchSmall(opts: { count: number; runs: number; modes: boolean[] }): Promise<string> {
+export async function benchSmall(opts: { count: number; runs: number; modes: boolean[]; onlineOnly?: boolean }): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pigeon-bench-small-'));
   try {
     const { alice, bob } = await makeNodes(dir, ['alice', 'bob'], { generator: 'nncp' });
@@ -76,7 +76,7 @@ export async function benchSmall(opts: { count: number; runs: number; modes: boo
         const n = (await ids(d)).length;
         if (n !== opts.count) throw new Error(`${what}: ${n} packets in ${d}, expected ${opts.count}`);
       };
-      for (let i = 0; i < opts.runs; i++) {
+      for (let i = 0; i < (opts.onlineOnly ? 0 : opts.runs); i++) {
         for (const [name, go] of inTurn(i, [
           ['nncp-toss', () => nncp('toss', ['-quiet', '-cfg', bob.cfgPath])],
           ['pigeon toss', () => pigeon(['toss', '-quiet', '-cfg', bob.cfgPath])],
@@ -109,9 +109,11 @@ export async function benchSmall(opts: { count: number; runs: number; modes: boo
         }
       }
       const tag = `${opts.count} packets of ~1 KiB, ${opts.runs} runs, ${sync ? 'fsync on' : 'NNCPNOSYNC=1'}`;
-      out.push(report(`toss, ${tag}`, results.toss, 'nncp-toss'));
-      out.push(report(`xfer -rx, ${tag}`, results['xfer -rx'], 'nncp-xfer -rx'));
-      out.push(report(`xfer -tx, ${tag}`, results['xfer -tx'], 'nncp-xfer -tx'));
+      if (!opts.onlineOnly) {
+        out.push(report(`toss, ${tag}`, results.toss, 'nncp-toss'));
+        out.push(report(`xfer -rx, ${tag}`, results['xfer -rx'], 'nncp-xfer -rx'));
+        out.push(report(`xfer -tx, ${tag}`, results['xfer -tx'], 'nncp-xfer -tx'));
+      }
       const lab: SpLab = { dir, alice, bob, env, stash, packets: opts.count };
       const rows = await alternate(lab, opts.runs, {
         nncp: { daemon: NNCP('nncp-daemon'), caller: NNCP('nncp-call') },
@@ -128,5 +130,5 @@ export async function benchSmall(opts: { count: number; runs: number; modes: boo
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
   const modes = process.argv.includes('--sync') ? [true] : process.argv.includes('--nosync') ? [false] : [true, false];
-  process.stdout.write(await benchSmall({ count: Number(args[0] ?? 1000), runs: Number(args[1] ?? 3), modes }));
+  process.stdout.write(await benchSmall({ count: Number(args[0] ?? 1000), runs: Number(args[1] ?? 3), modes, onlineOnly: process.argv.includes('--online') }));
 }

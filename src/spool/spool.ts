@@ -65,6 +65,8 @@ export interface ListOptions {
   nice?: number;
   /** Called for each packet-named file that had to be skipped. */
   onSkip?: (s: Skipped) => void;
+  /** Only packets whose id passes (the others are not even read): a session's rescan skips what it announced. */
+  only?: (id: string) => boolean;
 }
 
 function isMissing(err: unknown): boolean {
@@ -208,7 +210,7 @@ export class Spool extends SpoolLayout {
     const skipped: Skipped[] = [];
     const names: string[] = [];
     try {
-      for await (const ent of await fsp.opendir(dir)) if (isId(ent.name)) names.push(ent.name);
+      for await (const ent of await fsp.opendir(dir)) if (isId(ent.name) && (opts.only?.(ent.name) ?? true)) names.push(ent.name);
     } catch (err) {
       if (isMissing(err)) return { jobs, skipped };
       throw err;
