@@ -1,7 +1,7 @@
 /**
  * Every side-by-side benchmark in one run (`npm run bench`): MTH, encrypt and
- * decrypt through the library, the offline commands, and an online session,
- * each against the reference on the same data. Medians; run it on a quiet
+ * decrypt through the library, the offline commands, an online session, and
+ * 1,000 small packets through toss, xfer and a session, each against the reference on the same data. Medians; run it on a quiet
  * machine. Usage: node dist/bench/run.js [SIZE_MIB=1024] [RUNS=3]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { benchMth, formatMthBench } from './mth.js';
 import { benchOffline } from './offline.js';
 import { benchPacket } from './packet.js';
+import { benchSmall } from './small.js';
 import { benchSp } from './sp.js';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -27,4 +28,5 @@ try {
 }
 process.stdout.write((await benchPacket({ sizeMiB, runs, sync: false })) + '\n');
 process.stdout.write((await benchOffline({ sizeMiB, runs, sync: false })) + '\n');
-process.stdout.write(await benchSp({ sizeMiB, runs, sync: true }));
+process.stdout.write((await benchSp({ sizeMiB, runs, sync: true })) + '\n');
+process.stdout.write(await benchSmall({ count: 1000, runs, modes: [true, false] }));

@@ -24,7 +24,8 @@ import { makeRandomFile, median } from './lib.js';
 const PIGEON_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cmd/pigeon.js');
 
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+/** Run a command to its end (stderr shown); reject on a non-zero exit. */
+export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {
     const c = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
     c.on('error', reject);
@@ -90,6 +91,8 @@ export interface SpLab {
   bob: TestNode;
   env: NodeJS.ProcessEnv;
   stash: string;
+  /** Packets queued each way (1 unless the lab says otherwise). */
+  packets?: number;
 }
 
 export async function makeSpLab(opts: { sizeMiB: number; sync: boolean }): Promise<SpLab> {
@@ -127,7 +130,7 @@ export interface SessionSample {
   daemonCpu: number;
 }
 
-/** One session, alice calling bob's daemon: fresh spools, both packets restored, timed until both sit in rx/. */
+/** One session, alice calling bob's daemon: fresh spools, the packets restored, timed until all sit in rx/. */
 export async function runSession(lab: SpLab, daemonSide: Side, callerSide: Side): Promise<SessionSample> {
   const { alice, bob, env, stash } = lab;
   for (const [n, o] of [[alice, bob], [bob, alice]] as const) {
@@ -142,7 +145,8 @@ export async function runSession(lab: SpLab, daemonSide: Side, callerSide: Side)
   const t0 = Date.now();
   const caller = timed(callerSide.cmd, [...callerSide.args, '-quiet', '-cfg', alice.cfgPath, '-onlinedeadline', '1', 'bob', `127.0.0.1:${port}`], { ...env, ...callerSide.env });
   let transfer = NaN;
-  const finished = () => ids(queue(alice, bob, 'tx')).length === 0 && ids(queue(bob, alice, 'tx')).length === 0 && ids(queue(alice, bob, 'rx')).length === 1 && ids(queue(bob, alice, 'rx')).length === 1;
+  const n = lab.packets ?? 1;
+  const finished = () => ids(queue(alice, bob, 'tx')).length === 0 && ids(queue(bob, alice, 'tx')).length === 0 && ids(queue(alice, bob, 'rx')).length === n && ids(queue(bob, alice, 'rx')).length === n;
   const poll = (async () => {
     while (caller.child.exitCode === null) {
       if (finished()) {
@@ -151,6 +155,8 @@ export async function runSession(lab: SpLab, daemonSide: Side, callerSide: Side)
       }
       await new Promise((r) => setTimeout(r, 20));
     }
+    // The caller may exit a moment before the daemon has put the last packet in place.
+    for (let i = 0; i < 500 && !finished(); i++) await new Promise((r) => setTimeout(r, 20));
     if (finished()) transfer = (Date.now() - t0) / 1000;
   })();
   const c = await caller.done;
@@ -185,11 +191,13 @@ export function sessionTable(title: string, rows: Record<string, Row>, base: str
   return out.join('\n') + '\n';
 }
 
-/** Run each variant `runs` times, alternating, logging each run on stderr. */
+/** Run each variant `runs` times, taking turns going first, logging each run on stderr. */
 export async function alternate(lab: SpLab, runs: number, variants: Record<string, { daemon: Side; caller: Side }>): Promise<Record<string, Row>> {
   const rows: Record<string, Row> = {};
   for (let i = 0; i < runs; i++) {
-    for (const [name, v] of Object.entries(variants)) {
+    const entries = Object.entries(variants);
+    const k = i % entries.length;
+    for (const [name, v] of [...entries.slice(k), ...entries.slice(0, k)]) {
       const s = await runSession(lab, v.daemon, v.caller);
       const row = (rows[name] ??= { transfer: [], caller: [], callerRss: [], daemonRss: [], daemonCpu: [] });
       row.transfer.push(s.transfer);

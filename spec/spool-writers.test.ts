@@ -8,7 +8,6 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { base32Encode } from '../src/codec/base32.js';
@@ -175,17 +174,15 @@ test('TmpFile.commitNoClobber: NAME, then NAME.0, NAME.1…; an existing entry (
 
 test.serial('TmpFile: with noSync false (and NNCPNOSYNC unset) the file and then its directory are fsynced; with noSync neither', async (t) => {
   const root = await tmpDir(t);
-  const probe = await fsp.open(root, 'r');
-  const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
-  await probe.close();
-  const original = proto.sync;
+  // TmpFile fsyncs through fs.fsync (on the thread pool, with descriptors it opened synchronously): watch those calls.
+  const original = fs.fsync;
   const synced: string[] = [];
   const prev = process.env.NNCPNOSYNC;
   delete process.env.NNCPNOSYNC;
-  proto.sync = async function (this: { fd: number }) {
-    synced.push(fs.readlinkSync(`/proc/self/fd/${this.fd}`));
-    return original.call(this);
-  };
+  (fs as { fsync: typeof fs.fsync }).fsync = function (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) {
+    synced.push(fs.readlinkSync(`/proc/self/fd/${fd}`));
+    return original.call(fs, fd, cb);
+  } as typeof fs.fsync;
   try {
     const stages: string[] = []; // each stage with the number of fsyncs done by then
     const f = await TmpFile.create(path.join(root, 'tmp'), { noSync: false, onStage: (s) => stages.push(`${s}:${synced.length}`) });
@@ -200,7 +197,7 @@ test.serial('TmpFile: with noSync false (and NNCPNOSYNC unset) the file and then
     await g.commit(path.join(root, 'dst', 'other'));
     t.deepEqual(synced, []);
   } finally {
-    proto.sync = original;
+    (fs as { fsync: typeof fs.fsync }).fsync = original;
     if (prev !== undefined) process.env.NNCPNOSYNC = prev;
   }
 });

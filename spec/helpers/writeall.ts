@@ -14,9 +14,9 @@ export async function checkWriteAllAt(t: ExecutionContext): Promise<void> {
     const fh = await open(file, 'w+');
     const a = randomBytes((1 << 20) + 7);
     const b = randomBytes(100_000);
-    await writeAllAt(fh, a, 100);
-    await writeAllAt(fh, b, 100 + a.length);
-    await writeAllAt(fh, new Uint8Array(0), 5);
+    await writeAllAt(fh.fd, a, 100);
+    await writeAllAt(fh.fd, b, 100 + a.length);
+    await writeAllAt(fh.fd, new Uint8Array(0), 5);
     await fh.close();
     const got = readFileSync(file);
     t.is(got.length, 100 + a.length + b.length);

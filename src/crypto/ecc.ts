@@ -4,23 +4,53 @@
  * node:crypto (OpenSSL) does them without the start-up cost of building
  * precomputed tables in JavaScript; @noble/curves is the oracle in tests.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, KeyObject, randomBytes, sign, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, KeyObject, sign, verify } from 'node:crypto';
 import { AuthError } from '../errors.js';
 
 // DER prefixes wrapping a raw 32-byte key (RFC 8410).
 const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
-const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
 const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex');
 
 function der(prefix: Buffer, raw: Uint8Array): Buffer {
   if (raw.length !== 32) throw new RangeError(`expected a 32-byte key, got ${raw.length} bytes`);
   return Buffer.concat([prefix, raw]);
 }
-const edPrv = (seed: Uint8Array): KeyObject => createPrivateKey({ key: der(PKCS8_ED25519, seed), format: 'der', type: 'pkcs8' });
-const edPub = (pub: Uint8Array): KeyObject => createPublicKey({ key: der(SPKI_ED25519, pub), format: 'der', type: 'spki' });
-const xPrv = (prv: Uint8Array): KeyObject => createPrivateKey({ key: der(PKCS8_X25519, prv), format: 'der', type: 'pkcs8' });
-const xPub = (pub: Uint8Array): KeyObject => createPublicKey({ key: der(SPKI_X25519, pub), format: 'der', type: 'spki' });
+
+/**
+ * Key objects of long-lived keys (our own private keys, neighbours' public
+ * ones), built once per key: importing a private key from DER costs about
+ * a millisecond in OpenSSL 3, more than the agreement it serves, and a toss
+ * or xfer of many packets would pay it per packet. Keyed by the raw bytes;
+ * bounded (cleared when full), so a stream of distinct keys cannot grow it.
+ */
+const keyCache = new Map<string, KeyObject>();
+const KEY_CACHE_MAX = 256;
+
+function cached(kind: string, raw: Uint8Array, make: () => KeyObject): KeyObject {
+  const k = kind + Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64');
+  let obj = keyCache.get(k);
+  if (obj === undefined) {
+    obj = make();
+    if (keyCache.size >= KEY_CACHE_MAX) keyCache.clear();
+    keyCache.set(k, obj);
+  }
+  return obj;
+}
+
+/** A public key from its raw bytes through JWK: a third of the DER import's cost (no decoder lookup). */
+function rawPub(crv: 'Ed25519' | 'X25519', pub: Uint8Array): KeyObject {
+  if (pub.length !== 32) throw new RangeError(`expected a 32-byte key, got ${pub.length} bytes`);
+  return createPublicKey({ key: { kty: 'OKP', crv, x: Buffer.from(pub.buffer, pub.byteOffset, pub.byteLength).toString('base64url') }, format: 'jwk' });
+}
+
+const edPrv = (seed: Uint8Array): KeyObject => cached('edprv:', seed, () => createPrivateKey({ key: der(PKCS8_ED25519, seed), format: 'der', type: 'pkcs8' }));
+const edPub = (pub: Uint8Array): KeyObject => cached('edpub:', pub, () => rawPub('Ed25519', pub));
+const xPrvDer = (prv: Uint8Array): KeyObject => createPrivateKey({ key: der(PKCS8_X25519, prv), format: 'der', type: 'pkcs8' });
+/** Key objects of the ephemeral private keys x25519Keypair made, while their bytes live (kept out of the cache). */
+const ephemeralPrv = new WeakMap<Uint8Array, KeyObject>();
+const xPrv = (prv: Uint8Array): KeyObject => ephemeralPrv.get(prv) ?? cached('xprv:', prv, () => xPrvDer(prv));
+/** Ephemeral keys (one per packet or session): not cached. */
+const xPub = (pub: Uint8Array): KeyObject => rawPub('X25519', pub);
 
 /** Last 32 bytes of a key object's DER export: the raw public key. */
 function rawPublic(k: KeyObject): Uint8Array {
@@ -52,9 +82,25 @@ export function x25519Public(prv: Uint8Array): Uint8Array {
   return rawPublic(createPublicKey(xPrv(prv)));
 }
 
+/**
+ * A key pair for one packet: freshly generated, or from the given private
+ * key (test vectors). Its key object goes with the returned bytes (a
+ * WeakMap), so that x25519() with them imports nothing and the long-lived
+ * key cache never holds an ephemeral key.
+ */
 export function x25519Keypair(prv?: Uint8Array): { prv: Uint8Array; pub: Uint8Array } {
-  const p = prv ?? new Uint8Array(randomBytes(32));
-  return { prv: p, pub: x25519Public(p) };
+  let key: KeyObject;
+  let p: Uint8Array;
+  if (prv) {
+    p = prv;
+    key = xPrvDer(p);
+  } else {
+    key = generateKeyPairSync('x25519').privateKey;
+    p = new Uint8Array(Buffer.from(key.export({ format: 'jwk' }).d ?? '', 'base64url'));
+    if (p.length !== 32) throw new Error('X25519 key generation gave no 32-byte private key');
+  }
+  ephemeralPrv.set(p, key);
+  return { prv: p, pub: rawPublic(createPublicKey(key)) };
 }
 
 /** Diffie-Hellman; a low-order peer key (all-zero result) is refused. */

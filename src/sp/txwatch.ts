@@ -139,7 +139,8 @@ export class TxWatch {
     this.dirty = false;
     const { ctx, node } = this.o;
     try {
-      const jobs = await ctx.spool.list(node.idB32, 'tx', { nice: this.o.nice });
+      // Announced packets are left unread: with many queued, a rescan after each change of tx/ (every DONE removes one) read them all.
+      const jobs = await ctx.spool.list(node.idB32, 'tx', { nice: this.o.nice, only: (id) => !this.o.seen.has(id) });
       if (this.stopped) return;
       const infos = ourInfos(ctx, node, jobs, this.o.seen);
       if (infos.length > 0) this.o.announce(groupPayloads(infos));

@@ -17,9 +17,16 @@
  *
  * Nothing cleans tmp/ automatically (neither here nor in the reference); a
  * crashed writer leaves its temporary file there and nowhere else.
+ *
+ * Metadata calls (stat, mkdir, open, close, rename, link, unlink) are made
+ * synchronously: each takes microseconds in the kernel, while the same
+ * call on libuv's thread pool costs two thread wake-ups, which on a loaded
+ * machine came to milliseconds per packet for a toss or xfer of many small
+ * ones (issue 11). Data writes and fsyncs stay on the thread pool: they can
+ * take long, and a daemon's other sessions go on meanwhile. The order of
+ * every step, and so what a crash can leave, is the same either way.
  */
-import { constants as C, promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import fs, { constants as C, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { nativeModule } from '../native.js';
 
@@ -31,11 +38,52 @@ export function syncDisabled(noSync?: boolean): boolean {
 /** fsync a directory so that a rename or creation inside it is durable. */
 export async function fsyncDir(dir: string, noSync?: boolean): Promise<void> {
   if (syncDisabled(noSync)) return;
-  const fh = await fsp.open(dir, C.O_RDONLY);
+  await fsyncPath(dir);
+}
+
+/** fsync what `p` names (a file or a directory), on the thread pool; open and close are synchronous. */
+async function fsyncPath(p: string): Promise<void> {
+  const fd = fs.openSync(p, C.O_RDONLY);
   try {
-    await fh.sync();
+    await fsyncFd(fd, p);
   } finally {
-    await fh.close();
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Node's permission model (the daemon's sandboxed network child,
+ * privsep/sandbox.ts) refuses calls on bare descriptors it cannot map to
+ * a path (fs.fsync, fs.fchmod); there the path is used instead.
+ */
+const SANDBOXED = (process as { permission?: unknown }).permission !== undefined;
+
+/** fsync the open descriptor `fd` of `p` on the thread pool (through a handle on `p` when sandboxed). */
+async function fsyncFd(fd: number, p: string): Promise<void> {
+  if (SANDBOXED) {
+    const fh = await fsp.open(p, C.O_RDONLY);
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return;
+  }
+  await new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** chmod a file we just created and hold open (by path when sandboxed, see SANDBOXED). */
+function chmodOpen(fd: number, p: string, mode: number): void {
+  if (SANDBOXED) fs.chmodSync(p, mode);
+  else fs.fchmodSync(fd, mode);
+}
+
+/** Run a clean-up step whose failure changes nothing (the error it would report is already on its way). */
+function quietly(f: () => void): void {
+  try {
+    f();
+  } catch {
+    // nothing to add
   }
 }
 
@@ -52,14 +100,9 @@ function fsError(code: string, dir: string, message: string): NodeJS.ErrnoExcept
 }
 
 /** True for a directory (symlinks followed), false when nothing is there; ENOTDIR for anything else. */
-async function isDir(dir: string): Promise<boolean> {
-  let st;
-  try {
-    st = await fsp.stat(dir);
-  } catch (err) {
-    if (errCode(err) === 'ENOENT') return false;
-    throw err;
-  }
+function isDir(dir: string): boolean {
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  if (st === undefined) return false;
   if (st.isDirectory()) return true;
   throw fsError('ENOTDIR', dir, `${dir}: is not a directory`);
 }
@@ -72,13 +115,17 @@ async function isDir(dir: string): Promise<boolean> {
  * a directory; toss/file also refuses symlinks leading out of incoming/).
  */
 export async function makeDir(dir: string, mode?: number): Promise<boolean> {
+  return makeDirSync(dir, mode);
+}
+
+function makeDirSync(dir: string, mode?: number): boolean {
   try {
-    await fsp.mkdir(dir, 0o777);
+    fs.mkdirSync(dir, 0o777);
   } catch (err) {
     if (errCode(err) === 'EEXIST') return false;
     throw err;
   }
-  if (mode !== undefined) await fsp.chmod(dir, mode);
+  if (mode !== undefined) fs.chmodSync(dir, mode);
   return true;
 }
 
@@ -87,12 +134,16 @@ export async function makeDir(dir: string, mode?: number): Promise<boolean> {
  * Fails with ENOTDIR when a path component exists and is not a directory.
  */
 export async function ensureDir(dir: string, mode?: number): Promise<void> {
-  if (await isDir(dir)) return;
+  ensureDirSync(dir, mode);
+}
+
+function ensureDirSync(dir: string, mode?: number): void {
+  if (isDir(dir)) return;
   const parent = path.dirname(dir);
-  if (parent !== dir) await ensureDir(parent, mode);
-  if (await makeDir(dir, mode)) return;
+  if (parent !== dir) ensureDirSync(parent, mode);
+  if (makeDirSync(dir, mode)) return;
   // Something appeared meanwhile: fine if it is a directory.
-  if (!(await isDir(dir))) throw fsError('EEXIST', dir, `${dir}: exists and is not a directory (a dangling symbolic link?)`);
+  if (!isDir(dir)) throw fsError('EEXIST', dir, `${dir}: exists and is not a directory (a dangling symbolic link?)`);
 }
 
 /**
@@ -103,18 +154,18 @@ export async function ensureDir(dir: string, mode?: number): Promise<void> {
 export async function touchMarker(p: string, opts: { mode?: number; dirMode?: number; noSync?: boolean }): Promise<void> {
   const dir = path.dirname(p);
   await ensureDir(dir, opts.dirMode);
-  const fh = await fsp.open(p, C.O_WRONLY | C.O_CREAT, 0o666);
+  const fd = fs.openSync(p, C.O_WRONLY | C.O_CREAT, 0o666);
   try {
-    if (opts.mode !== undefined) await fh.chmod(opts.mode);
+    if (opts.mode !== undefined) chmodOpen(fd, p, opts.mode);
   } finally {
-    await fh.close();
+    fs.closeSync(fd);
   }
   await fsyncDir(dir, opts.noSync);
 }
 
 /** Rename a finished file within the spool (e.g. .nock to its packet name) and fsync the destination directory. */
 export async function renameDurably(src: string, dst: string, noSync?: boolean): Promise<void> {
-  await fsp.rename(src, dst);
+  fs.renameSync(src, dst);
   await fsyncDir(path.dirname(dst), noSync);
 }
 
@@ -164,6 +215,12 @@ export interface TmpFileOptions {
 
 /** Bytes gathered before one write job, and write jobs allowed in flight at once. */
 const BATCH_BYTES = 512 << 10;
+/**
+ * A whole file of at most this many bytes, still all in its batch when it
+ * is sealed, is written synchronously (one write(2) of a few KiB beats a
+ * thread-pool round trip; small packets and delivered small files).
+ */
+const SYNC_WRITE_BYTES = 64 << 10;
 const MAX_IN_FLIGHT = 2;
 
 /**
@@ -190,15 +247,17 @@ const FALLBACK_WRITE_PIECE = overridden ? PIECE_OVERRIDE : 128 << 10;
  * in one job with the native addon, else one fs call per 128 KiB. A
  * failure (full disk) is node's own error for the write that failed.
  */
-export async function writeAllAt(fh: FileHandle, buf: Uint8Array, position: number): Promise<void> {
+export async function writeAllAt(fd: number, buf: Uint8Array, position: number): Promise<void> {
   let done = 0;
   const mod = nativeModule();
   if (mod) {
-    done = await new Promise<number>((resolve) => mod.pwriteAll(fh.fd, buf, position, WRITE_PIECE, (_errno, written) => resolve(written)));
+    done = await new Promise<number>((resolve) => mod.pwriteAll(fd, buf, position, WRITE_PIECE, (_errno, written) => resolve(written)));
     // On an error, the fs call below meets it again and reports it as node does.
   }
   while (done < buf.length) {
-    const { bytesWritten } = await fh.write(buf, done, Math.min(FALLBACK_WRITE_PIECE, buf.length - done), position + done);
+    const bytesWritten = await new Promise<number>((resolve, reject) =>
+      fs.write(fd, buf, done, Math.min(FALLBACK_WRITE_PIECE, buf.length - done), position + done, (err, n) => (err ? reject(err) : resolve(n))),
+    );
     if (bytesWritten <= 0) throw new Error(`write made no progress at offset ${position + done}`);
     done += bytesWritten;
   }
@@ -220,7 +279,7 @@ export async function writeAllAt(fh: FileHandle, buf: Uint8Array, position: numb
  */
 export class TmpFile {
   readonly path: string;
-  private fh: FileHandle | null;
+  private fd: number | null;
   /** open: accepts writes; sealed: complete under its temporary name; done: placed or removed. */
   private state: 'open' | 'sealed' | 'done' = 'open';
   private written = 0;
@@ -230,9 +289,9 @@ export class TmpFile {
   private failure: unknown = null;
   private readonly opts: TmpFileOptions;
 
-  private constructor(p: string, fh: FileHandle, opts: TmpFileOptions) {
+  private constructor(p: string, fd: number, opts: TmpFileOptions) {
     this.path = p;
-    this.fh = fh;
+    this.fd = fd;
     this.opts = opts;
   }
 
@@ -241,22 +300,22 @@ export class TmpFile {
    * digits in `dir` (created if missing), exclusively.
    */
   static async create(dir: string, opts: TmpFileOptions = {}): Promise<TmpFile> {
-    await ensureDir(dir, opts.dirMode);
+    ensureDirSync(dir, opts.dirMode);
     const prefix = opts.prefix ?? TMP_PREFIX;
     for (let attempt = 0; ; attempt++) {
       const p = path.join(dir, tmpName(prefix));
       try {
-        const fh = await fsp.open(p, C.O_RDWR | C.O_CREAT | C.O_EXCL, 0o666);
+        const fd = fs.openSync(p, C.O_RDWR | C.O_CREAT | C.O_EXCL, 0o666);
         if (opts.mode !== undefined) {
           try {
-            await fh.chmod(opts.mode);
+            chmodOpen(fd, p, opts.mode);
           } catch (err) {
-            await fh.close().catch(() => {});
-            await fsp.unlink(p).catch(() => {});
+            quietly(() => fs.closeSync(fd));
+            quietly(() => fs.unlinkSync(p));
             throw err;
           }
         }
-        return new TmpFile(p, fh, opts);
+        return new TmpFile(p, fd, opts);
       } catch (err) {
         if (errCode(err) !== 'EEXIST' || attempt >= 16) throw err;
       }
@@ -268,14 +327,14 @@ export class TmpFile {
     return this.written + this.batchBytes;
   }
 
-  private handle(): FileHandle {
-    if (this.fh === null || this.state !== 'open') throw new Error(`temporary file ${this.path} is already committed or aborted`);
+  private handle(): number {
+    if (this.fd === null || this.state !== 'open') throw new Error(`temporary file ${this.path} is already committed or aborted`);
     if (this.failure !== null) throw this.failure;
-    return this.fh;
+    return this.fd;
   }
 
   /** Start writing the gathered batch at its offset. */
-  private flushBatch(fh: FileHandle): void {
+  private flushBatch(fd: number): void {
     if (this.batchBytes === 0) return;
     const buffers = this.batch;
     const position = this.written;
@@ -285,7 +344,7 @@ export class TmpFile {
     this.written += total;
     const job = (async () => {
       // One buffer per write job: small ones gathered into a batch are joined first.
-      await writeAllAt(fh, buffers.length === 1 ? buffers[0] : Buffer.concat(buffers, total), position);
+      await writeAllAt(fd, buffers.length === 1 ? buffers[0] : Buffer.concat(buffers, total), position);
     })().catch((err) => {
       if (this.failure === null) this.failure = err;
     });
@@ -299,12 +358,12 @@ export class TmpFile {
 
   /** Append a chunk (ownership passes to the writer). */
   async write(chunk: Uint8Array): Promise<void> {
-    const fh = this.handle();
+    const fd = this.handle();
     if (chunk.length === 0) return;
     this.batch.push(chunk);
     this.batchBytes += chunk.length;
     if (this.batchBytes >= BATCH_BYTES) {
-      this.flushBatch(fh);
+      this.flushBatch(fd);
       await this.drain(MAX_IN_FLIGHT - 1);
     }
   }
@@ -315,11 +374,11 @@ export class TmpFile {
    * is written out, with what was gathered before it, before this resolves.
    */
   async writeBorrowed(chunk: Uint8Array): Promise<void> {
-    const fh = this.handle();
+    const fd = this.handle();
     if (chunk.length < BATCH_BYTES) return this.write(Uint8Array.prototype.slice.call(chunk));
     this.batch.push(chunk);
     this.batchBytes += chunk.length;
-    this.flushBatch(fh);
+    this.flushBatch(fd);
     await this.drain(0);
   }
 
@@ -331,17 +390,42 @@ export class TmpFile {
    * to see. Not to be mixed with write() on the same file.
    */
   writeAt(chunk: Uint8Array, position: number): Promise<void> {
-    const fh = this.handle();
+    const fd = this.handle();
     if (this.batchBytes !== 0 || this.inFlight.length !== 0) throw new Error(`temporary file ${this.path}: writeAt after write`);
     const end = position + chunk.length;
     if (end > this.written) this.written = end;
-    return writeAllAt(fh, chunk, position);
+    return writeAllAt(fd, chunk, position);
   }
 
   /** Wait until everything accepted so far is in the kernel. */
   async flush(): Promise<void> {
-    this.flushBatch(this.handle());
+    const fd = this.handle();
+    if (!this.writeSmallNow(fd)) this.flushBatch(fd);
     await this.drain(0);
+  }
+
+  /**
+   * A small file whose bytes are all still in the batch: write them here
+   * and now (SYNC_WRITE_BYTES). False when that is not the case.
+   */
+  private writeSmallNow(fd: number): boolean {
+    if (this.inFlight.length !== 0 || this.written !== 0 || this.batchBytes > SYNC_WRITE_BYTES) return false;
+    if (this.batchBytes === 0) return true;
+    const buf = this.batch.length === 1 ? this.batch[0] : Buffer.concat(this.batch, this.batchBytes);
+    this.batch = [];
+    this.written = this.batchBytes;
+    this.batchBytes = 0;
+    try {
+      for (let done = 0; done < buf.length; ) {
+        const n = fs.writeSync(fd, buf, done, buf.length - done, done);
+        if (n <= 0) throw new Error(`write made no progress at offset ${done}`);
+        done += n;
+      }
+    } catch (err) {
+      if (this.failure === null) this.failure = err;
+      throw err;
+    }
+    return true;
   }
 
   private stage(s: WriteStage): void {
@@ -355,20 +439,25 @@ export class TmpFile {
    */
   async seal(): Promise<void> {
     if (this.state === 'sealed') return;
-    let fh: FileHandle | null = null;
+    let fd: number | null = null;
     try {
-      fh = this.handle();
+      fd = this.handle();
       this.state = 'sealed';
-      this.flushBatch(fh);
+      if (!this.writeSmallNow(fd)) this.flushBatch(fd);
       await this.drain(0);
       this.stage('written');
-      if (!syncDisabled(this.opts.noSync)) await fh.sync();
+      if (!syncDisabled(this.opts.noSync)) {
+        await fsyncFd(fd, this.path);
+      }
       this.stage('synced');
-      this.fh = null;
-      await fh.close();
+      this.fd = null;
+      fs.closeSync(fd);
       this.stage('closed');
     } catch (err) {
-      if (fh !== null && this.fh === null) await fh.close().catch(() => {}); // close failed or was done
+      if (fd !== null && this.fd === null) {
+        const f = fd;
+        quietly(() => fs.closeSync(f)); // close failed or was done
+      }
       await this.abort();
       throw err;
     }
@@ -392,8 +481,8 @@ export class TmpFile {
     await this.seal();
     const dstDir = path.dirname(dstPath);
     try {
-      await ensureDir(dstDir, this.opts.dirMode);
-      await fsp.rename(this.path, dstPath);
+      ensureDirSync(dstDir, this.opts.dirMode);
+      fs.renameSync(this.path, dstPath);
     } catch (err) {
       await this.abort();
       throw err;
@@ -426,12 +515,12 @@ export class TmpFile {
   async abort(): Promise<void> {
     if (this.state === 'done') return;
     this.state = 'done';
-    const fh = this.fh;
-    this.fh = null;
+    const fd = this.fd;
+    this.fd = null;
     await Promise.allSettled(this.inFlight);
     this.inFlight = [];
-    if (fh) await fh.close().catch(() => {});
-    await fsp.unlink(this.path).catch(() => {});
+    if (fd !== null) quietly(() => fs.closeSync(fd));
+    quietly(() => fs.unlinkSync(this.path));
   }
 }
 
@@ -492,26 +581,28 @@ async function linkNoClobber(tmpPath: string, dir: string, name: string): Promis
     const candidate = noClobberName(name, i);
     const dst = path.join(dir, candidate);
     try {
-      await fsp.link(tmpPath, dst);
+      fs.linkSync(tmpPath, dst);
     } catch (err) {
       const code = errCode(err);
       if (code === 'EEXIST') continue;
       if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK') {
         // No hard links on this filesystem: check, then rename (not atomic against a racing writer).
         try {
-          await fsp.lstat(dst);
+          fs.lstatSync(dst);
           continue;
         } catch (e) {
           if (errCode(e) !== 'ENOENT') throw aboutDestination(e, dst);
         }
-        await fsp.rename(tmpPath, dst).catch((e) => {
+        try {
+          fs.renameSync(tmpPath, dst);
+        } catch (e) {
           throw aboutDestination(e, dst);
-        });
+        }
         return candidate;
       }
       throw aboutDestination(err, dst);
     }
-    await fsp.unlink(tmpPath);
+    fs.unlinkSync(tmpPath);
     return candidate;
   }
 }

@@ -23,7 +23,7 @@
  * The reference neither reads nor removes rx/delivery/ (nncp-rm -rx leaves
  * directories alone).
  */
-import { promises as fsp } from 'node:fs';
+import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { INCOMING_TMP_PREFIX } from './layout.js';
 import { isId, type Spool } from './spool.js';
@@ -102,7 +102,7 @@ function valid(r: unknown): r is DeliveryRecord {
 export async function readDelivery(spool: Spool, nodeIdB32: string, pktId: string): Promise<DeliveryRecord | null> {
   let text: string;
   try {
-    text = await fsp.readFile(spool.deliveryPath(nodeIdB32, pktId), 'utf8');
+    text = fs.readFileSync(spool.deliveryPath(nodeIdB32, pktId), 'utf8'); // small: no thread-pool round trip
   } catch (err) {
     if (isMissing(err)) return null;
     throw err;
@@ -134,9 +134,11 @@ export async function writeDelivery(spool: Spool, nodeIdB32: string, pktId: stri
 }
 
 export async function removeDelivery(spool: Spool, nodeIdB32: string, pktId: string): Promise<void> {
-  await fsp.unlink(spool.deliveryPath(nodeIdB32, pktId)).catch((err) => {
+  try {
+    fs.unlinkSync(spool.deliveryPath(nodeIdB32, pktId));
+  } catch (err) {
     if (!isMissing(err)) throw err;
-  });
+  }
 }
 
 /** Ids of the packets of a node that have a record. */

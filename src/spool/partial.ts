@@ -57,7 +57,7 @@ export class ChecksumMismatchError extends Error {
 /** Whether a path exists; any error other than "missing" counts as existing, as in the reference. */
 async function present(p: string): Promise<boolean> {
   try {
-    await fsp.stat(p);
+    fs.statSync(p); // no thread-pool round trip per packet offered (spool/atomic.ts)
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code !== 'ENOENT';
@@ -109,7 +109,7 @@ export class Partials {
   /** Where receiving the packet resumes: the size of its .part (0 without one). */
   async resumeOffset(nodeIdB32: string, pktId: string): Promise<number> {
     try {
-      return (await fsp.stat(this.spool.partPath(nodeIdB32, pktId))).size;
+      return fs.statSync(this.spool.partPath(nodeIdB32, pktId)).size;
     } catch {
       return 0;
     }

@@ -10,7 +10,7 @@
  * the configured umask when one is given). Nothing here reads a payload:
  * listing reads 172 header bytes per packet, from hdr/ when present.
  */
-import { constants as C, promises as fsp } from 'node:fs';
+import fs, { constants as C, promises as fsp } from 'node:fs';
 import { base32Encode } from '../codec/base32.js';
 import { errorLine } from '../errors.js';
 import { decodeEncHeader, ENC_HEADER_SIZE, type EncHeader } from '../packet/header.js';
@@ -65,26 +65,32 @@ export interface ListOptions {
   nice?: number;
   /** Called for each packet-named file that had to be skipped. */
   onSkip?: (s: Skipped) => void;
+  /** Only packets whose id passes (the others are not even read): a session's rescan skips what it announced. */
+  only?: (id: string) => boolean;
 }
 
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
-/** Read up to `n` bytes from the start of a file. */
+/**
+ * Read up to `n` bytes from the start of a file. Synchronously (a header
+ * is a few hundred bytes: cheaper than a thread-pool round trip per
+ * packet; atomic.ts says more).
+ */
 export async function readHead(p: string, n: number): Promise<Uint8Array> {
-  const fh = await fsp.open(p, C.O_RDONLY);
+  const fd = fs.openSync(p, C.O_RDONLY);
   try {
     const buf = new Uint8Array(n);
     let off = 0;
     while (off < n) {
-      const { bytesRead } = await fh.read(buf, off, n - off, off);
+      const bytesRead = fs.readSync(fd, buf, off, n - off, off);
       if (bytesRead === 0) break;
       off += bytesRead;
     }
     return buf.subarray(0, off);
   } finally {
-    await fh.close();
+    fs.closeSync(fd);
   }
 }
 
@@ -165,10 +171,17 @@ export class Spool extends SpoolLayout {
     return dst;
   }
 
-  /** Write hdr/<pktId> atomically. */
+  /**
+   * Write hdr/<pktId> atomically, without fsync: an hdr/ file is a cache of
+   * the packet's first 172 bytes. After a power cut it may be missing or
+   * empty (never wrong: renamed into place only when complete), and
+   * listing then reads the packet itself and writes it again (readJob).
+   * The reference does not fsync it either; it saves two fsyncs a packet
+   * (the file and hdr/) on every receipt.
+   */
   async writeHdr(nodeIdB32: string, xx: Queue, pktId: string, headerRaw: Uint8Array): Promise<void> {
     if (headerRaw.length !== ENC_HEADER_SIZE) throw new RangeError(`a header is ${ENC_HEADER_SIZE} bytes, got ${headerRaw.length}`);
-    await writeAtomic(this.hdrPath(nodeIdB32, xx, pktId), headerRaw, { tmpDir: this.tmpDir(), ...this.writeOptions() });
+    await writeAtomic(this.hdrPath(nodeIdB32, xx, pktId), headerRaw, { tmpDir: this.tmpDir(), ...this.writeOptions(), noSync: true });
   }
 
   /**
@@ -197,7 +210,7 @@ export class Spool extends SpoolLayout {
     const skipped: Skipped[] = [];
     const names: string[] = [];
     try {
-      for await (const ent of await fsp.opendir(dir)) if (isId(ent.name)) names.push(ent.name);
+      for await (const ent of await fsp.opendir(dir)) if (isId(ent.name) && (opts.only?.(ent.name) ?? true)) names.push(ent.name);
     } catch (err) {
       if (isMissing(err)) return { jobs, skipped };
       throw err;
@@ -229,7 +242,7 @@ export class Spool extends SpoolLayout {
     const p = this.packetPath(nodeIdB32, xx, name);
     let size: number;
     try {
-      const st = await fsp.stat(p);
+      const st = fs.statSync(p);
       if (!st.isFile()) return { name, path: p, reason: 'not a regular file' };
       size = st.size;
     } catch (err) {
@@ -305,7 +318,7 @@ export class Spool extends SpoolLayout {
   /** Whether rx/seen/<pktId> exists (any error other than "missing" counts as seen, as in the reference). */
   async isSeen(nodeIdB32: string, pktId: string): Promise<boolean> {
     try {
-      await fsp.stat(this.seenPath(nodeIdB32, pktId));
+      fs.statSync(this.seenPath(nodeIdB32, pktId));
       return true;
     } catch (err) {
       return !isMissing(err);
@@ -408,10 +421,12 @@ export class Spool extends SpoolLayout {
 
   /** Remove a packet and its hdr/ file (a missing one is fine). */
   async remove(job: Pick<Job, 'path'>): Promise<void> {
-    await fsp.unlink(job.path);
-    await fsp.unlink(this.hdrPathOf(job.path)).catch((err) => {
+    fs.unlinkSync(job.path);
+    try {
+      fs.unlinkSync(this.hdrPathOf(job.path));
+    } catch (err) {
       if (!isMissing(err)) throw err;
-    });
+    }
   }
 
   removePacket(nodeIdB32: string, xx: Queue, pktId: string): Promise<void> {

@@ -25,7 +25,7 @@
  * was placed is recognised by its inode, its content compared with the
  * packet's, and not delivered twice.
  */
-import { promises as fsp } from 'node:fs';
+import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { bytesEqual } from '../codec/bytes.js';
 import type { LogFields } from '../log/log.js';
@@ -103,7 +103,7 @@ async function resolveUnder(base: string, components: string[], opts: { create: 
   if (opts.create) await ensureDir(base, opts.dirMode);
   let realBase: string;
   try {
-    realBase = await fsp.realpath(base);
+    realBase = fs.realpathSync.native(base);
   } catch (err) {
     if (!opts.create && errCode(err) === 'ENOENT') return { dir: path.join(base, ...components.slice(0, -1)), name: components[components.length - 1] };
     throw err;
@@ -118,7 +118,7 @@ async function resolveUnder(base: string, components: string[], opts: { create: 
     }
     let st;
     try {
-      st = await fsp.lstat(p);
+      st = fs.lstatSync(p);
     } catch (err) {
       if (errCode(err) !== 'ENOENT') throw err;
       if (!opts.create) {
@@ -127,7 +127,7 @@ async function resolveUnder(base: string, components: string[], opts: { create: 
         continue;
       }
       await makeDir(p, opts.dirMode);
-      st = await fsp.lstat(p); // created (or raced into existence): check what is there now
+      st = fs.lstatSync(p); // created (or raced into existence): check what is there now
     }
     if (st.isSymbolicLink()) {
       let real: string;
@@ -223,7 +223,7 @@ export async function tossFile(t: Tossing): Promise<Outcome> {
   }
   if (t.delivery) {
     try {
-      const st = await fsp.lstat(tmp.path);
+      const st = fs.lstatSync(tmp.path);
       await noteDelivery(t, { kind: 'file', state: 'placing', dir: where.dir, prefix: tmpPrefix, name: where.name, tmp: path.basename(tmp.path), dev: st.dev, ino: st.ino, size: st.size }, 'ordered');
     } catch (err) {
       await tmp.abort();

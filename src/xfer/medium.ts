@@ -4,7 +4,7 @@
  * sweep of orphaned temporary copies, and the verification of a packet
  * copy already in place. Used by xfer -tx with the node's tx lock held.
  */
-import { promises as fsp, type Dirent } from 'node:fs';
+import fs, { promises as fsp, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { base32Encode } from '../codec/base32.js';
 import type { Context } from '../context.js';
@@ -73,7 +73,7 @@ export async function sweepOrphans(ctx: Context, dstPath: string, nodeFields: Lo
 export async function judgeCopy(dst: string, job: Job): Promise<'absent' | 'verified' | string> {
   let st;
   try {
-    st = await fsp.lstat(dst);
+    st = fs.lstatSync(dst); // once per packet carried: no thread-pool round trip (spool/atomic.ts)
   } catch (err) {
     if (errCode(err) === 'ENOENT') return 'absent';
     return `it cannot be examined (${errorLine(err)})`;

@@ -53,8 +53,7 @@
  * xfer-rx-seen, xfer-tx, ...), so nncp-log shows them the same. The result
  * says whether anything failed (the command's exit code).
  */
-import { constants as C, promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import fs, { constants as C, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { base32Encode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
@@ -136,15 +135,33 @@ function nodeName(ctx: Context, idB32: string): string {
   return ctx.cfg.neighbours.get(idB32)?.name ?? idB32;
 }
 
-/** Read exactly `buf.length` bytes at `pos` unless the file ends first; returns how many. */
-async function readAt(fh: FileHandle, buf: Uint8Array, pos: number): Promise<number> {
+/**
+ * Read exactly `buf.length` bytes at `pos` unless the file ends first;
+ * returns how many. On the thread pool, or here and now with `sync` (a
+ * small read: cheaper than the round trip, atomic.ts says more).
+ */
+async function readAt(fd: number, buf: Uint8Array, pos: number, sync = false): Promise<number> {
   let off = 0;
   while (off < buf.length) {
-    const { bytesRead } = await fh.read(buf, off, buf.length - off, pos + off);
+    const bytesRead = sync
+      ? fs.readSync(fd, buf, off, buf.length - off, pos + off)
+      : await new Promise<number>((resolve, reject) => fs.read(fd, buf, off, buf.length - off, pos + off, (err, n) => (err ? reject(err) : resolve(n))));
     if (bytesRead === 0) break;
     off += bytesRead;
   }
   return off;
+}
+
+/** Packets up to this size are copied in one synchronous read and one write (pipeCopy). */
+const SMALL_COPY = 64 << 10;
+
+/** Close a descriptor we only read from (a failure loses nothing). */
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // read-only: nothing was lost
+  }
 }
 
 /**
@@ -155,7 +172,18 @@ async function readAt(fh: FileHandle, buf: Uint8Array, pos: number): Promise<num
  * in flight at a time (TmpFile.writeAt: no batching, no copies). Throws if
  * `src` ends before `size` bytes.
  */
-async function pipeCopy(src: FileHandle, dst: TmpFile, size: number, what: string, onChunk: (chunk: Uint8Array) => void, signal?: AbortSignal): Promise<void> {
+async function pipeCopy(src: number, dst: TmpFile, size: number, what: string, onChunk: (chunk: Uint8Array) => void, signal?: AbortSignal): Promise<void> {
+  if (size <= SMALL_COPY) {
+    // One chunk: read it here, hand it to the file's batch (written when it is sealed, atomic.ts).
+    const buf = Buffer.allocUnsafe(size);
+    const n = await readAt(src, buf, 0, true);
+    if (n < size) throw new Error(`${what} ended after ${n} of its ${size} bytes (truncated while reading?)`);
+    if (size > 0) {
+      onChunk(buf);
+      await dst.write(buf);
+    }
+    return;
+  }
   const bufs = [0, 1, 2].map(() => Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size, 1))));
   const read = (i: number, pos: number): Promise<Uint8Array> => {
     const want = Math.min(CHUNK, size - pos);
@@ -344,7 +372,7 @@ async function rxOne(
   if (seen) {
     if (!opts.keep) {
       try {
-        await fsp.unlink(file);
+        fs.unlinkSync(file);
       } catch (err) {
         ctx.log.error('xfer-rx-remove', fields, errorLine(err), msg);
         res.ok = false;
@@ -352,9 +380,9 @@ async function rxOne(
     }
     return 'seen';
   }
-  let fh: FileHandle;
+  let fh: number;
   try {
-    fh = await fsp.open(file, C.O_RDONLY | C.O_NOFOLLOW);
+    fh = fs.openSync(file, C.O_RDONLY | C.O_NOFOLLOW);
   } catch (err) {
     if (errCode(err) === 'ELOOP') return skip(ctx, res, fields, msg, 'not valid packet: a symbolic link');
     if (patient && errCode(err) === 'ENOENT') return notYet('gone before it could be read');
@@ -363,10 +391,10 @@ async function rxOne(
     return 'left';
   }
   try {
-    const st = await fh.stat();
+    const st = fs.fstatSync(fh);
     if (!st.isFile()) return skip(ctx, res, fields, msg, 'not valid packet: not a regular file');
     const head = Buffer.allocUnsafe(ENC_HEADER_SIZE);
-    const got = await readAt(fh, head, 0);
+    const got = await readAt(fh, head, 0, true);
     if (got < ENC_HEADER_SIZE) {
       if (patient) return notYet(`${got} bytes, shorter than a packet header`);
       return skip(ctx, res, fields, msg, `not valid packet: ${got} bytes, shorter than a packet header`);
@@ -439,7 +467,7 @@ async function rxOne(
     }
     if (!opts.keep) {
       try {
-        await fsp.unlink(file);
+        fs.unlinkSync(file);
       } catch (err) {
         ctx.log.error('xfer-rx-remove', sized, errorLine(err), sizedMsg);
         res.ok = false;
@@ -447,7 +475,7 @@ async function rxOne(
     }
     return 'imported';
   } finally {
-    await fh.close().catch(() => {});
+    closeQuietly(fh);
   }
 }
 
@@ -583,7 +611,11 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
         continue;
       }
       carried = copied;
-      await fsp.unlink(path.join(dstPath, job.id + PART_SUFFIX)).catch(() => {});
+      try {
+        fs.unlinkSync(path.join(dstPath, job.id + PART_SUFFIX));
+      } catch {
+        // none there (the usual case)
+      }
     }
     ctx.log.info('xfer-tx', [...pktFields, ['Size', carried]], `${pktMsg} (${iBytes(carried)})${note}`);
     res.packets.push(job.id);
@@ -630,15 +662,15 @@ async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string,
     dirsync: ['xfer-tx-dirsync', 'dirsyncing'],
   } as const;
   let stage: keyof typeof stages = 'open';
-  let src: FileHandle;
+  let src: number;
   try {
-    src = await fsp.open(job.path, C.O_RDONLY);
+    src = fs.openSync(job.path, C.O_RDONLY);
   } catch (err) {
     ctx.log.error('xfer-tx-open', fields, errorLine(err), `${msg}: opening`);
     return null;
   }
   try {
-    const size = (await src.stat()).size;
+    const size = fs.fstatSync(src).size;
     const bar = new Progress({ enabled: ctx.progress, label: `Tx ${shortId(job.id)}`, total: size });
     stage = 'mktemp';
     const onStage = (s: WriteStage): void => {
@@ -666,7 +698,7 @@ async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string,
     ctx.log.error(who, fields, errorLine(err), `${msg}: ${what}`);
     return null;
   } finally {
-    await src.close().catch(() => {});
+    closeQuietly(src);
   }
 }
 
