@@ -34,6 +34,7 @@ export const commands: CommandEntry[] = [
   { name: 'cfgnew', load: async () => (await import('./cfgnew.js')).cfgnewCommand },
   { name: 'cfgmin', load: async () => (await import('./cfgmin.js')).cfgminCommand },
   { name: 'cfgenc', load: async () => (await import('./cfgenc.js')).cfgencCommand },
+  { name: 'cfgdir', load: async () => (await import('./cfgdir.js')).cfgdirCommand },
   { name: 'cronexpr', load: async () => (await import('./cronexpr.js')).cronexprCommand },
   { name: 'caller', load: async () => (await import('./caller.js')).callerCommand },
   { name: 'call', load: async () => (await import('./call.js')).callCommand },

@@ -4,7 +4,7 @@ import { makeContext } from '../src/context.js';
 import { PigeonError } from '../src/errors.js';
 import { Logger } from '../src/log/log.js';
 import { parseNice } from '../src/nice.js';
-import { ucspiRemoteAddr } from '../src/sp/call.js';
+import { ucspiRemoteAddr, yggdrasilUnsupported } from '../src/sp/call.js';
 import { listenPrivsep, serveStdioPrivsep, type PrivsepOptions } from '../src/privsep/parent.js';
 import { lookupUser } from '../src/privsep/sandbox.js';
 import { listenDaemon, serveStdio } from '../src/sp/daemon.js';
@@ -32,7 +32,7 @@ export const daemonCommand: CommandModule<object, Args> = {
           .option('bind', { type: 'string', coerce: lastStr, default: '[::]:5400', describe: 'Address to bind to' })
           .option('ucspi', { type: 'boolean', describe: 'Is it started as UCSPI-TCP server' })
           .option('inetd', { type: 'boolean', describe: 'Obsolete, use -ucspi' })
-          .option('yggdrasil', { type: 'string', describe: 'Start Yggdrasil listener (not supported by pigeon)' })
+          .option('yggdrasil', { type: 'string', describe: 'Start Yggdrasil listener: not built into pigeon (use the system yggdrasil daemon and -bind; see README)' })
           .option('maxconn', { type: 'number', default: 128, coerce: lastNum, describe: 'Maximal number of simultaneous connections' })
           .option('nock', { type: 'boolean', describe: 'Do no checksum checking' })
           .option('mcd-once', { type: 'boolean', describe: 'Send MCDs once and quit' }),
@@ -42,7 +42,7 @@ export const daemonCommand: CommandModule<object, Args> = {
     run('daemon', async () => {
       const nice = parseNice(argv.nice, '-nice');
       const ucspi = argv.ucspi || argv.inetd;
-      if (argv.yggdrasil) throw new PigeonError('EUSAGE', '-yggdrasil: Yggdrasil is not supported by pigeon; listen on TCP (-bind) or run under inetd/ssh (-ucspi)');
+      if (argv.yggdrasil) throw yggdrasilUnsupported('-yggdrasil', true);
       const { privsep, user } = privsepChoice(argv);
       const priv: PrivsepOptions = { user: user === undefined ? undefined : lookupUser(user) };
       const ctx = await makeContext({ ...argv, needSelf: true });

@@ -4,6 +4,7 @@
  * before N (the resumed-download path); the result is the same hash.
  * `-debug` prints the keys and every tree step in nncp-hash's format;
  * `-progress` draws a progress line on stderr (only with -file, as nncp-hash).
+ * `-force-fat` reports the steps as the reference's in-memory MTHFat does.
  */
 import type { Argv, CommandModule } from 'yargs';
 import { formatMthEvent, MTH_LEAF_KEY, MTH_NODE_KEY, type MthEvent } from '../src/crypto/mth.js';
@@ -15,6 +16,7 @@ interface HashArgs {
   seek?: number;
   debug?: boolean;
   progress?: boolean;
+  'force-fat'?: boolean;
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -42,6 +44,7 @@ async function hashMain(args: HashArgs): Promise<number> {
   const sum = await mthSum({
     file: args.file,
     seek: args.seek,
+    fat: args['force-fat'],
     onEvent: args.debug ? (e: MthEvent) => out.push(formatMthEvent(e)) : undefined,
     onProgress: args.progress && args.file ? mthProgressLine(args.file) : undefined,
   });
@@ -58,6 +61,7 @@ export const hashCommand: CommandModule<object, HashArgs> = {
       .option('file', { type: 'string', describe: 'Read the file instead of stdin' })
       .option('seek', { type: 'number', default: 0, describe: 'Hash from this offset to the end, then the beginning (needs -file)' })
       .option('debug', { type: 'boolean', describe: 'Print MTH steps calculations' })
-      .option('progress', { type: 'boolean', describe: 'Progress showing (with -file)' }) as Argv<HashArgs>,
+      .option('progress', { type: 'boolean', describe: 'Progress showing (with -file)' })
+      .option('force-fat', { type: 'boolean', describe: 'Compute as the reference\'s MTHFat does: same hash; -debug lists every leaf, then each level' }) as Argv<HashArgs>,
   handler: (argv) => run('hash', () => hashMain(argv)),
 };

@@ -81,6 +81,7 @@ const corpus: Record<string, string[][]> = {
   cfgnew: [['cfgnew', '-nocomments', '-area', 'a']],
   cfgmin: [['cfgmin', '-cfg', '/c']],
   cfgenc: [['cfgenc', '-s', '1024', '-t', '2', '-p', '1', 'c.hjson'], ['cfgenc', '-d', 'c.eblob'], ['cfgenc', '-dump', 'c.eblob']],
+  cfgdir: [['cfgdir', '-cfg', 'c.hjson', '-dump', 'dir'], ['cfgdir', '-load', 'dir'], ['cfgdir']],
   cronexpr: [['cronexpr', '-num', '5', '*/5', '*', '*', '*', '*'], ['cronexpr', '@hourly']],
   caller: [['caller', '-autotoss', 'bob', 'carol'], ['caller']],
   call: [

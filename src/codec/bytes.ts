@@ -1,4 +1,4 @@
-/** Byte arrays: comparison and concatenation, the one helper of each that every module uses. */
+/** Byte arrays: comparison and concatenation, the one helper of each that every module uses; and byte order of strings. */
 
 /**
  * True when `a` and `b` hold the same bytes. The time taken depends only
@@ -23,4 +23,9 @@ export function concatBytes(parts: readonly Uint8Array[], total?: number): Uint8
     off += p.length;
   }
   return out;
+}
+
+/** Sort order of strings by their UTF-8 bytes (Go's string order, and so the reference's map order). */
+export function utf8Order(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }

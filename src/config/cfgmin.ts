@@ -7,6 +7,7 @@
  */
 import Hjson, { type SerializeOptions } from 'hjson';
 import { base32Encode } from '../codec/base32.js';
+import { utf8Order } from '../codec/bytes.js';
 import type { Config } from './types.js';
 
 const STYLE: SerializeOptions = { bracesSameLine: false, quotes: 'min', separator: false, emitRootBraces: true, space: 2 };
@@ -17,13 +18,9 @@ function innerLines(obj: Record<string, unknown>, extra: string): string[] {
   return lines.slice(1, -1).map((l) => (l === '' ? l : extra + l));
 }
 
-function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
 export function renderMinConfig(cfg: Config): string {
   const out = ['{', ...innerLines({ spool: cfg.spool, log: cfg.log }, ''), '  self: null', '  neigh:', '  {'];
-  const names = [...cfg.byName.keys()].sort(byteOrder);
+  const names = [...cfg.byName.keys()].sort(utf8Order);
   for (const name of names) {
     const n = cfg.byName.get(name)!;
     const keys: Record<string, string> = {

@@ -50,9 +50,14 @@ function configPath(opts: Pick<LoadOptions, 'cfg' | 'env'>): string {
   return DEFAULT_CFG_PATH;
 }
 
-/** Load, validate, and apply -spool/-log and $NNCPSPOOL/$NNCPLOG overrides. */
-export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
-  const env = opts.env ?? process.env;
+/** The configuration as read, before validation: the path it came from and its plain object. */
+export interface RawConfig {
+  file: string;
+  raw: unknown;
+}
+
+/** Read the configuration file (Hjson or eblob, asking for its passphrase) or nncp-cfgdir directory, without validating it. */
+export async function loadRawConfig(opts: Pick<LoadOptions, 'cfg' | 'env'> = {}): Promise<RawConfig> {
   const file = configPath(opts);
   let st;
   try {
@@ -60,21 +65,23 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
   } catch (err) {
     throw new ConfigError(`${file}: ${ioFault(err)}${hintFor(err)}`, { cause: err });
   }
-  let raw: unknown;
-  if (st.isDirectory()) {
-    raw = await readConfigDir(file);
-  } else {
-    let data: Uint8Array;
-    try {
-      data = await readFile(file);
-    } catch (err) {
-      throw new ConfigError(`${file}: ${ioFault(err)}`, { cause: err });
-    }
-    // The eblob code (balloon hashing, its WebAssembly, the terminal prompt)
-    // loads only for an eblob: a plain configuration starts faster without it.
-    if (looksLikeEblob(data)) data = await (await import('./eblob.js')).openConfigBytes(data, file);
-    raw = parseConfigBytes(data, file);
+  if (st.isDirectory()) return { file, raw: await readConfigDir(file) };
+  let data: Uint8Array;
+  try {
+    data = await readFile(file);
+  } catch (err) {
+    throw new ConfigError(`${file}: ${ioFault(err)}`, { cause: err });
   }
+  // The eblob code (balloon hashing, its WebAssembly, the terminal prompt)
+  // loads only for an eblob: a plain configuration starts faster without it.
+  if (looksLikeEblob(data)) data = await (await import('./eblob.js')).openConfigBytes(data, file);
+  return { file, raw: parseConfigBytes(data, file) };
+}
+
+/** Load, validate, and apply -spool/-log and $NNCPSPOOL/$NNCPLOG overrides. */
+export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
+  const env = opts.env ?? process.env;
+  const { file, raw } = await loadRawConfig(opts);
   const cfg = configFromObject(raw, file, { env, needSelf: opts.needSelf });
   const spool = opts.spool || env.NNCPSPOOL;
   if (spool) cfg.spool = spool;

@@ -5,7 +5,8 @@
  * - validate.ts warns about keys outside these tables (NNCP ignores them)
  *   and then checks each known key's value;
  * - cfgdir.ts reads exactly these keys from an nncp-cfgdir directory, in
- *   the layout each shape below names.
+ *   the layout each shape below names, and writes them there (cfgdir -dump);
+ *   the order of the keys here is the order nncp-cfgdir -load prints them.
  *
  * A new key is added here, then given its checks in validate.ts.
  */
@@ -19,6 +20,7 @@
  * | `int`      | whole number               | a file holding the number                     |
  * | `flag`     | true / false               | an empty file, present for true               |
  * | `lines`    | list of strings            | a file, one string a line                     |
+ * | `lines[]`  | list of strings            | as `lines`; read as [] when the file is absent |
  * | `strings`  | object of strings          | a directory of `string` files                 |
  * | `ints`     | object of whole numbers    | a directory of `int` files                    |
  * | `commands` | object of lists of strings | a directory of `lines` files                  |
@@ -31,6 +33,7 @@ export type Field =
   | 'int'
   | 'flag'
   | 'lines'
+  | 'lines[]'
   | 'strings'
   | 'ints'
   | 'commands'
@@ -82,9 +85,9 @@ export const CALL_KEYS: Schema = {
   cron: 'string',
   nice: 'string',
   xx: 'string',
-  addr: 'string',
   rxrate: 'int',
   txrate: 'int',
+  addr: 'string',
   onlinedeadline: 'int',
   maxonlinetime: 'int',
   ...flags(Object.keys(CALL_FLAGS)),
@@ -120,7 +123,7 @@ export const AREA_KEYS: Schema = {
   id: 'string',
   pub: 'string',
   prv: 'string',
-  subs: 'lines',
+  subs: 'lines[]',
   incoming: 'string',
   exec: 'commands',
   'allow-unknown': 'flag',

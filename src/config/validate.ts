@@ -116,6 +116,10 @@ export function configFromObject(
     }
   }
 
+  if (notify && (notify.file || notify.freq || notify.exec.size) && !byName.get('self')!.exec.has('sendmail')) {
+    c.warn(['notify'], 'no notification can be sent: neigh.self.exec has no sendmail; add sendmail: ["/usr/sbin/sendmail"] there');
+  }
+
   const areas = new Map<string, AreaConfig>();
   const areasById = new Map<string, AreaConfig>();
   const areasRaw = c.optObj(top, 'areas', []);

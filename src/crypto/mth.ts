@@ -281,6 +281,48 @@ export class MTH {
   }
 }
 
+/**
+ * The steps the reference's MTHFat implementation (`nncp-hash -force-fat`)
+ * reports for these leaf hashes (in data order; a lone leaf paired with
+ * itself, as MTH's own trace has it): every leaf added first, then each
+ * level folded whole, left to right, an unpaired last node added to the
+ * next level as it is. The root is the same as MTH's.
+ */
+export function mthFatTrace(leaves: readonly Uint8Array[], onEvent: (e: MthEvent) => void): Uint8Array {
+  const node = blake3Hasher(MTH_NODE_KEY);
+  let level: Uint8Array[] = leaves.map((h) => Uint8Array.from(h));
+  level.forEach((hash, counter) => onEvent({ type: 'Add', level: 0, counter, hash: hash.slice() }));
+  for (let depth = 1; level.length > 1; depth++) {
+    const next: Uint8Array[] = [];
+    for (let i = 0; i < level.length; i += 2) {
+      let hash = level[i];
+      let type: MthEvent['type'] = 'Add';
+      if (i + 1 < level.length) {
+        node.update(level[i]);
+        node.update(level[i + 1]);
+        hash = node.digest();
+        node.reset();
+        type = 'Fold';
+      }
+      next.push(hash);
+      onEvent({ type, level: depth, counter: i / 2, hash: hash.slice() });
+    }
+    level = next;
+  }
+  return level[0];
+}
+
+/** Collects the leaves (level-0 additions, by index) of an MTH trace, for mthFatTrace. */
+export function leafCollector(): { onEvent: (e: MthEvent) => void; leaves: () => Uint8Array[] } {
+  const byIndex: Uint8Array[] = [];
+  return {
+    onEvent: (e) => {
+      if (e.type === 'Add' && e.level === 0) byIndex[e.counter] = e.hash;
+    },
+    leaves: () => byIndex,
+  };
+}
+
 /** MTH of everything an async source yields. */
 export async function mthOfStream(source: AsyncIterable<Uint8Array>, opts?: { onEvent?: (e: MthEvent) => void }): Promise<Uint8Array> {
   const mth = new MTH({ onEvent: opts?.onEvent });

@@ -6,7 +6,8 @@
 import { PigeonError } from '../errors.js';
 import { iBytes, shortId } from '../format.js';
 import { readStdin } from '../stream/stdin.js';
-import { mthOfFile, mthOfStream, type MthEvent, type MthProgress } from './mth.js';
+import { bytesEqual } from '../codec/bytes.js';
+import { leafCollector, mthFatTrace, mthOfFile, mthOfStream, type MthEvent, type MthProgress } from './mth.js';
 
 export interface MthSumOptions {
   /** The file to hash; "" or undefined: `input` (default: standard input). */
@@ -17,6 +18,11 @@ export interface MthSumOptions {
   onEvent?: (e: MthEvent) => void;
   /** Progress of a file's hashing (nncp-hash -progress). */
   onProgress?: MthProgress;
+  /**
+   * Report the steps as the reference's MTHFat does (nncp-hash -force-fat):
+   * all leaves, then the tree level by level, in data order whatever `seek`.
+   */
+  fat?: boolean;
   /** What to hash without `file`. */
   input?: AsyncIterable<Uint8Array>;
 }
@@ -29,6 +35,13 @@ export async function mthSum(o: MthSumOptions): Promise<Uint8Array> {
   }
   const file = o.file ?? '';
   if (seek !== 0 && file === '') throw new PigeonError('EUSAGE', '-seek needs -file (stdin cannot be rewound)');
+  if (o.fat && o.onEvent) {
+    const leaves = leafCollector();
+    const root = await mthSum({ ...o, fat: false, seek: 0, onEvent: leaves.onEvent }); // MTHFat reads in order: -seek changes nothing
+    const fatRoot = mthFatTrace(leaves.leaves(), o.onEvent);
+    if (!bytesEqual(root, fatRoot)) throw new Error('MTH: the fat tree disagrees with the streamed one');
+    return root;
+  }
   if (file === '') return mthOfStream(o.input ?? readStdin(), { onEvent: o.onEvent });
   return mthOfFile(file, { seek, onEvent: o.onEvent, onProgress: o.onProgress });
 }

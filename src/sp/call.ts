@@ -188,13 +188,29 @@ export function ucspiRemoteAddr(): string {
   return host === '' ? `[${process.env.TCPREMOTEIP ?? ''}]:${port}` : `${host}:${port}`;
 }
 
+/** An address of NNCP's built-in Yggdrasil node (yggdrasilc://PUB..., or the older yggdrasil:...). */
+export function isYggdrasilAddr(addr: string): boolean {
+  return addr.startsWith('yggdrasilc://') || addr.startsWith('yggdrasil:');
+}
+
+/**
+ * Pigeon has no built-in Yggdrasil node: the one-line answer to a
+ * yggdrasilc:// address or daemon -yggdrasil, saying how to get there over
+ * the system's yggdrasil daemon (its TUN interface gives every node a
+ * 200::/7 address, reached over plain TCP).
+ */
+export function yggdrasilUnsupported(what: string, listen = false): PigeonError {
+  const how = listen
+    ? 'run the system yggdrasil daemon on this host and let pigeon daemon listen on TCP there (the default -bind [::]:5400 covers its 200::/7 address); callers then use "[THAT-ADDRESS]:5400"'
+    : 'run the system yggdrasil daemon on this host and call the node\'s Yggdrasil IPv6 address over TCP instead, like "[200:1234:5678::1]:5400" (yggdrasilctl getSelf on that node prints it; the port is its yggdrasils:// listener\'s)';
+  return new PigeonError('EUSAGE', `${what}: Yggdrasil is not built into pigeon; ${how}`);
+}
+
 /** Open a link to an address of any supported kind. */
 async function dial(addr: string): Promise<Link> {
   if (addr.startsWith('|')) return dialPipe(addr.slice(1));
   if (addr === UCSPI_TCP_CLIENT) return ucspiClientLink();
-  if (addr.startsWith('yggdrasilc://') || addr.startsWith('yggdrasil:')) {
-    throw new PigeonError('EUSAGE', `address ${addr}: Yggdrasil is not supported by pigeon; use host:port or |command`);
-  }
+  if (isYggdrasilAddr(addr)) throw yggdrasilUnsupported(`address ${addr}`);
   return dialTcp(addr);
 }
 

@@ -87,6 +87,16 @@ function quietly(f: () => void): void {
   }
 }
 
+/**
+ * fsync many files and directories at once (one journal commit can carry
+ * them all): for a writer of many small files, each renamed into place
+ * unsynced, that makes them durable together at the end.
+ */
+export async function fsyncAll(paths: readonly string[], noSync?: boolean): Promise<void> {
+  if (syncDisabled(noSync)) return;
+  await Promise.all(paths.map((p) => fsyncDir(p, noSync)));
+}
+
 function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
 }

@@ -19,6 +19,8 @@
  * 0 without reading all of its stdin succeeds only once the rest of the
  * packet has been read and verified.
  *
+ * The handle's output is mailed when notify.exec asks for it (toss/notify.ts).
+ *
  * Exactly once, except for a kill while the handle runs: the delivery
  * record says "started" before the handle is started and "done" once it
  * succeeded. A toss that finds "started" runs the handle again with
@@ -35,6 +37,7 @@ import { PktType } from '../packet/header.js';
 import { zstd } from '../tx/exec.js';
 import { checkAbort, drain, noteDelivery, TossAborted, TossFailure, tossingPrefix, withFields, type Outcome, type Tossing } from './common.js';
 import { killpoint } from '../killpoint.js';
+import { notifyHandled } from './notify.js';
 
 /** Set (to "1") in the environment of a handle that may have run before for the same packet. */
 export const RETRY_ENV = 'PIGEON_RETRY';
@@ -104,6 +107,7 @@ export async function tossExec(t: Tossing): Promise<Outcome> {
       if (r.killed) ctx.log.debug('rx-handle-killed', fields, `${prefix}: handle killed before the end of its input: ${errorLine(r.error)}`);
       throw new TossFailure('rx-handle', withFields(fields, ['Output', outputLines(r.output)]), r.error, `${prefix}: handling`);
     }
+    await notifyHandled(t, { kind: 'exec', handle, subject: `Exec from ${origin.name}: ${dst}`, body: r.output, fields, prefix });
   }
   ctx.log.info('rx', fields, `Got exec from ${origin.name} to ${dst} (${iBytes(t.size)})`);
   return 'done';
@@ -174,7 +178,7 @@ function killGroup(child: ChildProcess): void {
  * combined output. A failure of `stdin` (corrupt packet) kills the child's
  * process group before its stdin is closed: it never sees an end of input.
  */
-async function runHandle(argv: string[], env: NodeJS.ProcessEnv, stdin: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<HandleResult> {
+export async function runHandle(argv: string[], env: NodeJS.ProcessEnv, stdin: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<HandleResult> {
   const file = lookPath(argv[0]);
   if (file === null) return { error: `exec: "${argv[0]}": executable file not found in $PATH`, output: Buffer.alloc(0) };
   // detached: a process group of its own, which killGroup ends whole (no terminal signal reaches it; the toss's own handling does).

@@ -48,6 +48,7 @@ import {
   type Tossing,
 } from './common.js';
 import { killpoint } from '../killpoint.js';
+import { notifyHandled } from './notify.js';
 
 export type DestinationFault = 'non-rel' | 'traversal' | 'symlink' | 'not-dir';
 
@@ -237,6 +238,7 @@ export async function tossFile(t: Tossing): Promise<Outcome> {
     throw new TossFailure('rx-rename', fields, err, `${prefix}: renaming`);
   }
   ctx.log.info('rx', fields, `Got file ${dst} (${iBytes(t.size)}) from ${origin.name}`);
+  await notifyHandled(t, { kind: 'file', subject: `File from ${origin.name}: ${dst} (${iBytes(t.size)})`, fields, prefix });
   return 'done';
 }
 

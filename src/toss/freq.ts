@@ -16,6 +16,7 @@ import { PacketError } from '../errors.js';
 import { txFile } from '../tx/file.js';
 import { isInside, pathText, TossFailure, tossingPrefix, withFields, checkAbort, type Outcome, type Tossing } from './common.js';
 import { DestinationError, relativeComponents } from './file.js';
+import { notifyHandled } from './notify.js';
 
 /** A destination path longer than this is not a path (a plain header holds 255 bytes). */
 const MAX_DST = 4096;
@@ -73,6 +74,7 @@ export async function tossFreq(t: Tossing): Promise<Outcome> {
     }
   }
   ctx.log.info('rx', fields, `Got file request ${src} to ${origin.name}`);
+  await notifyHandled(t, { kind: 'freq', subject: `Freq from ${origin.name}: ${src}`, fields, prefix: prefixDst });
   return 'done';
 }
 
