@@ -21,6 +21,7 @@ export const xferCommand: CommandModule<object, Args> = {
   describe: 'Copy inbound and outbound packets to/from a directory (DIR/RECIPIENT/SENDER/PACKET)',
   builder: (y) =>
     commonFlags(y)
+      .usage('$0 xfer [flags] DIR')
       .positional('dir', { type: 'string', array: true, describe: 'DIR: the medium\'s root directory' })
       .option('node', { type: 'string', describe: 'Process only that node' })
       .option('nice', { type: 'string', default: 'MAX', describe: 'Minimal required niceness' })
