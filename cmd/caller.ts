@@ -28,6 +28,12 @@ export const callerCommand: CommandModule<object, Args> = {
       const ctx = await makeContext({ ...argv, needSelf: true });
       const nodes = callerNodes(ctx, (argv.nodes ?? []).map(String));
       parseCalls(ctx, nodes); // refuse a bad cron before anything starts
+      if (nodes.length === 0) {
+        // The reference exits 0 at once, saying nothing: keep the exit code, say why.
+        const which = argv.nodes?.length ? `${argv.nodes.join(', ')} ${argv.nodes.length > 1 ? 'have' : 'has'} no calls` : 'no neighbour has calls';
+        process.stderr.write(`pigeon caller: ${which} in ${ctx.cfg.path}: nothing to do; add neigh.NODE.calls (e.g. calls: [{cron: "*/10 * * * *"}]) or use pigeon call NODE\n`);
+        return 0;
+      }
       await runCaller(ctx, {
         nodes,
         callNode,

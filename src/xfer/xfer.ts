@@ -84,6 +84,8 @@ export interface XferResult {
   packets: string[];
   /** Files on the medium that were not imported (-rx), with the reason. */
   skipped: { file: string; reason: string }[];
+  /** What the user most likely did not mean, and what to do (a neighbour's packets left queued for want of -mkdir). */
+  notes: string[];
 }
 
 /**
@@ -156,7 +158,7 @@ async function pipeCopy(src: FileHandle, dst: TmpFile, size: number, what: strin
 export async function xferRx(ctx: Context, opts: XferOptions): Promise<XferResult> {
   const self = ctx.cfg.self;
   if (!self) throw new Error('xfer needs our own node (self) in the configuration');
-  const res: XferResult = { ok: true, packets: [], skipped: [] };
+  const res: XferResult = { ok: true, packets: [], skipped: [], notes: [] };
   const maxNice = opts.nice ?? 255;
   const selfPath = path.join(opts.dir, self.idB32);
   const base: LogFields = [
@@ -187,7 +189,7 @@ export async function xferRx(ctx: Context, opts: XferOptions): Promise<XferResul
   for (const ent of senders) {
     const senderDir = path.join(selfPath, ent.name);
     if (!ent.isDirectory()) {
-      skip(ctx, res, [...base, ['File', senderDir]], `Packet transfer, received: ${senderDir}`, 'not a sender directory');
+      skip(ctx, res, [...base, ['File', senderDir]], `Packet transfer, received: ${senderDir}`, 'not a sender directory', 'xfer-rx-not-packet', true);
       continue;
     }
     const fields: LogFields = [...base, ['Node', ent.name]];
@@ -220,11 +222,17 @@ export async function xferRx(ctx: Context, opts: XferOptions): Promise<XferResul
   return res;
 }
 
-/** Report a file on the medium that is not imported (not an error: partial, stray or garbage). */
-function skip(ctx: Context, res: XferResult, fields: LogFields, msg: string, reason: string, who = 'xfer-rx-not-packet'): void {
+/**
+ * Report a file on the medium that is not imported (not an error: partial,
+ * stray or garbage). Names that are not packets' are logged only with
+ * -debug, as the reference does: a medium polled in a loop would otherwise
+ * grow the log by a record per stray file per poll.
+ */
+function skip(ctx: Context, res: XferResult, fields: LogFields, msg: string, reason: string, who = 'xfer-rx-not-packet', quietly = false): void {
   const file = fields.find(([k]) => k === 'File')?.[1] ?? fields.find(([k]) => k === 'Node')?.[1] ?? '';
   res.skipped.push({ file: String(file), reason });
-  ctx.log.info(who, fields, `${msg}: ${reason}`);
+  if (quietly) ctx.log.debug(who, fields, `${msg}: ${reason}`);
+  else ctx.log.info(who, fields, `${msg}: ${reason}`);
 }
 
 /** Refuse a packet-named file that must not be imported: logged as an error, left on the medium. */
@@ -250,7 +258,7 @@ async function rxOne(
   const msg = `Packet transfer, received from ${sender.name}: ${file}`;
   if (!isId(name)) {
     const why = name.endsWith(PART_SUFFIX) ? 'partly written file, skipped' : 'not a packet name, skipped';
-    skip(ctx, res, fields, msg, why);
+    skip(ctx, res, fields, msg, why, 'xfer-rx-not-packet', true);
     return;
   }
   if (await ctx.spool.isSeen(sender.idB32, name)) {
@@ -351,7 +359,7 @@ async function rxOne(
 export async function xferTx(ctx: Context, opts: XferOptions): Promise<XferResult> {
   const self = ctx.cfg.self;
   if (!self) throw new Error('xfer needs our own node (self) in the configuration');
-  const res: XferResult = { ok: true, packets: [], skipped: [] };
+  const res: XferResult = { ok: true, packets: [], skipped: [], notes: [] };
   const maxNice = opts.nice ?? 255;
   for (const node of ctx.cfg.neighbours.values()) {
     const fields: LogFields = [
@@ -394,7 +402,12 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
       return false;
     }
     ctx.log.debug('xfer-tx-not-exist', fields, `${msg}: does not exist`);
-    if (!opts.mkdir) return true;
+    if (!opts.mkdir) {
+      const { jobs } = await ctx.spool.scan(node.idB32, 'tx');
+      const waiting = jobs.filter((j) => j.nice <= maxNice).length;
+      if (waiting > 0) res.notes.push(`${waiting} packet(s) for ${node.name} stay queued: ${nodePath} does not exist; pass -mkdir to create it (${node.name} reads the medium with pigeon xfer -rx or nncp-xfer -rx)`);
+      return true;
+    }
     try {
       await makeDir(nodePath);
     } catch (e) {
@@ -522,8 +535,15 @@ async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string,
 }
 
 /** -rx, then -tx (as nncp-xfer without either flag). */
-export async function xfer(ctx: Context, opts: XferOptions & { rxOnly?: boolean; txOnly?: boolean }): Promise<{ ok: boolean; rx: XferResult | null; tx: XferResult | null }> {
+export async function xfer(ctx: Context, opts: XferOptions & { rxOnly?: boolean; txOnly?: boolean }): Promise<{ ok: boolean; rx: XferResult | null; tx: XferResult | null; notes: string[] }> {
+  // The reference does nothing, successfully, with a DIR that does not exist (a medium not mounted, a typo): say so.
+  try {
+    if (!(await fsp.stat(opts.dir)).isDirectory()) return { ok: false, rx: null, tx: null, notes: [`${opts.dir} is not a directory: nothing received or sent; name the medium's root directory`] };
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return { ok: true, rx: null, tx: null, notes: [`${opts.dir} does not exist: nothing received or sent; is the medium mounted? (-mkdir creates node directories on it, never DIR itself)`] };
+    throw err;
+  }
   const rx = opts.txOnly ? null : await xferRx(ctx, opts);
   const tx = opts.rxOnly ? null : await xferTx(ctx, opts);
-  return { ok: (rx?.ok ?? true) && (tx?.ok ?? true), rx, tx };
+  return { ok: (rx?.ok ?? true) && (tx?.ok ?? true), rx, tx, notes: [...(rx?.notes ?? []), ...(tx?.notes ?? [])] };
 }
