@@ -36,6 +36,27 @@ import { zstd } from '../tx/exec.js';
 import { checkAbort, drain, noteDelivery, TossAborted, TossFailure, tossingPrefix, withFields, type Outcome, type Tossing } from './common.js';
 import { killpoint } from '../killpoint.js';
 
+/** How to remove a packet that will never toss, or toss it again after a fix. */
+function retryOrRemove(t: Tossing): string {
+  return `then run pigeon toss again; or remove the packet: echo ${t.pktName} | pigeon rm -node ${t.origin.name} -pkt`;
+}
+
+/** For an exec packet naming a handle the sender may not use: the handles it may use, and what to do. */
+function noHandleHint(t: Tossing, handle: string): string {
+  const known = [...t.origin.exec.keys()];
+  const has = known.length > 0 ? `${t.origin.name} may use: ${known.join(', ')}` : `${t.origin.name} has no exec handles`;
+  return `${has}; to accept it, add ${JSON.stringify(handle)} to neigh.${t.origin.name}.exec in ${t.ctx.cfg.path}, ${retryOrRemove(t)}`;
+}
+
+/** For a handle that could not be started: its program missing or not executable. */
+function handleErrorHint(t: Tossing, handle: string, cmdline: readonly string[], err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  const where = `neigh.${t.origin.name}.exec.${handle} in ${t.ctx.cfg.path}`;
+  if (code === 'ENOENT') return `${cmdline[0]} not found: install it or fix ${where}, ${retryOrRemove(t)}`;
+  if (code === 'EACCES') return `${cmdline[0]} is not executable by this user: chmod +x it or fix ${where}, ${retryOrRemove(t)}`;
+  return undefined;
+}
+
 /** Set (to "1") in the environment of a handle that may have run before for the same packet. */
 export const RETRY_ENV = 'PIGEON_RETRY';
 
@@ -72,7 +93,7 @@ export async function tossExec(t: Tossing): Promise<Outcome> {
   const fields = withFields(t.fields, ['Type', 'exec'], ['Dst', dst]);
   const prefix = `${tossingPrefix(t, 'exec')}: ${dst}`;
   const cmdline = origin.exec.get(handle);
-  if (!cmdline || cmdline.length === 0) throw new TossFailure('rx-no-handle', fields, 'No handle found', prefix);
+  if (!cmdline || cmdline.length === 0) throw new TossFailure('rx-no-handle', fields, 'No handle found', prefix, noHandleHint(t, handle));
   if (badText) throw new TossFailure('rx-handle', fields, 'handle arguments are not valid UTF-8', `${prefix}: handling`);
 
   if (opts.dryRun) {
@@ -102,7 +123,7 @@ export async function tossExec(t: Tossing): Promise<Outcome> {
     killpoint('toss-exec-returned');
     if (r.error !== undefined) {
       if (r.killed) ctx.log.debug('rx-handle-killed', fields, `${prefix}: handle killed before the end of its input: ${errorLine(r.error)}`);
-      throw new TossFailure('rx-handle', withFields(fields, ['Output', outputLines(r.output)]), r.error, `${prefix}: handling`);
+      throw new TossFailure('rx-handle', withFields(fields, ['Output', outputLines(r.output)]), r.error, `${prefix}: handling`, handleErrorHint(t, handle, cmdline, r.error));
     }
   }
   ctx.log.info('rx', fields, `Got exec from ${origin.name} to ${dst} (${iBytes(t.size)})`);

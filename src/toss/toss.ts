@@ -360,7 +360,7 @@ async function finish(ctx: Context, t: Tossing, job: Job, opts: PacketOptions): 
 
 function logFailure(ctx: Context, t: Tossing, err: unknown): void {
   if (err instanceof TossFailure) {
-    ctx.log.error(err.who, err.fields, err.err, err.human);
+    ctx.log.error(err.who, err.fields, err.err, err.human, err.hint);
   } else if (err instanceof TossAborted) {
     ctx.log.error('rx', t.fields, 'interrupted', `Tossing ${t.origin.name}/${t.pktName}`);
   } else {
