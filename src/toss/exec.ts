@@ -49,8 +49,7 @@ function noHandleHint(t: Tossing, handle: string): string {
 }
 
 /** For a handle that could not be started: its program missing or not executable. */
-function handleErrorHint(t: Tossing, handle: string, cmdline: readonly string[], err: unknown): string | undefined {
-  const code = (err as NodeJS.ErrnoException)?.code;
+function handleErrorHint(t: Tossing, handle: string, cmdline: readonly string[], code: string | undefined): string | undefined {
   const where = `neigh.${t.origin.name}.exec.${handle} in ${t.ctx.cfg.path}`;
   if (code === 'ENOENT') return `${cmdline[0]} not found: install it or fix ${where}, ${retryOrRemove(t)}`;
   if (code === 'EACCES') return `${cmdline[0]} is not executable by this user: chmod +x it or fix ${where}, ${retryOrRemove(t)}`;
@@ -123,7 +122,7 @@ export async function tossExec(t: Tossing): Promise<Outcome> {
     killpoint('toss-exec-returned');
     if (r.error !== undefined) {
       if (r.killed) ctx.log.debug('rx-handle-killed', fields, `${prefix}: handle killed before the end of its input: ${errorLine(r.error)}`);
-      throw new TossFailure('rx-handle', withFields(fields, ['Output', outputLines(r.output)]), r.error, `${prefix}: handling`, handleErrorHint(t, handle, cmdline, r.error));
+      throw new TossFailure('rx-handle', withFields(fields, ['Output', outputLines(r.output)]), r.error, `${prefix}: handling`, handleErrorHint(t, handle, cmdline, r.spawnCode));
     }
   }
   ctx.log.info('rx', fields, `Got exec from ${origin.name} to ${dst} (${iBytes(t.size)})`);
@@ -142,6 +141,8 @@ export interface HandleResult {
   output: Buffer;
   /** The input failed (or the toss was stopped): the handle's process group was killed instead of seeing the end of it. */
   killed?: boolean;
+  /** Why the handle could not be started (ENOENT, EACCES, ...). */
+  spawnCode?: string;
 }
 
 /** Go's LookPath: a name without a slash is searched in our $PATH. */
@@ -197,7 +198,7 @@ function killGroup(child: ChildProcess): void {
  */
 async function runHandle(argv: string[], env: NodeJS.ProcessEnv, stdin: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<HandleResult> {
   const file = lookPath(argv[0]);
-  if (file === null) return { error: `exec: "${argv[0]}": executable file not found in $PATH`, output: Buffer.alloc(0) };
+  if (file === null) return { error: `exec: "${argv[0]}": executable file not found in $PATH`, output: Buffer.alloc(0), spawnCode: 'ENOENT' };
   // detached: a process group of its own, which killGroup ends whole (no terminal signal reaches it; the toss's own handling does).
   const child = spawn(file, argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'], argv0: argv[0], detached: true });
   const chunks: Buffer[] = [];
@@ -247,7 +248,7 @@ async function runHandle(argv: string[], env: NodeJS.ProcessEnv, stdin: AsyncIte
   const output = Buffer.concat(chunks);
   if (spawnError !== null && child.pid === undefined) {
     const e = spawnError as NodeJS.ErrnoException;
-    return { error: `fork/exec ${file}: ${ERRNO_TEXT[e.code ?? ''] ?? errorLine(e)}`, output };
+    return { error: `fork/exec ${file}: ${ERRNO_TEXT[e.code ?? ''] ?? errorLine(e)}`, output, spawnCode: e.code };
   }
   if (feedError !== undefined) return { error: feedError, output, killed: true };
   if (sig) return { error: `signal: ${SIGNAL_TEXT[sig] ?? sig}`, output };
