@@ -68,8 +68,9 @@ export async function commandDoc(c: CommandEntry): Promise<CommandDoc> {
     describe: typeof mod.describe === 'string' ? mod.describe : '',
     synopsis,
     args: rec.positionals.map((p) => ({ name: argName(p.name, p.variadic), describe: p.spec.describe ?? '' })),
-    flags: [...flags, ...BUILTIN_DOCS],
-    notes,
+    // fspl speaks Filespooler's GNU-style command line: its own --help lists its options.
+    flags: c.name === 'fspl' ? [] : [...flags, ...BUILTIN_DOCS],
+    notes: c.name === 'fspl' ? [...notes, 'Its options and subcommands are Filespooler\'s, GNU-style: pigeon fspl --help lists them.'] : notes,
   };
 }
 
@@ -187,4 +188,81 @@ export async function verdict(args: readonly string[]): Promise<Verdict | null> 
   // Its handler reads the raw command line itself: yargs would take a remote "-h" for its own.
   if (halting) return { direct: true, code: 0 };
   return null;
+}
+
+/** Text for roff: backslashes and dashes escaped, a line never starting with a control character. */
+function roff(text: string): string {
+  return text
+    .replace(/\\/g, '\\e')
+    .replace(/-/g, '\\-')
+    .split('\n')
+    .map((l) => (/^[.']/.test(l) ? `\\&${l}` : l))
+    .join('\n');
+}
+
+const MAN_FOOTER = (version: string) => `"${version}" "Pigeon Manual"`;
+
+/** man/pigeon-CMD.1: the same text as `pigeon CMD -h`, in roff. */
+export function manPage(d: CommandDoc, version: string): string {
+  const out = [
+    `.TH PIGEON\\-${d.name.toUpperCase()} 1 "" ${MAN_FOOTER(version)}`,
+    '.SH NAME',
+    `pigeon\\-${d.name} \\- ${roff(d.describe)}`,
+    '.SH SYNOPSIS',
+  ];
+  d.synopsis.forEach((s, i) => {
+    if (i > 0) out.push('.br');
+    const rest = s.replace(new RegExp(`^pigeon ${d.name} ?`), '');
+    out.push(`.B pigeon ${d.name}`, ...(rest ? [roff(rest)] : []));
+  });
+  out.push('.SH DESCRIPTION', roff(d.describe) + '.');
+  if (d.args.length > 0) {
+    out.push('.SH ARGUMENTS');
+    for (const a of d.args) out.push('.TP', `.I ${roff(a.name)}`, roff(a.describe));
+  }
+  if (d.flags.length > 0) {
+    out.push('.SH OPTIONS');
+    for (const f of d.flags) {
+      out.push('.TP', f.value ? `.BI \\-${roff(f.name)} " ${f.value}"` : `.B \\-${roff(f.name)}`);
+      out.push(roff(`${f.describe}${f.default !== undefined ? ` (default ${f.default})` : ''}`));
+    }
+  }
+  if (d.notes.length > 0) {
+    out.push('.SH NOTES');
+    d.notes.forEach((n, i) => out.push(...(i > 0 ? ['.PP'] : []), roff(n)));
+  }
+  out.push('.SH SEE ALSO', `.BR pigeon (1)${d.name === 'fspl' ? '' : `; nncp\\-${d.name} in the NNCP manual (the reference implementation)`}`);
+  return out.join('\n') + '\n';
+}
+
+/** man/pigeon.1: the commands, as `pigeon -h` lists them. */
+export function topManPage(docs: readonly CommandDoc[], version: string): string {
+  const out = [
+    `.TH PIGEON 1 "" ${MAN_FOOTER(version)}`,
+    '.SH NAME',
+    'pigeon \\- store\\-and\\-forward packets speaking NNCP 8',
+    '.SH SYNOPSIS',
+    '.B pigeon',
+    '.I COMMAND',
+    '[flags] [ARGS]',
+    '.br',
+    '.B pigeon help',
+    '.I COMMAND',
+    '.SH DESCRIPTION',
+    roff('Pigeon is a TypeScript implementation of NNCP 8: encrypted packets queued in a spool, carried by online calls, removable media or anything else, and tossed (delivered) at the destination. Each command corresponds to an nncp-* program and takes the same Go-style flags: one dash, the value after a space or "=" (-cfg FILE, -nice=B, -quiet).'),
+    '.SH COMMANDS',
+  ];
+  for (const d of docs) out.push('.TP', `.BR pigeon\\-${d.name} (1)`, roff(d.describe));
+  out.push('.SH OPTIONS', roff('Every command takes -h (its help), -version and -warranty; most take -cfg, -spool, -log, -quiet, -debug, -progress and -noprogress.'));
+  out.push('.SH ENVIRONMENT', '.TP', '.B NNCPCFG', 'Configuration file (default /etc/nncp.hjson).', '.TP', '.B NNCPSPOOL', 'Spool directory, overriding the configuration.', '.TP', '.B NNCPLOG', 'Log file, overriding the configuration.');
+  out.push('.SH SEE ALSO', docs.map((d) => `.BR pigeon\\-${d.name} (1)`).join(',\n'));
+  return out.join('\n') + '\n';
+}
+
+/** Every man page, by file name (pigeon.1, pigeon-file.1, ...): what scripts/gen-man.mjs writes to man/. */
+export async function manPages(version: string): Promise<Map<string, string>> {
+  const docs = await Promise.all(commands.map(commandDoc));
+  const pages = new Map<string, string>([['pigeon.1', topManPage(docs, version)]]);
+  for (const d of docs) pages.set(`pigeon-${d.name}.1`, manPage(d, version));
+  return pages;
 }

@@ -224,9 +224,10 @@ export async function xferRx(ctx: Context, opts: XferOptions): Promise<XferResul
 
 /**
  * Report a file on the medium that is not imported (not an error: partial,
- * stray or garbage). Names that are not packets' are logged only with
- * -debug, as the reference does: a medium polled in a loop would otherwise
- * grow the log by a record per stray file per poll.
+ * stray or garbage). Stray names (neither a packet's nor a partial or
+ * temporary copy's) are logged only with -debug, as the reference does: a
+ * medium polled in a loop would otherwise grow the log by a record per
+ * stray file per poll.
  */
 function skip(ctx: Context, res: XferResult, fields: LogFields, msg: string, reason: string, who = 'xfer-rx-not-packet', quietly = false): void {
   const file = fields.find(([k]) => k === 'File')?.[1] ?? fields.find(([k]) => k === 'Node')?.[1] ?? '';
@@ -257,8 +258,10 @@ async function rxOne(
   const fields: LogFields = [...nodeFields, ['File', file]];
   const msg = `Packet transfer, received from ${sender.name}: ${file}`;
   if (!isId(name)) {
-    const why = name.endsWith(PART_SUFFIX) ? 'partly written file, skipped' : 'not a packet name, skipped';
-    skip(ctx, res, fields, msg, why, 'xfer-rx-not-packet', true);
+    // A partial or temporary copy says a transfer was interrupted: worth a line. Other stray names only with -debug.
+    if (name.endsWith(PART_SUFFIX)) skip(ctx, res, fields, msg, 'partly written file, skipped');
+    else if (name.startsWith(MEDIUM_PREFIX)) skip(ctx, res, fields, msg, 'temporary file of an unfinished copy, skipped');
+    else skip(ctx, res, fields, msg, 'not a packet name, skipped', 'xfer-rx-not-packet', true);
     return;
   }
   if (await ctx.spool.isSeen(sender.idB32, name)) {
