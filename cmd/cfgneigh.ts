@@ -4,6 +4,7 @@ import type { CommandModule } from 'yargs';
 import { addNeighbour } from '../src/config/edit.js';
 import { configPath } from '../src/config/load.js';
 import { PigeonError } from '../src/errors.js';
+import { readStdinText } from '../src/stream/stdin.js';
 import { run } from './common.js';
 
 interface Args {
@@ -11,12 +12,6 @@ interface Args {
   name?: string;
   incoming?: string;
   file?: string;
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 export const cfgneighCommand: CommandModule<object, Args> = {
@@ -35,7 +30,7 @@ export const cfgneighCommand: CommandModule<object, Args> = {
       if (!argv.name) throw new PigeonError('EUSAGE', '-name NAME is required: the name the neighbour gets in neigh');
       const cfg = configPath({ cfg: argv.cfg });
       const src = argv.file && argv.file !== '-' ? argv.file : undefined;
-      const peerText = src ? await readFile(src, 'utf8').catch((e: NodeJS.ErrnoException) => { throw new PigeonError('ENOTFOUND', `cannot read ${src}: ${e.code ?? e.message}`); }) : await readStdin();
+      const peerText = src ? await readFile(src, 'utf8').catch((e: NodeJS.ErrnoException) => { throw new PigeonError('ENOTFOUND', `cannot read ${src}: ${e.code ?? e.message}`); }) : await readStdinText();
       await addNeighbour(cfg, { name: argv.name, peerText, peerWhat: src ?? 'cfgmin output on stdin', incoming: argv.incoming });
     }),
 };
