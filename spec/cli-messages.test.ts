@@ -216,3 +216,11 @@ test('names on a medium that are not packets are logged only with -debug', async
   t.regex(d.stderr, /notes: not a sender directory/);
   t.true(fs.existsSync(path.join(senderDir, 'README.txt')), 'left on the medium');
 });
+
+test('exec: a -h after NODE HANDLE belongs to the remote handle, not to help', async (t) => {
+  const { alice, bob } = await two(t);
+  const r = await runPigeon(['exec', '-cfg', alice.cfgPath, '-quiet', 'bob', 'cat', '-h'], { input: 'x' });
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout.length, 0, 'no help printed');
+  t.is(fs.readdirSync(path.join(alice.spool, bob.idB32, 'tx')).filter((n) => n.length === 52).length, 1, 'one packet queued');
+});
