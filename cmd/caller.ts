@@ -34,6 +34,12 @@ export const callerCommand: CommandModule<object, Args> = {
       const ctx = await makeContext({ ...argv, needSelf: true });
       const nodes = callerNodes(ctx, (argv.nodes ?? []).map(String));
       parseCalls(ctx, nodes); // refuse a bad cron before anything starts
+      if (nodes.length === 0) {
+        // The reference exits 0 at once, saying nothing: keep the exit code, say why.
+        const which = argv.nodes?.length ? `${argv.nodes.join(', ')} ${argv.nodes.length > 1 ? 'have' : 'has'} no calls` : 'no neighbour has calls';
+        process.stderr.write(`pigeon caller: ${which} in ${ctx.cfg.path}: nothing to do; add neigh.NODE.calls (e.g. calls: [{cron: "*/10 * * * *"}]) or use pigeon call NODE\n`);
+        return 0;
+      }
       // One network child serves every call (as the daemon's serves every connection).
       const tcp = nodes.some((n) => n.calls.some((c) => dialsTcp(n, c.addr)));
       const runner = privsep && tcp ? await startCallChild(ctx, { user: runAs }) : undefined;

@@ -33,6 +33,7 @@ export const commands: CommandEntry[] = [
   { name: 'hash', load: async () => (await import('./hash.js')).hashCommand },
   { name: 'cfgnew', load: async () => (await import('./cfgnew.js')).cfgnewCommand },
   { name: 'cfgmin', load: async () => (await import('./cfgmin.js')).cfgminCommand },
+  { name: 'cfgneigh', load: async () => (await import('./cfgneigh.js')).cfgneighCommand },
   { name: 'cfgenc', load: async () => (await import('./cfgenc.js')).cfgencCommand },
   { name: 'cfgdir', load: async () => (await import('./cfgdir.js')).cfgdirCommand },
   { name: 'cronexpr', load: async () => (await import('./cronexpr.js')).cronexprCommand },

@@ -22,6 +22,7 @@
  */
 import parser from 'yargs-parser';
 import { PigeonError } from '../src/errors.js';
+import { nearest } from '../src/format.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
@@ -34,6 +35,7 @@ interface OptionSpec {
   nargs?: number;
   alias?: string | string[];
   demandOption?: boolean | string;
+  describe?: string;
 }
 
 interface Positional {
@@ -45,20 +47,23 @@ interface Positional {
 
 class Unsupported extends Error {}
 
-/** What a builder declared. */
-interface Recorded {
+/** What a builder declared: the one table of a command's flags, read by the parsers, -h and the man pages. */
+export interface Recorded {
   options: Map<string, OptionSpec>;
   positionals: Positional[];
   /** The builder's own parser configuration: like yargs, it replaces the global one. */
   config: Record<string, boolean> | null;
   strict: boolean;
+  /** .usage() and .epilogue() texts, for help. */
+  usage: string[];
+  epilogue: string[];
 }
 
 /** The yargs parser settings of cmd/pigeon.ts. */
 export const BASE_PARSER_CONFIG = { 'short-option-groups': false, 'camel-case-expansion': false, 'boolean-negation': false } as const;
 
-function record(command: string, builder: unknown): Recorded {
-  const rec: Recorded = { options: new Map(), positionals: [], config: null, strict: true };
+export function record(command: string, builder: unknown): Recorded {
+  const rec: Recorded = { options: new Map(), positionals: [], config: null, strict: true, usage: [], epilogue: [] };
   // "file <src> <target>", "xfer [dir..]"
   for (const m of command.split(/\s+/).slice(1)) {
     const pm = /^([<[])([^\]>.]+)(\.\.)?[\]>]$/.exec(m);
@@ -84,7 +89,9 @@ function record(command: string, builder: unknown): Recorded {
           case 'strict':
             return (on = true) => ((rec.strict = on), proxy);
           case 'usage':
+            return (text: string) => (rec.usage.push(text), proxy);
           case 'epilogue':
+            return (text: string) => (rec.epilogue.push(text), proxy);
           case 'example':
             return () => proxy;
           default:
@@ -98,6 +105,74 @@ function record(command: string, builder: unknown): Recorded {
   return rec;
 }
 
+/** Flags every command takes besides its table: help, and the reference's -version and -warranty. */
+export const BUILTIN_FLAGS = ['h', 'help', 'version', 'warranty'] as const;
+
+/** A flag the command line got wrong: one it does not know, or one that takes a value and got none. */
+export interface FlagProblem {
+  kind: 'unknown' | 'novalue';
+  /** The flag as typed, without any "=value": "-nicee", "--cfg". */
+  typed: string;
+  name: string;
+}
+
+/**
+ * The first flag in `words` (the words after the command) that `rec` does
+ * not declare, or that takes a value and has none (at the end of the line,
+ * or followed by another of the command's flags, which Go would swallow as
+ * the value): what a mistyped command line most often gets wrong.
+ * Commands whose trailing words belong to someone else (exec) are read up
+ * to their first word that is not a flag. The words that are not flags nor
+ * their values go to `others`.
+ */
+export function flagProblem(rec: Recorded, words: readonly string[], others: string[] = []): FlagProblem | null {
+  const kinds = new Map<string, string>();
+  for (const b of BUILTIN_FLAGS) kinds.set(b, 'boolean');
+  for (const [name, spec] of rec.options) {
+    for (const n of [name, ...([] as string[]).concat(spec.alias ?? [])]) kinds.set(n, spec.type ?? 'string');
+  }
+  const halting = rec.config?.['unknown-options-as-args'] === true;
+  const flagName = (a: string): string | null => {
+    if (a.length < 2 || a[0] !== '-' || a === '--' || /^-\d+(\.\d+)?$/.test(a)) return null;
+    const body = a.startsWith('--') ? a.slice(2) : a.slice(1);
+    const eq = body.indexOf('=');
+    return eq < 0 ? body : body.slice(0, eq);
+  };
+  for (let i = 0; i < words.length; i++) {
+    const a = words[i];
+    if (a === '--') {
+      others.push(...words.slice(i + 1));
+      break;
+    }
+    const name = flagName(a);
+    if (name === null) {
+      if (halting) break;
+      others.push(a);
+      continue;
+    }
+    const typed = a.includes('=') ? a.slice(0, a.indexOf('=')) : a;
+    const kind = kinds.get(name);
+    if (kind === undefined) return { kind: 'unknown', typed, name };
+    if (kind === 'boolean' || a.includes('=')) continue;
+    const next = i + 1 < words.length ? words[i + 1] : undefined;
+    const nextName = next === undefined ? null : flagName(next);
+    if (next === undefined || (nextName !== null && kinds.has(nextName))) return { kind: 'novalue', typed, name };
+    i++;
+  }
+  return null;
+}
+
+/** What to tell the user about `p`, without the "pigeon CMD: " prefix. */
+export function flagProblemText(command: string, rec: Recorded, p: FlagProblem): string {
+  const help = `pigeon ${command} -h lists the flags`;
+  if (p.kind === 'novalue') {
+    const kind = rec.options.get(p.name)?.type === 'number' ? 'a number' : 'a value';
+    return `flag ${p.typed} needs ${kind} after it (${p.typed} VALUE or ${p.typed}=VALUE); ${help}`;
+  }
+  const near = nearest(p.name, [...rec.options.keys(), 'version', 'warranty']);
+  return `unknown flag ${p.typed}${near ? ` (did you mean -${near}?)` : ''}; ${help}`;
+}
+
 /** The argv yargs would give the handler of `mod` for `args` (the command word first), or null. */
 export function fastArgv(mod: { command?: string | readonly string[]; builder?: unknown }, args: readonly string[]): Record<string, Any> | null {
   if (typeof mod.command !== 'string') return null;
@@ -109,6 +184,8 @@ export function fastArgv(mod: { command?: string | readonly string[]; builder?: 
     if (err instanceof Unsupported) return null;
     throw err;
   }
+  const words = args.slice(1);
+  if (flagProblem(rec, words)) return null;
   const opts = {
     boolean: [] as string[],
     string: [] as string[],
@@ -126,7 +203,6 @@ export function fastArgv(mod: { command?: string | readonly string[]; builder?: 
     if (spec.nargs !== undefined) opts.narg[name] = spec.nargs;
     if (spec.demandOption) return null;
   }
-  const words = args.slice(1);
   const parsed = parser.detailed(words as string[], {
     ...opts,
     configuration: { 'parse-positional-numbers': false, ...(rec.config ?? BASE_PARSER_CONFIG), 'populate--': true },
@@ -190,7 +266,11 @@ export interface GoArgs {
  * given take the builder's defaults.
  */
 export function goFlags(mod: { command?: string | readonly string[]; builder?: unknown }, words: readonly string[]): GoArgs {
-  const spec = record(typeof mod.command === 'string' ? mod.command : '', mod.builder).options;
+  const command = typeof mod.command === 'string' ? mod.command : '';
+  const rec = record(command, mod.builder);
+  const problem = flagProblem(rec, words);
+  if (problem) throw new PigeonError('EUSAGE', flagProblemText(command.split(' ')[0], rec, problem));
+  const spec = rec.options;
   const flags: GoArgs['flags'] = {};
   let i = 0;
   for (; i < words.length; i++) {

@@ -29,6 +29,8 @@ export const fileCommand: CommandModule<object, Args> = {
   describe: 'Send a file (SRC, "-" for stdin, or a directory as a pax archive) to NODE:[DST] or area:AREA:[DST]',
   builder: (y) =>
     commonFlags(y)
+      .usage('$0 file [flags] SRC NODE:[DST]')
+      .usage('$0 file [flags] SRC area:AREA:[DST]')
       .positional('src', { type: 'string', demandOption: true, describe: 'File, directory, or "-" for stdin' })
       .positional('target', { type: 'string', demandOption: true, describe: 'NODE:[DST] or area:AREA:[DST]' })
       .option('nice', { type: 'string', default: formatNice(DEFAULT_NICE_FILE), describe: 'Outbound packet niceness' })

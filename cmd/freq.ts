@@ -20,6 +20,7 @@ export const freqCommand: CommandModule<object, Args> = {
   describe: 'Request NODE:SRC from a neighbour\'s freq.path, to arrive as DST (default: SRC\'s last element)',
   builder: (y) =>
     commonFlags(y)
+      .usage('$0 freq [flags] NODE:SRC [DST]')
       .positional('target', { type: 'string', demandOption: true, describe: 'NODE:SRC' })
       .positional('dst', { type: 'string', describe: 'Name in our incoming directory' })
       .option('nice', { type: 'string', default: formatNice(DEFAULT_NICE_FREQ), describe: 'Outbound packet niceness' })

@@ -32,7 +32,7 @@ export const logCommand: CommandModule<object, LogArgs> = {
       .option('debug', { type: 'boolean', describe: 'Also print each record\'s raw fields' }),
   handler: (argv) =>
     run('log', async () => {
-      const logPath = await logToShow(argv);
+      const logPath = await logToShow({ ...argv, onWarning: (w) => process.stderr.write(`pigeon: warning: ${w}\n`) });
       process.stdout.on('error', (err) => (stdoutError = err));
       try {
         for await (const line of logLines(logPath, argv.debug)) await print(line);

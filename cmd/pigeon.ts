@@ -38,7 +38,23 @@ async function quick(): Promise<boolean> {
   return true;
 }
 
-if (!(await quick())) await withYargs();
+if (!(await quick()) && !(await explained())) await withYargs();
+
+/** Help texts, and one line for a mistyped command or flag (see usage.ts); false: neither. */
+async function explained(): Promise<boolean> {
+  const { verdict } = await import('./usage.js');
+  const v = await verdict(args);
+  if (v === null) return false;
+  if (v.direct) {
+    const mod = await commands.find((c) => c.name === args[0])!.load();
+    await mod.handler({ _: [args[0]], $0: 'pigeon' });
+    return true;
+  }
+  if (v.stdout) process.stdout.write(v.stdout);
+  if (v.stderr) process.stderr.write(v.stderr);
+  process.exitCode = v.code;
+  return true;
+}
 
 /** The full way: help texts, and yargs' own messages for malformed command lines. */
 async function withYargs(): Promise<void> {
@@ -57,8 +73,8 @@ async function withYargs(): Promise<void> {
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .fail((msg, err) => {
       if (err) throw err;
-      process.stderr.write(`pigeon: ${msg}\n`);
-      process.stderr.write('Run with -h for the flags.\n');
+      const name = commands.some((c) => c.name === args[0]) ? `pigeon ${args[0]}` : 'pigeon';
+      process.stderr.write(`${name}: ${msg}; ${name} -h lists the flags\n`);
       process.exit(2);
     });
 

@@ -26,6 +26,7 @@ export const pktCommand: CommandModule<object, Args> = {
         return 0;
       }
       const cfg = await loadConfig({ cfg: argv.cfg, spool: argv.spool, log: argv.log });
+      for (const w of cfg.warnings) process.stderr.write(`pigeon: warning: ${w}\n`);
       const text = await inspectPacket({
         input: { fd: 0 },
         cfg,

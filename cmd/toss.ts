@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { makeContext, node } from '../src/context.js';
 import { PigeonError } from '../src/errors.js';
 import { parseNice } from '../src/nice.js';
-import { tossAll, tossCycle, type TossOptions } from '../src/toss/toss.js';
+import { missingSpoolNote, tossAll, tossCycle, type TossOptions } from '../src/toss/toss.js';
 import { abortOnSignals, commonFlags, CommonArgs, run } from './common.js';
 
 interface Args extends CommonArgs {
@@ -46,6 +46,8 @@ export const tossCommand: CommandModule<object, Args> = {
       const cycle = argv.cycle;
       if (!Number.isInteger(cycle) || cycle < 0) throw new PigeonError('EUSAGE', `-cycle ${cycle}: expected a whole number of seconds`);
       const ctx = await makeContext({ ...argv, needSelf: true });
+      const missing = await missingSpoolNote(ctx);
+      if (missing && !argv.quiet) process.stderr.write(`pigeon toss: ${missing}\n`);
       const opts: TossOptions = {
         node: argv.node ? node(ctx, argv.node) : undefined,
         nice,

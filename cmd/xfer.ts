@@ -22,6 +22,7 @@ export const xferCommand: CommandModule<object, Args> = {
   describe: 'Copy inbound and outbound packets to/from a directory (DIR/RECIPIENT/SENDER/PACKET)',
   builder: (y) =>
     commonFlags(y)
+      .usage('$0 xfer [flags] DIR')
       .positional('dir', { type: 'string', array: true, describe: 'DIR: the medium\'s root directory' })
       .option('node', { type: 'string', describe: 'Process only that node' })
       .option('nice', { type: 'string', default: 'MAX', describe: 'Minimal required niceness' })
@@ -55,6 +56,8 @@ export const xferCommand: CommandModule<object, Args> = {
         rxOnly: argv.rx,
         txOnly: argv.tx,
       });
+      // Exit codes stay the reference's (0 for a DIR that does not exist): the line says what was found and what to do.
+      if (!argv.quiet || !res.ok) for (const n of res.notes) process.stderr.write(`pigeon xfer: ${n}\n`);
       // Exit 1 when something failed, or when a record of what was carried could not be logged.
       return ctx.log.allWritten('xfer') && res.ok ? 0 : 1;
     }),

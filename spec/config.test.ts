@@ -270,8 +270,8 @@ test('unknown keys are accepted, as NNCP accepts them, and reported as warnings'
   const cfg = await loadConfig({ cfg: file, env: {} });
   t.deepEqual(cfg.warnings, [
     `${file}: bogus: unknown key, ignored`,
-    `${file}: neigh.bob.incomming: unknown key, ignored`,
-    `${file}: neigh.bob.calls[0].autotoss_nofile: unknown key, ignored`,
+    `${file}: neigh.bob.incomming: unknown key, ignored (did you mean incoming?)`,
+    `${file}: neigh.bob.calls[0].autotoss_nofile: unknown key, ignored (did you mean autotoss-nofile?)`,
   ]);
   if (haveNncp()) t.is((await runNncp('nncp-cfgmin', ['-cfg', file])).code, 0);
 });

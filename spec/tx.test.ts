@@ -443,7 +443,7 @@ test('exec refuses bad input with one line, nothing queued', async (t) => {
   const { alice } = await nodes(t, ['alice', 'bob']);
   const cases: [string[], RegExp][] = [
     [['bob'], /usage: pigeon exec/],
-    [['-frobnicate', 'bob', 'cat'], /flag provided but not defined: -frobnicate/],
+    [['-frobnicate', 'bob', 'cat'], /^pigeon exec: unknown flag -frobnicate; pigeon exec -h lists the flags$/m],
     [['bob', 'cat', 'a'.repeat(300)], /at most 255/],
     [['-maxsize', '1', 'bob', 'cat'], /too big|maxsize/],
   ];

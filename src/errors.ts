@@ -3,6 +3,8 @@
  * is one line naming the file, node or flag at fault and what to do about it.
  * Commands print `message` alone (never a stack) and exit with `exitCode`.
  */
+import { readFileSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 export type ErrorCode =
   | 'ECONFIG' // configuration file is missing or invalid
   | 'EUSAGE' // bad command-line usage
@@ -51,11 +53,44 @@ export function errorLine(err: unknown): string {
     const e = err as NodeJS.ErrnoException;
     if (e.code && e.syscall) {
       const where = e.path ? ` ${e.path}` : '';
-      return `${e.syscall}${where}: ${e.code} (${describeErrno(e.code)})`;
+      const hint = (e.code === 'EACCES' || e.code === 'EPERM') && e.path ? permissionHint(e.path) : '';
+      return `${e.syscall}${where}: ${e.code} (${describeErrno(e.code)}${hint})`;
     }
     if (typeof e.message === 'string') return e.message.split('\n')[0];
   }
   return String(err).split('\n')[0];
+}
+
+/** Name of user `uid` from /etc/passwd, else "uid N". */
+function userName(uid: number): string {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length > 2 && Number(f[2]) === uid) return f[0];
+    }
+  } catch {
+    // no passwd file: the number will do
+  }
+  return `uid ${uid}`;
+}
+
+/** For a permission error on `p`: who owns it (or its nearest existing parent) and what to do. */
+function permissionHint(p: string): string {
+  let at = p;
+  for (;;) {
+    try {
+      const st = statSync(at);
+      const me = process.getuid?.();
+      if (me === undefined) return '';
+      const owner = userName(st.uid);
+      if (st.uid === me) return `; ${at} is ours (${owner}): check its mode, e.g. chmod u+rwX`;
+      return `; ${at} belongs to ${owner}, this runs as ${userName(me)}: run as ${owner} (sudo -u ${owner} pigeon ...) or give the spool to this user`;
+    } catch {
+      const up = dirname(at);
+      if (up === at) return '';
+      at = up;
+    }
+  }
 }
 
 function describeErrno(code: string): string {

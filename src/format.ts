@@ -105,3 +105,36 @@ export function printable(s: string | Uint8Array, opts: { keepNewlines?: boolean
   if (!re.test(text)) return text;
   return text.replace(re, escapeUnit);
 }
+
+/** Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours cost 1. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/**
+ * The candidate a mistyped `word` most likely meant, for "did you mean"
+ * hints: the closest by edit distance (at most a third of the word's length,
+ * at least 1), else the only candidate the word begins; undefined when none
+ * is close.
+ */
+export function nearest(word: string, candidates: Iterable<string>): string | undefined {
+  const w = word.toLowerCase();
+  let best: string | undefined;
+  let bestD = Math.max(1, Math.floor(w.length / 3)) + 1;
+  const prefixed: string[] = [];
+  for (const c of candidates) {
+    const d = editDistance(w, c.toLowerCase());
+    if (d < bestD) [best, bestD] = [c, d];
+    if (w.length >= 2 && c.toLowerCase().startsWith(w)) prefixed.push(c);
+  }
+  return best ?? (prefixed.length === 1 ? prefixed[0] : undefined);
+}

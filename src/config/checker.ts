@@ -7,6 +7,7 @@
 import { posix } from 'node:path';
 import { base32Decode, base32Len } from '../codec/base32.js';
 import { ConfigError, errorLine } from '../errors.js';
+import { nearest } from '../format.js';
 import type { Schema } from './schema.js';
 
 export type Raw = Record<string, unknown>;
@@ -74,7 +75,9 @@ export class Checker {
   /** Warn about keys outside `known` (NNCP ignores them silently). */
   keys(o: Raw, path: KeyPath, known: Schema): void {
     for (const k of Object.keys(o)) {
-      if (!Object.hasOwn(known, k)) this.warn([...path, k], 'unknown key, ignored');
+      if (Object.hasOwn(known, k)) continue;
+      const near = nearest(k, Object.keys(known));
+      this.warn([...path, k], `unknown key, ignored${near ? ` (did you mean ${near}?)` : ''}`);
     }
   }
 

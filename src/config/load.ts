@@ -43,7 +43,7 @@ export interface LoadOptions {
  * Which configuration is read. As in NNCP, a non-empty $NNCPCFG wins over
  * -cfg; then -cfg; then the default.
  */
-function configPath(opts: Pick<LoadOptions, 'cfg' | 'env'>): string {
+export function configPath(opts: Pick<LoadOptions, 'cfg' | 'env'>): string {
   const env = opts.env ?? process.env;
   if (env.NNCPCFG) return env.NNCPCFG;
   if (opts.cfg) return opts.cfg;

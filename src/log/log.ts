@@ -148,8 +148,8 @@ export class Logger {
   }
 
   /** Log a failure: like info, with Err and an "ERROR" human line. */
-  error(who: string, fields: LogFields, err: unknown, human: string): void {
-    this.emit(formatLogRecord(who, fields, human, { err }), human, err);
+  error(who: string, fields: LogFields, err: unknown, human: string, hint?: string): void {
+    this.emit(formatLogRecord(who, fields, human, { err }), human, err, hint);
   }
 
   /** With -debug only: the raw record on stderr; never written to the log file. */
@@ -157,11 +157,14 @@ export class Logger {
     if (this.debugOn) this.out.write(printable(formatLogRecord(who, fields, human, { debug: true }), { keepNewlines: true }));
   }
 
-  private emit(rec: string, human: string, err: unknown): void {
+  private emit(rec: string, human: string, err: unknown, hint?: string): void {
     if (this.debugOn) this.out.write(printable(rec, { keepNewlines: true }));
     if (!this.quiet) {
       const when = rec.slice('\nWhen: '.length, rec.indexOf('\n', 1));
-      const line = err === undefined ? `${secondsOf(when)} ${printable(human)}` : `${secondsOf(when)} ERROR ${printable(human)}: ${printable(errText(err))}`;
+      const line =
+        err === undefined
+          ? `${secondsOf(when)} ${printable(human)}`
+          : `${secondsOf(when)} ERROR ${printable(human)}: ${printable(errText(err))}${hint ? ` (${printable(hint)})` : ''}`;
       this.out.write(line + '\n');
     }
     this.append(rec);

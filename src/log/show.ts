@@ -10,14 +10,16 @@ import { printable } from '../format.js';
 import { goMapString, humanize, readLog } from './log.js';
 
 /** -log, else $NNCPLOG, else the configuration's `log`. */
-async function resolveLogPath(o: { cfg?: string; log?: string; env: NodeJS.ProcessEnv }): Promise<string> {
+async function resolveLogPath(o: { cfg?: string; log?: string; env: NodeJS.ProcessEnv; onWarning?: (w: string) => void }): Promise<string> {
   if (o.log) return o.log;
   if (o.env.NNCPLOG) return o.env.NNCPLOG;
-  return (await loadConfig({ cfg: o.cfg })).log;
+  const cfg = await loadConfig({ cfg: o.cfg });
+  for (const w of cfg.warnings) o.onWarning?.(w);
+  return cfg.log;
 }
 
-/** The log file `pigeon log` reads, checked to be a readable file. */
-export async function logToShow(o: { cfg?: string; log?: string; env?: NodeJS.ProcessEnv }): Promise<string> {
+/** The log file `pigeon log` reads, checked to be a readable file; the configuration's warnings (if it is read) go to `onWarning`. */
+export async function logToShow(o: { cfg?: string; log?: string; env?: NodeJS.ProcessEnv; onWarning?: (w: string) => void }): Promise<string> {
   const logPath = await resolveLogPath({ ...o, env: o.env ?? process.env });
   if (logPath.startsWith('FD:')) throw new PigeonError('EUSAGE', `log ${logPath} is a file descriptor; pass -log FILE to read a log file`);
   try {

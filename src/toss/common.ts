@@ -141,6 +141,8 @@ export class TossFailure extends Error {
     readonly fields: LogFields,
     readonly err: unknown,
     readonly human: string,
+    /** What the user can do about it: shown on stderr after the error, kept out of the log record (the reference's). */
+    readonly hint?: string,
   ) {
     super(`${human}: ${typeof err === 'string' ? err : errorLine(err)}`);
     this.name = 'TossFailure';

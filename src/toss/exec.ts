@@ -39,6 +39,26 @@ import { checkAbort, drain, noteDelivery, TossAborted, TossFailure, tossingPrefi
 import { killpoint } from '../killpoint.js';
 import { notifyHandled } from './notify.js';
 
+/** How to remove a packet that will never toss, or toss it again after a fix. */
+function retryOrRemove(t: Tossing): string {
+  return `then run pigeon toss again; or remove the packet: echo ${t.pktName} | pigeon rm -node ${t.origin.name} -pkt`;
+}
+
+/** For an exec packet naming a handle the sender may not use: the handles it may use, and what to do. */
+function noHandleHint(t: Tossing, handle: string): string {
+  const known = [...t.origin.exec.keys()];
+  const has = known.length > 0 ? `${t.origin.name} may use: ${known.join(', ')}` : `${t.origin.name} has no exec handles`;
+  return `${has}; to accept it, add ${JSON.stringify(handle)} to neigh.${t.origin.name}.exec in ${t.ctx.cfg.path}, ${retryOrRemove(t)}`;
+}
+
+/** For a handle that could not be started: its program missing or not executable. */
+function handleErrorHint(t: Tossing, handle: string, cmdline: readonly string[], code: string | undefined): string | undefined {
+  const where = `neigh.${t.origin.name}.exec.${handle} in ${t.ctx.cfg.path}`;
+  if (code === 'ENOENT') return `${cmdline[0]} not found: install it or fix ${where}, ${retryOrRemove(t)}`;
+  if (code === 'EACCES') return `${cmdline[0]} is not executable by this user: chmod +x it or fix ${where}, ${retryOrRemove(t)}`;
+  return undefined;
+}
+
 /** Set (to "1") in the environment of a handle that may have run before for the same packet. */
 export const RETRY_ENV = 'PIGEON_RETRY';
 
@@ -75,7 +95,7 @@ export async function tossExec(t: Tossing): Promise<Outcome> {
   const fields = withFields(t.fields, ['Type', 'exec'], ['Dst', dst]);
   const prefix = `${tossingPrefix(t, 'exec')}: ${dst}`;
   const cmdline = origin.exec.get(handle);
-  if (!cmdline || cmdline.length === 0) throw new TossFailure('rx-no-handle', fields, 'No handle found', prefix);
+  if (!cmdline || cmdline.length === 0) throw new TossFailure('rx-no-handle', fields, 'No handle found', prefix, noHandleHint(t, handle));
   if (badText) throw new TossFailure('rx-handle', fields, 'handle arguments are not valid UTF-8', `${prefix}: handling`);
 
   if (opts.dryRun) {
@@ -105,7 +125,7 @@ export async function tossExec(t: Tossing): Promise<Outcome> {
     killpoint('toss-exec-returned');
     if (r.error !== undefined) {
       if (r.killed) ctx.log.debug('rx-handle-killed', fields, `${prefix}: handle killed before the end of its input: ${errorLine(r.error)}`);
-      throw new TossFailure('rx-handle', withFields(fields, ['Output', outputLines(r.output)]), r.error, `${prefix}: handling`);
+      throw new TossFailure('rx-handle', withFields(fields, ['Output', outputLines(r.output)]), r.error, `${prefix}: handling`, handleErrorHint(t, handle, cmdline, r.spawnCode));
     }
     await notifyHandled(t, { kind: 'exec', handle, subject: `Exec from ${origin.name}: ${dst}`, body: r.output, fields, prefix });
   }
@@ -125,6 +145,8 @@ export interface HandleResult {
   output: Buffer;
   /** The input failed (or the toss was stopped): the handle's process group was killed instead of seeing the end of it. */
   killed?: boolean;
+  /** Why the handle could not be started (ENOENT, EACCES, ...). */
+  spawnCode?: string;
 }
 
 /** Go's LookPath: a name without a slash is searched in our $PATH. */
@@ -180,7 +202,7 @@ function killGroup(child: ChildProcess): void {
  */
 export async function runHandle(argv: string[], env: NodeJS.ProcessEnv, stdin: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<HandleResult> {
   const file = lookPath(argv[0]);
-  if (file === null) return { error: `exec: "${argv[0]}": executable file not found in $PATH`, output: Buffer.alloc(0) };
+  if (file === null) return { error: `exec: "${argv[0]}": executable file not found in $PATH`, output: Buffer.alloc(0), spawnCode: 'ENOENT' };
   // detached: a process group of its own, which killGroup ends whole (no terminal signal reaches it; the toss's own handling does).
   const child = spawn(file, argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'], argv0: argv[0], detached: true });
   const chunks: Buffer[] = [];
@@ -230,7 +252,7 @@ export async function runHandle(argv: string[], env: NodeJS.ProcessEnv, stdin: A
   const output = Buffer.concat(chunks);
   if (spawnError !== null && child.pid === undefined) {
     const e = spawnError as NodeJS.ErrnoException;
-    return { error: `fork/exec ${file}: ${ERRNO_TEXT[e.code ?? ''] ?? errorLine(e)}`, output };
+    return { error: `fork/exec ${file}: ${ERRNO_TEXT[e.code ?? ''] ?? errorLine(e)}`, output, spawnCode: e.code };
   }
   if (feedError !== undefined) return { error: feedError, output, killed: true };
   if (sig) return { error: `signal: ${SIGNAL_TEXT[sig] ?? sig}`, output };

@@ -29,7 +29,7 @@
  * (spool/quarantine.ts) instead of staying queued: it can never become
  * valid.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { nodeById } from '../config/types.js';
 import type { Context } from '../context.js';
 import { ConfigError, PigeonError } from '../errors.js';
@@ -78,6 +78,21 @@ export interface TossResult {
 
 /** What became of one packet. */
 export type PacketResult = 'done' | 'skipped' | 'failed';
+
+/**
+ * A line for a spool that does not exist before a toss (a mistyped -spool
+ * or $NNCPSPOOL, a spool on a disk not mounted): the reference creates it
+ * and tosses nothing, successfully. Null when it exists.
+ */
+export async function missingSpoolNote(ctx: Context): Promise<string | null> {
+  try {
+    await stat(ctx.spool.root);
+    return null;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return null;
+    return `spool ${ctx.spool.root} does not exist: nothing to toss; check -spool, $NNCPSPOOL or the spool key of ${ctx.cfg.path}`;
+  }
+}
 
 /** Toss the rx queue of every neighbour (or opts.node), and our area/ack queue to ourselves. */
 export async function tossAll(ctx: Context, opts: TossOptions = {}): Promise<TossResult> {
@@ -391,7 +406,7 @@ async function finish(ctx: Context, t: Tossing, job: Job, opts: PacketOptions): 
 
 function logFailure(ctx: Context, t: Tossing, err: unknown): void {
   if (err instanceof TossFailure) {
-    ctx.log.error(err.who, err.fields, err.err, err.human);
+    ctx.log.error(err.who, err.fields, err.err, err.human, err.hint);
   } else if (err instanceof TossAborted) {
     ctx.log.error('rx', t.fields, 'interrupted', `Tossing ${t.origin.name}/${t.pktName}`);
   } else {

@@ -69,7 +69,7 @@ export async function xferWatch(ctx: Context, opts: XferWatchOptions): Promise<v
   const what = [opts.rx && 'rx', opts.tx && 'tx'].filter(Boolean).join(', ');
   const dirFields = [['Dir', dir]] as const;
   const jobs = new JobQueue((key, err) => ctx.log.error('xfer-watch', dirFields, err, `Watching ${dir}: ${key}`));
-  const newRes = (): XferResult => ({ ok: true, packets: [], skipped: [] });
+  const newRes = (): XferResult => ({ ok: true, packets: [], skipped: [], notes: [] });
 
   // ------------------------------------------------------------ -tx
   /** Per neighbour: the packet ids to export, or all of them. */

@@ -123,6 +123,8 @@ export interface XferResult {
   packets: string[];
   /** Files on the medium that were not imported (-rx), with the reason. */
   skipped: { file: string; reason: string }[];
+  /** What the user most likely did not mean, and what to do (a neighbour's packets left queued for want of -mkdir). */
+  notes: string[];
 }
 
 /**
@@ -225,7 +227,7 @@ async function pipeCopy(src: number, dst: TmpFile, size: number, what: string, o
 export async function xferRx(ctx: Context, opts: XferOptions): Promise<XferResult> {
   const self = ctx.cfg.self;
   if (!self) throw new Error('xfer needs our own node (self) in the configuration');
-  const res: XferResult = { ok: true, packets: [], skipped: [] };
+  const res: XferResult = { ok: true, packets: [], skipped: [], notes: [] };
   const maxNice = opts.nice ?? 255;
   const selfPath = path.join(opts.dir, self.idB32);
   const base: LogFields = [
@@ -256,7 +258,7 @@ export async function xferRx(ctx: Context, opts: XferOptions): Promise<XferResul
   for (const ent of senders) {
     const senderDir = path.join(selfPath, ent.name);
     if (!ent.isDirectory()) {
-      skip(ctx, res, [...base, ['File', senderDir]], `Packet transfer, received: ${senderDir}`, 'not a sender directory');
+      skip(ctx, res, [...base, ['File', senderDir]], `Packet transfer, received: ${senderDir}`, 'not a sender directory', 'xfer-rx-not-packet', true);
       continue;
     }
     const fields: LogFields = [...base, ['Node', ent.name]];
@@ -299,7 +301,7 @@ export async function xferRx(ctx: Context, opts: XferOptions): Promise<XferResul
 export async function xferRxFile(ctx: Context, opts: XferOptions, file: string): Promise<{ status: RxStatus; ok: boolean }> {
   const self = ctx.cfg.self;
   if (!self) throw new Error('xfer needs our own node (self) in the configuration');
-  const res: XferResult = { ok: true, packets: [], skipped: [] };
+  const res: XferResult = { ok: true, packets: [], skipped: [], notes: [] };
   const parts = path.relative(opts.dir, file).split(path.sep);
   const sender = parts.length === 3 && parts[0] === self.idB32 ? ctx.cfg.neighbours.get(parts[1]) : undefined;
   if (!sender || (opts.node && opts.node.idB32 !== sender.idB32)) return { status: 'left', ok: true };
@@ -312,11 +314,18 @@ export async function xferRxFile(ctx: Context, opts: XferOptions, file: string):
   return { status, ok: res.ok };
 }
 
-/** Report a file on the medium that is not imported (not an error: partial, stray or garbage). */
-function skip(ctx: Context, res: XferResult, fields: LogFields, msg: string, reason: string, who = 'xfer-rx-not-packet'): 'left' {
+/**
+ * Report a file on the medium that is not imported (not an error: partial,
+ * stray or garbage). Stray names (neither a packet's nor a partial or
+ * temporary copy's) are logged only with -debug, as the reference does: a
+ * medium polled in a loop would otherwise grow the log by a record per
+ * stray file per poll.
+ */
+function skip(ctx: Context, res: XferResult, fields: LogFields, msg: string, reason: string, who = 'xfer-rx-not-packet', quietly = false): 'left' {
   const file = fields.find(([k]) => k === 'File')?.[1] ?? fields.find(([k]) => k === 'Node')?.[1] ?? '';
   res.skipped.push({ file: String(file), reason });
-  ctx.log.info(who, fields, `${msg}: ${reason}`);
+  if (quietly) ctx.log.debug(who, fields, `${msg}: ${reason}`);
+  else ctx.log.info(who, fields, `${msg}: ${reason}`);
   return 'left';
 }
 
@@ -354,8 +363,10 @@ async function rxOne(
     return 'incomplete';
   };
   if (!isId(name)) {
-    const why = name.endsWith(PART_SUFFIX) ? 'partly written file, skipped' : 'not a packet name, skipped';
-    skip(ctx, res, fields, msg, why);
+    // A partial or temporary copy says a transfer was interrupted: worth a line. Other stray names only with -debug.
+    if (name.endsWith(PART_SUFFIX)) skip(ctx, res, fields, msg, 'partly written file, skipped');
+    else if (name.startsWith(MEDIUM_PREFIX)) skip(ctx, res, fields, msg, 'temporary file of an unfinished copy, skipped');
+    else skip(ctx, res, fields, msg, 'not a packet name, skipped', 'xfer-rx-not-packet', true);
     return 'left';
   }
   const seen = (await ctx.spool.isSeen(sender.idB32, name)) ? 'seen' : (await ctx.spool.isQuarantined(sender.idB32, name)) ? 'quarantined' : null;
@@ -507,7 +518,7 @@ async function ackAgain(ctx: Context, opts: XferOptions, sender: Neighbour, file
 export async function xferTx(ctx: Context, opts: XferOptions): Promise<XferResult> {
   const self = ctx.cfg.self;
   if (!self) throw new Error('xfer needs our own node (self) in the configuration');
-  const res: XferResult = { ok: true, packets: [], skipped: [] };
+  const res: XferResult = { ok: true, packets: [], skipped: [], notes: [] };
   for (const node of ctx.cfg.neighbours.values()) {
     if (opts.node && opts.node.idB32 !== node.idB32) {
       ctx.log.debug('xfer-tx-skip', [['XX', 'tx'], ['Node', node.idB32]], `Packet transfer, sent to ${node.name}: skipping`);
@@ -552,7 +563,12 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
       return false;
     }
     ctx.log.debug('xfer-tx-not-exist', fields, `${msg}: does not exist`);
-    if (!opts.mkdir) return true;
+    if (!opts.mkdir) {
+      const { jobs } = await ctx.spool.scan(node.idB32, 'tx');
+      const waiting = jobs.filter((j) => j.nice <= maxNice).length;
+      if (waiting > 0) res.notes.push(`${waiting} packet(s) for ${node.name} stay queued: ${nodePath} does not exist; pass -mkdir to create it (${node.name} reads the medium with pigeon xfer -rx or nncp-xfer -rx)`);
+      return true;
+    }
     try {
       await makeDir(nodePath);
     } catch (e) {
@@ -703,8 +719,15 @@ async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string,
 }
 
 /** -rx, then -tx (as nncp-xfer without either flag). */
-export async function xfer(ctx: Context, opts: XferOptions & { rxOnly?: boolean; txOnly?: boolean }): Promise<{ ok: boolean; rx: XferResult | null; tx: XferResult | null }> {
+export async function xfer(ctx: Context, opts: XferOptions & { rxOnly?: boolean; txOnly?: boolean }): Promise<{ ok: boolean; rx: XferResult | null; tx: XferResult | null; notes: string[] }> {
+  // The reference does nothing, successfully, with a DIR that does not exist (a medium not mounted, a typo): say so.
+  try {
+    if (!(await fsp.stat(opts.dir)).isDirectory()) return { ok: false, rx: null, tx: null, notes: [`${opts.dir} is not a directory: nothing received or sent; name the medium's root directory`] };
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return { ok: true, rx: null, tx: null, notes: [`${opts.dir} does not exist: nothing received or sent; is the medium mounted? (-mkdir creates node directories on it, never DIR itself)`] };
+    throw err;
+  }
   const rx = opts.txOnly ? null : await xferRx(ctx, opts);
   const tx = opts.rxOnly ? null : await xferTx(ctx, opts);
-  return { ok: (rx?.ok ?? true) && (tx?.ok ?? true), rx, tx };
+  return { ok: (rx?.ok ?? true) && (tx?.ok ?? true), rx, tx, notes: [...(rx?.notes ?? []), ...(tx?.notes ?? [])] };
 }
