@@ -34,6 +34,21 @@ const PAYLOAD_NAMES: Record<number, string> = {
   [PktType.Ack]: 'acknowledgement',
 };
 
+/** `pkt -json`'s payload names: the config's and nncp's short names. */
+const PAYLOAD_KEYS: Record<number, string> = {
+  [PktType.File]: 'file',
+  [PktType.Freq]: 'freq',
+  [PktType.Exec]: 'exec',
+  [PktType.Trns]: 'trns',
+  [PktType.ExecFat]: 'execfat',
+  [PktType.Area]: 'area',
+  [PktType.Ack]: 'ack',
+};
+
+function jsonLine(o: Record<string, unknown>): string {
+  return JSON.stringify(o) + '\n';
+}
+
 function areaById(cfg: InspectConfig, id: Uint8Array) {
   const b32 = base32Encode(id);
   for (const a of cfg.areas.values()) if (a.idB32 === b32) return a;
@@ -90,6 +105,8 @@ export async function inspectPacket(opts: {
   cfg: InspectConfig;
   dump?: boolean;
   decompress?: boolean;
+  /** Describe as one JSON object (and a newline) instead of nncp-pkt's text. */
+  json?: boolean;
   out?: Writable;
   what?: string;
 }): Promise<string> {
@@ -110,6 +127,18 @@ export async function inspectPacket(opts: {
     const area = recipientNode ? undefined : areaById(cfg, h.recipient);
     const recipientName = recipientNode ? recipientNode.name : area ? `area ${area.name}` : 'unknown';
     if (!opts.dump) {
+      if (opts.json) {
+        return jsonLine({
+          packet: 'encrypted',
+          nice: h.nice,
+          niceName: formatNice(h.nice),
+          sender: senderB32,
+          senderName: sender ? sender.name : null,
+          recipient: recipientB32,
+          recipientName: recipientNode ? recipientNode.name : null,
+          area: area ? area.name : null,
+        });
+      }
       return (
         `Packet type: encrypted\nNiceness: ${formatNice(h.nice)} (${h.nice})\n` +
         `Sender: ${senderB32} (${sender ? sender.name : 'unknown'})\n` +
@@ -153,28 +182,42 @@ export async function inspectPacket(opts: {
       return '';
     }
     let path: string;
+    /** JSON: the path's raw value and the name it resolves to. */
+    let raw: string | string[];
+    let pathName: string | null = null;
     switch (p.type) {
       case PktType.Exec:
       case PktType.ExecFat:
         path = printable(p.path.map((b) => (b === 0 ? 0x20 : b))); // a remote's arguments, shown safely
+        raw = Buffer.from(p.path).toString('utf8').split('\0');
         break;
       case PktType.Trns: {
-        path = base32Encode(p.path);
+        path = raw = base32Encode(p.path);
         const n = cfg.neighbours.get(path);
-        if (n) path += ` (${n.name})`;
+        if (n) path += ` (${(pathName = n.name)})`;
         break;
       }
       case PktType.Area: {
-        path = base32Encode(p.path);
+        path = raw = base32Encode(p.path);
         const a = areaById(cfg, p.path);
-        if (a) path += ` (${a.name})`;
+        if (a) path += ` (${(pathName = a.name)})`;
         break;
       }
       case PktType.Ack:
-        path = base32Encode(p.path);
+        path = raw = base32Encode(p.path);
         break;
       default:
         path = printable(p.path); // a remote's file name, shown safely
+        raw = Buffer.from(p.path).toString('utf8');
+    }
+    if (opts.json) {
+      return jsonLine({
+        packet: 'plain',
+        payload: PAYLOAD_KEYS[p.type] ?? null,
+        nice: p.nice,
+        niceName: formatNice(p.nice),
+        ...(Array.isArray(raw) ? { args: raw } : { path: raw, pathName }),
+      });
     }
     return `Packet type: plain\nPayload type: ${PAYLOAD_NAMES[p.type]}\nNiceness: ${formatNice(p.nice)} (${p.nice})\nPath: ${path}\n`;
   }
