@@ -46,7 +46,7 @@ const STYLE = `body{font:15px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;b
 h1{font-size:1.5em;margin:0 0 .2em}h2{font-size:1.15em;margin:1.4em 0 .4em}
 table{border-collapse:collapse;min-width:50%}th,td{border:1px solid #bbb;padding:.3em .6em;text-align:left;vertical-align:top}
 thead th{background:#2a5d8f;color:#fff}tbody tr:nth-child(even){background:#eef3f8}
-.none{color:#888}.err{color:#b00020}code{font-size:.85em}p.meta{color:#555;margin:0}`;
+small{white-space:nowrap}.none{color:#888}.err{color:#b00020}code{font-size:.85em}p.meta{color:#555;margin:0}`;
 
 /** The whole page. `title` names the spool (its path), `now` the time of the snapshot. */
 export function statusPage(all: NodeStatus[], o: { title: string; now?: Date }): string {
