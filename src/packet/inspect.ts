@@ -24,25 +24,15 @@ export interface InspectConfig {
   areas: Map<string, { name: string; id: Uint8Array; idB32: string; prv?: Uint8Array }>;
 }
 
-const PAYLOAD_NAMES: Record<number, string> = {
-  [PktType.File]: 'file',
-  [PktType.Freq]: 'file request',
-  [PktType.Exec]: 'exec compressed',
-  [PktType.Trns]: 'transitional',
-  [PktType.ExecFat]: 'exec uncompressed',
-  [PktType.Area]: 'area',
-  [PktType.Ack]: 'acknowledgement',
-};
-
-/** `pkt -json`'s payload names: the config's and nncp's short names. */
-const PAYLOAD_KEYS: Record<number, string> = {
-  [PktType.File]: 'file',
-  [PktType.Freq]: 'freq',
-  [PktType.Exec]: 'exec',
-  [PktType.Trns]: 'trns',
-  [PktType.ExecFat]: 'execfat',
-  [PktType.Area]: 'area',
-  [PktType.Ack]: 'ack',
+/** Per payload type: the name nncp-pkt prints, and `pkt -json`'s short name (the config's and nncp's). */
+const PAYLOADS: Record<number, { name: string; key: string }> = {
+  [PktType.File]: { name: 'file', key: 'file' },
+  [PktType.Freq]: { name: 'file request', key: 'freq' },
+  [PktType.Exec]: { name: 'exec compressed', key: 'exec' },
+  [PktType.Trns]: { name: 'transitional', key: 'trns' },
+  [PktType.ExecFat]: { name: 'exec uncompressed', key: 'execfat' },
+  [PktType.Area]: { name: 'area', key: 'area' },
+  [PktType.Ack]: { name: 'acknowledgement', key: 'ack' },
 };
 
 function jsonLine(o: Record<string, unknown>): string {
@@ -213,13 +203,13 @@ export async function inspectPacket(opts: {
     if (opts.json) {
       return jsonLine({
         packet: 'plain',
-        payload: PAYLOAD_KEYS[p.type] ?? null,
+        payload: PAYLOADS[p.type]?.key ?? null,
         nice: p.nice,
         niceName: formatNice(p.nice),
         ...(Array.isArray(raw) ? { args: raw } : { path: raw, pathName }),
       });
     }
-    return `Packet type: plain\nPayload type: ${PAYLOAD_NAMES[p.type]}\nNiceness: ${formatNice(p.nice)} (${p.nice})\nPath: ${path}\n`;
+    return `Packet type: plain\nPayload type: ${PAYLOADS[p.type]?.name}\nNiceness: ${formatNice(p.nice)} (${p.nice})\nPath: ${path}\n`;
   }
   const why = describeForeignMagic(magic);
   throw new PacketError(`${what}: unable to determine packet type (${why})`);
