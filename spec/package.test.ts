@@ -78,6 +78,9 @@ test('npm pack, npm install -g into a fresh prefix: pigeon runs, native addon bu
   t.is(st.code, 0, st.stderr);
   t.regex(st.stderr, /^Engine: native$/m);
   t.regex(st.stdout.toString(), /^peer$/m);
+  const compat = await run(path.join(home, 'compat', 'nncp-stat'), ['-json', '-cfg', me.cfgPath]);
+  t.is(compat.code, 0, compat.stderr);
+  t.is(JSON.parse(compat.stdout.toString().split('\n')[0]).node, 'peer');
 
   // 4. the library: docs/api.md's example against the installed package, and its declarations
   const ex = await runApiExample(t, home);
