@@ -17,6 +17,14 @@ const ADDON = path.join(repo, 'build', 'pigeon_native.node');
 const MANIFEST = path.join(repo, 'build', 'pigeon_native.json');
 const haveAddon = fs.existsSync(ADDON) && fs.existsSync(MANIFEST) && process.env.PIGEON_NATIVE !== '0';
 
+/** False (the test passes, loudly skipped) when there is no built addon to test with. */
+function addonBuilt(t: any): boolean {
+  if (haveAddon) return true;
+  process.stderr.write('native-guard.test: SKIPPED: no built addon (npm run build makes build/pigeon_native.node)\n');
+  t.pass();
+  return false;
+}
+
 function manifestFor(data: Buffer, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ file: 'pigeon_native.node', size: data.length, sha256: createHash('sha256').update(data).digest('hex'), platform: process.platform, arch: process.arch, ...extra });
 }
@@ -31,11 +39,7 @@ async function buildDir(t: any, data: Buffer, manifest?: string | null): Promise
 }
 
 test('addonProblem: the real addon passes; truncated, replaced, foreign, unverified ones are refused with a reason', async (t) => {
-  if (!haveAddon) {
-    process.stderr.write('native-guard.test: SKIPPED: no built addon (npm run build makes build/pigeon_native.node)\n');
-    t.pass();
-    return;
-  }
+  if (!addonBuilt(t)) return;
   const good = fs.readFileSync(ADDON);
   t.is(addonProblem(ADDON), null);
   t.is(addonProblem(await buildDir(t, good)), null);
@@ -68,11 +72,7 @@ async function install(t: any, addon: Buffer, manifestOf: Buffer): Promise<strin
 }
 
 test('a truncated addon does not crash pigeon: it runs on node:crypto and -debug says why; a good one runs native', async (t) => {
-  if (!haveAddon) {
-    process.stderr.write('native-guard.test: SKIPPED: no built addon\n');
-    t.pass();
-    return;
-  }
+  if (!addonBuilt(t)) return;
   const good = fs.readFileSync(ADDON);
   const { me } = await tmpNodes(t, ['me', 'peer'], { generator: 'pigeon' });
   const bad = await install(t, good.subarray(0, 4096), good);
