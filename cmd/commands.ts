@@ -28,6 +28,7 @@ export const commands: CommandEntry[] = [
   { name: 'rm', load: async () => (await import('./rm.js')).rmCommand },
   { name: 'stat', load: async () => (await import('./stat.js')).statCommand },
   { name: 'check', load: async () => (await import('./check.js')).checkCommand },
+  { name: 'web', load: async () => (await import('./web.js')).webCommand },
   { name: 'log', load: async () => (await import('./log.js')).logCommand },
   { name: 'pkt', load: async () => (await import('./pkt.js')).pktCommand },
   { name: 'hash', load: async () => (await import('./hash.js')).hashCommand },

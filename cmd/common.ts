@@ -9,7 +9,7 @@ import { errorLine, PigeonError } from '../src/errors.js';
 import type { TossOptions, TossSwitches } from '../src/toss/common.js';
 
 /** The global flags, as makeContext takes them. */
-export type CommonArgs = Omit<ContextFlags, 'needSelf'>;
+export type CommonArgs = Omit<ContextFlags, 'needSelf' | 'env'>;
 
 /** Flags taken by nearly every nncp-* command. */
 export function commonFlags<T>(y: Argv<T>): Argv<T & CommonArgs> {

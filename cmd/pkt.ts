@@ -8,6 +8,7 @@ interface Args extends CommonArgs {
   dump?: boolean;
   decompress?: boolean;
   overheads?: boolean;
+  json?: boolean;
 }
 
 export const pktCommand: CommandModule<object, Args> = {
@@ -18,10 +19,15 @@ export const pktCommand: CommandModule<object, Args> = {
       .option('dump', { type: 'boolean', describe: 'Write decrypted/parsed payload to stdout' })
       .option('decompress', { type: 'boolean', describe: 'Try to zstd decompress dumped data' })
       .option('overheads', { type: 'boolean', describe: 'Print packet overheads' })
+      .option('json', { type: 'boolean', describe: 'Describe the packet as one JSON object (fields: README "Output for scripts")' })
       .epilogue('Packet is read from stdin.'),
   handler: (argv) =>
     run('pkt', async () => {
       if (argv.overheads) {
+        if (argv.json) {
+          process.stdout.write(JSON.stringify(OVERHEADS) + '\n');
+          return 0;
+        }
         process.stdout.write(`Plain: ${OVERHEADS.plain}\nEncrypted: ${OVERHEADS.encrypted}\nSize: ${OVERHEADS.size}\n`);
         return 0;
       }
@@ -32,6 +38,7 @@ export const pktCommand: CommandModule<object, Args> = {
         cfg,
         dump: argv.dump,
         decompress: argv.decompress,
+        json: argv.json,
         out: process.stdout,
         what: 'stdin',
       });

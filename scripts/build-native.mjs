@@ -4,14 +4,32 @@
 // so in one line and Pigeon runs on node:crypto instead (about three times
 // slower on bulk decryption). Skips the compile when the output is newer
 // than the source. PIGEON_NATIVE=0 skips the build altogether.
+//
+// Next to the addon it writes build/pigeon_native.json (size, SHA-256,
+// platform, arch): src/native.ts loads the addon only when the file still
+// matches it, so a truncated or foreign file is refused with a reason
+// instead of crashing the process when it is mapped. It runs at `npm
+// install` of the package (the "install" script), so the addon is built
+// on the user's machine; the package never ships one.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = path.join(root, 'native', 'aead.c');
 const out = path.join(root, 'build', 'pigeon_native.node');
+const manifest = path.join(root, 'build', 'pigeon_native.json');
+
+/** Describe the addon just built, for src/native.ts to check before loading it. */
+function writeManifest() {
+  const data = readFileSync(out);
+  const m = { file: 'pigeon_native.node', size: data.length, sha256: createHash('sha256').update(data).digest('hex'), platform: process.platform, arch: process.arch };
+  const tmpM = `${manifest}.tmp${process.pid}`;
+  writeFileSync(tmpM, JSON.stringify(m) + '\n');
+  renameSync(tmpM, manifest);
+}
 
 function warn(msg) {
   process.stderr.write(`pigeon: native AEAD not built (${msg}); falling back to node:crypto, which is slower\n`);
@@ -28,7 +46,9 @@ function includeDir() {
 }
 
 if (process.env.PIGEON_NATIVE === '0') process.exit(0);
-if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs && statSync(out).mtimeMs >= statSync(fileURLToPath(import.meta.url)).mtimeMs) process.exit(0);
+const fresh = (p) => existsSync(p) && statSync(p).mtimeMs >= statSync(src).mtimeMs && statSync(p).mtimeMs >= statSync(fileURLToPath(import.meta.url)).mtimeMs;
+if (fresh(out) && fresh(manifest)) process.exit(0);
+rmSync(manifest, { force: true }); // no manifest, no loading: a failed build leaves no addon in use
 const inc = includeDir();
 if (!inc) {
   warn('no Node headers with node_api.h and openssl/evp.h found; set npm_config_nodedir');
@@ -42,6 +62,8 @@ try {
   mkdirSync(path.dirname(out), { recursive: true });
   execFileSync(cc, args, { stdio: ['ignore', 'inherit', 'inherit'] });
   renameSync(tmp, out);
+  writeManifest();
 } catch (err) {
+  rmSync(tmp, { force: true });
   warn(`${cc} failed: ${err.message.split('\n')[0]}`);
 }

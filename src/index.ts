@@ -11,8 +11,8 @@
  * kept between packets). The bytes produced are the same either way, and
  * memory stays bounded without them.
  */
-export { makeContext, type Context } from './context.js';
-export { loadConfig, parseConfigText } from './config/load.js';
+export { makeContext, type Context, type ContextFlags } from './context.js';
+export { loadConfig, parseConfigText, type LoadOptions } from './config/load.js';
 export type { Config, Neighbour, SelfNode, AreaConfig } from './config/types.js';
 export { findNode } from './config/types.js';
 export { generateNodeKeys, nodeIdFromSignPub } from './crypto/keys.js';
@@ -23,9 +23,13 @@ export { inspectPacket } from './packet/inspect.js';
 export { Spool } from './spool/spool.js';
 export { Logger, parseLog } from './log/log.js';
 export { txPacket } from './tx/send.js';
-export { txFile } from './tx/file.js';
+export { txFile, type TxFileOptions } from './tx/file.js';
 export { txExec } from './tx/exec.js';
-export { tossAll } from './toss/toss.js';
+export { tossAll, type TossResult, type TossOptions } from './toss/toss.js';
+export { xfer, xferRx, xferTx, type XferOptions, type XferResult } from './xfer/xfer.js';
+export { spoolStatus, type NodeStatus, type QueueTotals, type PacketStatus, type NiceTotals, type LogEvent, type StatusOptions } from './admin/status.js';
+export { statusPage } from './admin/html.js';
+export { check, type CheckItem, type CheckOptions, type CheckResult } from './admin/check.js';
 export { parseNice, formatNice } from './nice.js';
 export { iBytes, shortId } from './format.js';
 export { enableReclaim } from './stream/reclaim.js';

@@ -47,8 +47,8 @@ function checkBar(ctx: Context, size: number, label: string): { onProgress: MthP
   };
 }
 
-/** Check one packet in rx/ or tx/; true when it is good. Failures are logged. */
-async function checkOne(ctx: Context, node: Neighbour, xx: 'rx' | 'tx', e: QueueEntry): Promise<boolean> {
+/** Check one packet in rx/ or tx/; null when it is good, else why not. Failures are logged. */
+async function checkOne(ctx: Context, node: Neighbour, xx: 'rx' | 'tx', e: QueueEntry): Promise<string | null> {
   const fields = [
     ['XX', xx],
     ['Node', node.idB32],
@@ -58,12 +58,13 @@ async function checkOne(ctx: Context, node: Neighbour, xx: 'rx' | 'tx', e: Queue
   const msg = `Checking: ${node.idB32}/${xx}/${e.id}`;
   try {
     const got = await mthName(ctx, e.path, e.size, e.id);
-    if (got === e.id) return true;
+    if (got === e.id) return null;
     ctx.log.error('checking', fields, 'bad', msg);
+    return 'checksum mismatch';
   } catch (err) {
     ctx.log.error('checking', fields, errorLine(err), msg);
+    return errorLine(err);
   }
-  return false;
 }
 
 interface NoCKResult {
@@ -101,6 +102,23 @@ export interface CheckOptions {
   nock?: boolean;
   /** Where "<path> checksum mismatch" lines go (default stderr). */
   report?: (line: string) => void;
+  /** Told about each file as it is checked (`check -json` prints these). */
+  onItem?: (item: CheckItem) => void | Promise<void>;
+}
+
+/** One checked file (`check -json` prints one per line). */
+export interface CheckItem {
+  node: string;
+  /** Base32 id of the neighbour. */
+  id: string;
+  /** rx, tx, nock (settled with -nock) or quarantine (always bad). */
+  queue: 'rx' | 'tx' | 'nock' | 'quarantine';
+  pkt: string;
+  path: string;
+  size: number;
+  ok: boolean;
+  /** Why it is bad (ok false). */
+  error?: string;
 }
 
 export interface CheckResult {
@@ -123,12 +141,13 @@ export async function check(ctx: Context, opts: CheckOptions = {}): Promise<Chec
       for (const e of await listQueue(ctx, node.idB32, 'nock')) {
         res.checked++;
         const r = await checkNoCK(ctx, node.idB32, e);
+        const p = ctx.spool.nockPath(node.idB32, e.id);
+        await opts.onItem?.({ node: node.name, id: node.idB32, queue: 'nock', pkt: e.id, path: p, size: e.size, ok: r.ok, ...(r.ok ? {} : { error: r.reason }) });
         if (r.ok) {
           res.settled.push(e.id);
           continue;
         }
         res.ok = false;
-        const p = ctx.spool.nockPath(node.idB32, e.id);
         res.bad.push(p);
         report(`${p} ${r.reason}`);
       }
@@ -137,12 +156,14 @@ export async function check(ctx: Context, opts: CheckOptions = {}): Promise<Chec
     for (const xx of ['rx', 'tx'] as const) {
       for (const e of await listQueue(ctx, node.idB32, xx)) {
         res.checked++;
-        if (await checkOne(ctx, node, xx, e)) continue;
+        const why = await checkOne(ctx, node, xx, e);
+        await opts.onItem?.({ node: node.name, id: node.idB32, queue: xx, pkt: e.id, path: e.path, size: e.size, ok: why === null, ...(why === null ? {} : { error: why }) });
+        if (why === null) continue;
         res.ok = false;
         res.bad.push(e.path);
       }
     }
-    await checkQuarantine(ctx, node, res);
+    await checkQuarantine(ctx, node, res, opts);
   }
   return res;
 }
@@ -160,7 +181,7 @@ export async function checkCycle(ctx: Context, opts: CheckOptions, seconds: numb
 }
 
 /** Packets toss quarantined (they failed verification): each is a bad packet, logged as one. */
-async function checkQuarantine(ctx: Context, node: Neighbour, res: CheckResult): Promise<void> {
+async function checkQuarantine(ctx: Context, node: Neighbour, res: CheckResult, opts: CheckOptions): Promise<void> {
   for (const q of await listQuarantine(ctx.spool, node.idB32)) {
     const fields = [
       ['XX', 'quarantine'],
@@ -172,5 +193,6 @@ async function checkQuarantine(ctx: Context, node: Neighbour, res: CheckResult):
     res.checked++;
     res.ok = false;
     res.bad.push(q.path);
+    await opts.onItem?.({ node: node.name, id: node.idB32, queue: 'quarantine', pkt: q.id, path: q.path, size: q.size, ok: false, error: 'quarantined: failed verification when tossed' });
   }
 }

@@ -167,7 +167,7 @@ export async function listQueue(ctx: Context, nodeIdB32: string, kind: QueueKind
 }
 
 /** The neighbours a command works on: one (-node) or all, sorted by name as nncp-stat lists them. */
-function nodesByName(ctx: Context, only?: Neighbour): Neighbour[] {
+export function nodesByName(ctx: Context, only?: Neighbour): Neighbour[] {
   const all = [...ctx.cfg.neighbours.values()].filter((n) => !only || n.idB32 === only.idB32);
   return all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

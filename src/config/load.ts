@@ -78,8 +78,15 @@ export async function loadRawConfig(opts: Pick<LoadOptions, 'cfg' | 'env'> = {})
   return { file, raw: parseConfigBytes(data, file) };
 }
 
-/** Load, validate, and apply -spool/-log and $NNCPSPOOL/$NNCPLOG overrides. */
-export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
+/**
+ * Load and validate a configuration. Given a path, that file (or config
+ * directory) and nothing else: the environment ($NNCPCFG, $NNCPSPOOL,
+ * $NNCPLOG) is not consulted. Given options, as a command does: $NNCPCFG
+ * wins over `cfg`, then `cfg`, then /etc/nncp.hjson, with -spool/-log and
+ * $NNCPSPOOL/$NNCPLOG overrides applied.
+ */
+export async function loadConfig(pathOrOpts: string | LoadOptions = {}): Promise<Config> {
+  const opts: LoadOptions = typeof pathOrOpts === 'string' ? exactly(pathOrOpts) : pathOrOpts;
   const env = opts.env ?? process.env;
   const { file, raw } = await loadRawConfig(opts);
   const cfg = configFromObject(raw, file, { env, needSelf: opts.needSelf });
@@ -88,6 +95,12 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
   const log = opts.log || env.NNCPLOG;
   if (log) cfg.log = log;
   return cfg;
+}
+
+/** Options that load the file at `file` and nothing else. */
+function exactly(file: string): LoadOptions {
+  if (file === '') throw new ConfigError('loadConfig(""): give the path of a configuration file or directory');
+  return { cfg: file, env: {} };
 }
 
 /** Parse configuration text (Hjson) and validate it. */

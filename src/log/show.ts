@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { loadConfig } from '../config/load.js';
 import { PigeonError } from '../errors.js';
 import { printable } from '../format.js';
-import { goMapString, humanize, readLog } from './log.js';
+import { goMapString, humanize, readLog, type LogRecord } from './log.js';
 
 /** -log, else $NNCPLOG, else the configuration's `log`. */
 async function resolveLogPath(o: { cfg?: string; log?: string; env: NodeJS.ProcessEnv; onWarning?: (w: string) => void }): Promise<string> {
@@ -40,4 +40,21 @@ export async function* logLines(logPath: string, debug = false): AsyncGenerator<
     if (debug) yield printable(goMapString(rec.fields), { keepNewlines: true }); // newlines kept, as nncp-log -debug prints them
     yield humanize(rec);
   }
+}
+
+/**
+ * `pigeon log -json`: one JSON object per record, its fields as written:
+ * {"when","who","msg","err"?,"fields":{...every field, When/Who/Msg/Err included}}.
+ */
+export function logRecordJson(rec: LogRecord): string {
+  const o: Record<string, unknown> = { when: rec.whenRaw, who: rec.who, msg: rec.fields.get('Msg') ?? '' };
+  const err = rec.fields.get('Err');
+  if (err !== undefined) o.err = err;
+  o.fields = Object.fromEntries(rec.fields);
+  return JSON.stringify(o);
+}
+
+/** The lines `pigeon log -json` prints for the log at `logPath`. */
+export async function* logJsonLines(logPath: string): AsyncGenerator<string> {
+  for await (const rec of readLog(logPath)) yield logRecordJson(rec);
 }

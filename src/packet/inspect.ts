@@ -24,15 +24,20 @@ export interface InspectConfig {
   areas: Map<string, { name: string; id: Uint8Array; idB32: string; prv?: Uint8Array }>;
 }
 
-const PAYLOAD_NAMES: Record<number, string> = {
-  [PktType.File]: 'file',
-  [PktType.Freq]: 'file request',
-  [PktType.Exec]: 'exec compressed',
-  [PktType.Trns]: 'transitional',
-  [PktType.ExecFat]: 'exec uncompressed',
-  [PktType.Area]: 'area',
-  [PktType.Ack]: 'acknowledgement',
+/** Per payload type: the name nncp-pkt prints, and `pkt -json`'s short name (the config's and nncp's). */
+const PAYLOADS: Record<number, { name: string; key: string }> = {
+  [PktType.File]: { name: 'file', key: 'file' },
+  [PktType.Freq]: { name: 'file request', key: 'freq' },
+  [PktType.Exec]: { name: 'exec compressed', key: 'exec' },
+  [PktType.Trns]: { name: 'transitional', key: 'trns' },
+  [PktType.ExecFat]: { name: 'exec uncompressed', key: 'execfat' },
+  [PktType.Area]: { name: 'area', key: 'area' },
+  [PktType.Ack]: { name: 'acknowledgement', key: 'ack' },
 };
+
+function jsonLine(o: Record<string, unknown>): string {
+  return JSON.stringify(o) + '\n';
+}
 
 function areaById(cfg: InspectConfig, id: Uint8Array) {
   const b32 = base32Encode(id);
@@ -90,6 +95,8 @@ export async function inspectPacket(opts: {
   cfg: InspectConfig;
   dump?: boolean;
   decompress?: boolean;
+  /** Describe as one JSON object (and a newline) instead of nncp-pkt's text. */
+  json?: boolean;
   out?: Writable;
   what?: string;
 }): Promise<string> {
@@ -110,6 +117,18 @@ export async function inspectPacket(opts: {
     const area = recipientNode ? undefined : areaById(cfg, h.recipient);
     const recipientName = recipientNode ? recipientNode.name : area ? `area ${area.name}` : 'unknown';
     if (!opts.dump) {
+      if (opts.json) {
+        return jsonLine({
+          packet: 'encrypted',
+          nice: h.nice,
+          niceName: formatNice(h.nice),
+          sender: senderB32,
+          senderName: sender ? sender.name : null,
+          recipient: recipientB32,
+          recipientName: recipientNode ? recipientNode.name : null,
+          area: area ? area.name : null,
+        });
+      }
       return (
         `Packet type: encrypted\nNiceness: ${formatNice(h.nice)} (${h.nice})\n` +
         `Sender: ${senderB32} (${sender ? sender.name : 'unknown'})\n` +
@@ -153,30 +172,44 @@ export async function inspectPacket(opts: {
       return '';
     }
     let path: string;
+    /** JSON: the path's raw value and the name it resolves to. */
+    let raw: string | string[];
+    let pathName: string | null = null;
     switch (p.type) {
       case PktType.Exec:
       case PktType.ExecFat:
         path = printable(p.path.map((b) => (b === 0 ? 0x20 : b))); // a remote's arguments, shown safely
+        raw = Buffer.from(p.path).toString('utf8').split('\0');
         break;
       case PktType.Trns: {
-        path = base32Encode(p.path);
+        path = raw = base32Encode(p.path);
         const n = cfg.neighbours.get(path);
-        if (n) path += ` (${n.name})`;
+        if (n) path += ` (${(pathName = n.name)})`;
         break;
       }
       case PktType.Area: {
-        path = base32Encode(p.path);
+        path = raw = base32Encode(p.path);
         const a = areaById(cfg, p.path);
-        if (a) path += ` (${a.name})`;
+        if (a) path += ` (${(pathName = a.name)})`;
         break;
       }
       case PktType.Ack:
-        path = base32Encode(p.path);
+        path = raw = base32Encode(p.path);
         break;
       default:
         path = printable(p.path); // a remote's file name, shown safely
+        raw = Buffer.from(p.path).toString('utf8');
     }
-    return `Packet type: plain\nPayload type: ${PAYLOAD_NAMES[p.type]}\nNiceness: ${formatNice(p.nice)} (${p.nice})\nPath: ${path}\n`;
+    if (opts.json) {
+      return jsonLine({
+        packet: 'plain',
+        payload: PAYLOADS[p.type]?.key ?? null,
+        nice: p.nice,
+        niceName: formatNice(p.nice),
+        ...(Array.isArray(raw) ? { args: raw } : { path: raw, pathName }),
+      });
+    }
+    return `Packet type: plain\nPayload type: ${PAYLOADS[p.type]?.name}\nNiceness: ${formatNice(p.nice)} (${p.nice})\nPath: ${path}\n`;
   }
   const why = describeForeignMagic(magic);
   throw new PacketError(`${what}: unable to determine packet type (${why})`);
