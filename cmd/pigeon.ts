@@ -1,66 +1,14 @@
 #!/usr/bin/env node
-/** The `pigeon` executable: one subcommand per nncp-* program. */
-import { enableBufferPool } from '../src/stream/pool.js';
-import { enableReclaim } from '../src/stream/reclaim.js';
-import { commands, loadCommands } from './commands.js';
-import { BASE_PARSER_CONFIG, fastArgv } from './fastparse.js';
-
-// The executable's memory profile (the library leaves both off): forced
-// young collections every few MiB of short-lived buffers, and packet batch
-// buffers kept between packets.
-enableReclaim();
-enableBufferPool();
+/**
+ * The `pigeon` executable: the CLI (cmd/main.ts) from the bundle under its
+ * V8 code cache when that is built and fresh (src/codecache.ts), else as ES
+ * modules.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runBundled } from '../src/codecache.js';
 
 const args = process.argv.slice(2);
-
-// fspl speaks Filespooler's GNU-style command line (its own --help, --version, "--" PARAMS): no Go-style parsing.
-if (args[0] === 'fspl') await (await import('./fspl.js')).fsplExit(args.slice(1));
-
-// The reference's -version and -warranty, accepted by every command.
-if (args.some((a) => a === '-version' || a === '--version')) {
-  const { pigeonVersion } = await import('../src/version.js');
-  process.stdout.write(`${pigeonVersion()} (speaks NNCP 8)\n`);
-  process.exit(0);
-}
-if (args.some((a) => a === '-warranty' || a === '--warranty')) {
-  const { WARRANTY } = await import('../src/version.js');
-  process.stdout.write(`${WARRANTY}\n`);
-  process.exit(0);
-}
-// The quick way: one named command with well-formed flags needs no yargs (see fastparse.ts).
-async function quick(): Promise<boolean> {
-  const named = commands.find((c) => c.name === args[0]);
-  if (!named) return false;
-  const mod = await named.load();
-  const argv = fastArgv(mod, args);
-  if (argv === null) return false;
-  await mod.handler(argv as Parameters<typeof mod.handler>[0]);
-  return true;
-}
-
-if (!(await quick())) await withYargs();
-
-/** The full way: help texts, and yargs' own messages for malformed command lines. */
-async function withYargs(): Promise<void> {
-  const { default: yargs } = await import('yargs');
-  const cli = yargs(args)
-    .scriptName('pigeon')
-    .usage('$0 <command> [flags]\n\nStore-and-forward packets speaking NNCP 8. Flags are Go-style: -cfg FILE, -nice B, -quiet.')
-    // Go-style flags: "-cfg" is one flag named cfg, not -c -f -g.
-    .parserConfiguration({ ...BASE_PARSER_CONFIG })
-    .command(await loadCommands(args))
-    .demandCommand(1, 'Name a command; `pigeon --help` lists them.')
-    .strict()
-    .help('help')
-    .alias('help', 'h')
-    .version(false)
-    .wrap(Math.min(100, process.stdout.columns ?? 100))
-    .fail((msg, err) => {
-      if (err) throw err;
-      process.stderr.write(`pigeon: ${msg}\n`);
-      process.stderr.write('Run with -h for the flags.\n');
-      process.exit(2);
-    });
-
-  await cli.parseAsync();
-}
+const fast = runBundled(path.dirname(fileURLToPath(import.meta.url)), args);
+if (fast) await fast;
+else await (await import('./main.js')).main(args);
