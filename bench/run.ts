@@ -1,7 +1,7 @@
 /**
  * Every side-by-side benchmark in one run (`npm run bench`): MTH, encrypt and
- * decrypt through the library, the offline commands, and an online session,
- * each against the reference on the same data. Medians; run it on a quiet
+ * decrypt through the library, the offline commands, an online session, and
+ * the start-up of short commands, each against the reference on the same data. Medians; run it on a quiet
  * machine. Usage: node dist/bench/run.js [SIZE_MIB=1024] [RUNS=3]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import { benchMth, formatMthBench } from './mth.js';
 import { benchOffline } from './offline.js';
 import { benchPacket } from './packet.js';
 import { benchSp } from './sp.js';
+import { benchStartup } from './startup.js';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const sizeMiB = Number(args[0] ?? 1024);
@@ -28,3 +29,5 @@ try {
 process.stdout.write((await benchPacket({ sizeMiB, runs, sync: false })) + '\n');
 process.stdout.write((await benchOffline({ sizeMiB, runs, sync: false })) + '\n');
 process.stdout.write(await benchSp({ sizeMiB, runs, sync: true }));
+// Start-up needs more rounds than the bulk work: at least 11.
+process.stdout.write('\n' + (await benchStartup({ runs: Math.max(11, runs) })));

@@ -8,7 +8,7 @@
  * round; wall time is measured here (hrtime around spawn and exit), so the
  * figures have microsecond resolution. Medians, ranges, and ratios to
  * `node -e 0`.
- * Usage: node dist/bench/startup.js [RUNS=21] [PIGEON_JS=dist/cmd/pigeon.js]
+ * Usage: node dist/bench/startup.js [RUNS=21] [PIGEON=dist/cmd/pigeon.cjs]
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -20,7 +20,7 @@ import { median, resetPair } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The `pigeon` bin (package.json): the launcher that runs the bundled CLI from its code cache. */
-export const PIGEON_BIN = path.resolve(here, '../cmd/pigeon.js');
+export const PIGEON_BIN = path.resolve(here, '../cmd/pigeon.cjs');
 
 /** Wall seconds of one run; rejects on a non-zero exit. */
 function wall(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {

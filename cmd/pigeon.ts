@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 /**
- * The `pigeon` executable: the CLI (cmd/main.ts) from the bundle under its
- * V8 code cache when that is built and fresh (src/codecache.ts), else as ES
- * modules.
+ * The CLI as an ES-module entry (dist/cmd/pigeon.js), for scripts that run
+ * it so: the same as the executable, cmd/pigeon.cts (dist/cmd/pigeon.cjs),
+ * which starts a little faster.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runBundled } from '../src/codecache.js';
+import { runBundled } from '../src/codecache.cjs';
 
 const args = process.argv.slice(2);
 const fast = runBundled(path.dirname(fileURLToPath(import.meta.url)), args);

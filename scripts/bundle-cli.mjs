@@ -1,8 +1,8 @@
-// The executable's fast start (src/codecache.ts): bundle the compiled CLI
+// The executable's fast start (src/codecache.cts): bundle the compiled CLI
 // (dist/cmd/main.js and everything it imports) into one CommonJS file,
 // dist/cmd/pigeon.bundle.cjs, then make its V8 code cache,
 // dist/cmd/pigeon.bundle.cache, by training: a few typical commands run
-// through dist/cmd/pigeon.js in turn, each starting from the cache so far
+// through dist/cmd/pigeon.cjs in turn, each starting from the cache so far
 // and writing it back with what it compiled.
 //
 // Run after tsc (npm run build does). Usage: node scripts/bundle-cli.mjs [--no-train]
@@ -16,7 +16,7 @@ import * as esbuild from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = path.join(root, 'dist', 'cmd');
-const { BUNDLE_FILE, CACHE_FILE, BUNDLE_ID_PREFIX, writeCache } = await import(path.join(root, 'dist', 'src', 'codecache.js'));
+const { BUNDLE_FILE, CACHE_FILE, BUNDLE_ID_PREFIX, writeCache } = await import(path.join(root, "dist", "src", "codecache.cjs"));
 const bundlePath = path.join(outDir, BUNDLE_FILE);
 const cachePath = path.join(outDir, CACHE_FILE);
 
@@ -76,7 +76,7 @@ if (!process.argv.includes('--no-train')) train();
 function train() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pigeon-train-'));
   try {
-    const pigeonJs = path.join(outDir, 'pigeon.js');
+    const pigeonJs = path.join(outDir, 'pigeon.cjs');
     const env = { ...process.env, NNCPNOSYNC: '1', PIGEON_CODE_CACHE_OUT: tmpCache };
     delete env.PIGEON_BUNDLE;
     const run = (...args) => {
