@@ -108,7 +108,8 @@ function train() {
     run('toss', '-quiet', '-cfg', bob.cfg);
     run('file', '-quiet', '-cfg', alice.cfg, tiny, 'bob:');
     // alice's outbound packet into bob's inbound queue, as xfer or a call would put it.
-    run('xfer', '-quiet', '-cfg', alice.cfg, '-tx', path.join(dir, 'stick'));
+    mkdirSync(path.join(dir, 'stick'));
+    run('xfer', '-quiet', '-mkdir', '-cfg', alice.cfg, '-tx', path.join(dir, 'stick'));
     run('xfer', '-quiet', '-cfg', bob.cfg, '-rx', path.join(dir, 'stick'));
     run('toss', '-quiet', '-cfg', bob.cfg);
     run('stat', '-cfg', alice.cfg);
