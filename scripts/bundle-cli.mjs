@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const outDir = path.join(root, 'dist', 'cmd');
+const distDir = path.join(root, 'dist');
+const outDir = path.join(distDir, 'cmd');
 const { BUNDLE_FILE, CACHE_FILE, BUNDLE_ID_PREFIX, writeCache } = await import(path.join(root, "dist", "src", "codecache.cjs"));
 const bundlePath = path.join(outDir, BUNDLE_FILE);
 const cachePath = path.join(outDir, CACHE_FILE);
@@ -30,8 +31,10 @@ const ownUrl = {
       const { readFile } = await import('node:fs/promises');
       const text = await readFile(args.path, 'utf8');
       if (!text.includes('import.meta.url')) return undefined;
-      const rel = path.relative(outDir, args.path);
-      return { contents: text.replaceAll('import.meta.url', `__pigeonUrl(${JSON.stringify(rel)})`), loader: 'js' };
+      const rel = path.relative(distDir, args.path);
+      // dist/ files: the dist/ URL computed once plus a constant; others (dependencies) through pathToFileURL.
+      const url = rel.startsWith('..') ? `__pigeonUrl(${JSON.stringify(rel)})` : `(__pigeonDist + ${JSON.stringify(rel.split(path.sep).join('/'))})`;
+      return { contents: text.replaceAll('import.meta.url', url), loader: 'js' };
     });
   },
 };
@@ -50,7 +53,10 @@ const result = await esbuild.build({
   // import() of the externals becomes require(): the bundle runs as a vm.Script.
   supported: { 'dynamic-import': false },
   banner: {
-    js: 'const __pigeonUrl = (rel) => require("node:url").pathToFileURL(require("node:path").join(__dirname, rel)).href;',
+    js: [
+      'const __pigeonUrl = (rel) => require("node:url").pathToFileURL(require("node:path").join(__dirname, "..", rel)).href;',
+      'const __pigeonDist = __pigeonUrl(".") + "/";',
+    ].join('\n'),
   },
   plugins: [ownUrl],
   logLevel: 'warning',
