@@ -60,6 +60,9 @@ const result = await esbuild.build({
   },
   plugins: [ownUrl],
   logLevel: 'warning',
+  // Less source to read and hash; names stay (stack traces), 20M instructions less per start.
+  minifyWhitespace: true,
+  minifySyntax: true,
 });
 const code = result.outputFiles.find((f) => f.path.endsWith('.cjs')).text;
 const id = createHash('sha256').update(code).digest('hex').slice(0, 32);
