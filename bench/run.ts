@@ -1,8 +1,9 @@
 /**
  * Every side-by-side benchmark in one run (`npm run bench`): MTH, encrypt and
- * decrypt through the library, the offline commands, an online session, and
- * 1,000 small packets through toss, xfer and a session, each against the reference on the same data. Medians; run it on a quiet
- * machine. Usage: node dist/bench/run.js [SIZE_MIB=1024] [RUNS=3]
+ * decrypt through the library, the offline commands, an online session,
+ * 1,000 small packets through toss, xfer and a session, and the start-up of
+ * short commands, each against the reference on the same data. Medians; run
+ * it on a quiet machine. Usage: node dist/bench/run.js [SIZE_MIB=1024] [RUNS=3]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -12,6 +13,7 @@ import { benchOffline } from './offline.js';
 import { benchPacket } from './packet.js';
 import { benchSmall } from './small.js';
 import { benchSp } from './sp.js';
+import { benchStartup } from './startup.js';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const sizeMiB = Number(args[0] ?? 1024);
@@ -30,3 +32,5 @@ process.stdout.write((await benchPacket({ sizeMiB, runs, sync: false })) + '\n')
 process.stdout.write((await benchOffline({ sizeMiB, runs, sync: false })) + '\n');
 process.stdout.write((await benchSp({ sizeMiB, runs, sync: true })) + '\n');
 process.stdout.write(await benchSmall({ count: 1000, runs, modes: [true, false] }));
+// Start-up needs more rounds than the bulk work: at least 11.
+process.stdout.write('\n' + (await benchStartup({ runs: Math.max(11, runs) })));

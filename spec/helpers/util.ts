@@ -82,8 +82,8 @@ export async function listening(port: number, ms = 15_000, what: string | (() =>
 
 // ---------------------------------------------------------------- programs
 
-/** dist/cmd/pigeon.js, next to the compiled spec/ directory. */
-export const PIGEON_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../cmd/pigeon.js');
+/** dist/cmd/pigeon.cjs (package.json's bin: the bundle under its code cache when built and fresh), next to the compiled spec/ directory. */
+export const PIGEON_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../cmd/pigeon.cjs');
 
 export interface RunResult {
   code: number;

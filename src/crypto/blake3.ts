@@ -103,10 +103,30 @@ const jitImpl: Blake3Impl = {
   },
 };
 
+/**
+ * @napi-rs/blake-hash's own loader asks process.report.getReport() whether
+ * libc is glibc or musl, which costs some 20M instructions at every start;
+ * the platform's package is tried directly first (a musl build refuses to
+ * load on glibc and the other way round), then that loader.
+ */
+function requireBlakeHash(): NativeModule {
+  const req = createRequire(import.meta.url);
+  if (process.platform === 'linux') {
+    for (const libc of ['gnu', 'musl']) {
+      try {
+        return req(`@napi-rs/blake-hash-linux-${process.arch}-${libc}`) as NativeModule;
+      } catch {
+        // not installed, or not this libc
+      }
+    }
+  }
+  return req('@napi-rs/blake-hash') as NativeModule;
+}
+
 function loadNative(): Blake3Impl | undefined {
   if (process.env.PIGEON_BLAKE3 === 'jit') return undefined; // forced fallback (tests, debugging)
   try {
-    const mod = createRequire(import.meta.url)('@napi-rs/blake-hash') as NativeModule;
+    const mod = requireBlakeHash();
     const impl = makeNative(mod);
     impl.sum256(new Uint8Array(1)); // a binding that loads but cannot run is no binding
     return impl;

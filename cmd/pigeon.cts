@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+/**
+ * The `pigeon` executable (package.json "bin"): the CLI (cmd/main.ts) from
+ * the bundle under its V8 code cache when that is built and fresh
+ * (src/codecache.cts), else as ES modules. CommonJS, as is the bundle: an
+ * ES-module entry costs Node's ESM loader some 20M instructions more.
+ */
+import { runBundled } from '../src/codecache.cjs';
+
+const args = process.argv.slice(2);
+const fast = runBundled(__dirname, args);
+if (!fast) void import('./main.js').then((m) => m.main(args));

@@ -1,0 +1,128 @@
+/**
+ * The executable's fast start: the whole CLI as one CommonJS file
+ * (dist/cmd/pigeon.bundle.cjs, made by scripts/bundle-cli.mjs from the
+ * compiled ES modules) compiled from a V8 code cache (pigeon.bundle.cache)
+ * instead of parsing and linking some hundred modules on every run. Node 20
+ * has no module.enableCompileCache, so the cache is vm.Script's cachedData.
+ *
+ * The cache file is: a first line `pigeon-code-cache 1`, a second line of
+ * JSON (see CacheHead), then the bytes V8 produced. The bundle is used only
+ * when all of these hold, else runBundled() returns false and the caller
+ * imports the ES modules as before:
+ *   - both files exist and the cache names this bundle (the bundle's first
+ *     line carries the same build id);
+ *   - no input module (dist/ file or dependency) the bundle was made from
+ *     is newer than the bundle or changed size (a `tsc` after the bundle
+ *     makes it stale);
+ *   - PIGEON_BUNDLE is not `0`.
+ * A cache V8 rejects (another node or V8 flags) still runs the bundle, just
+ * compiled from source.
+ *
+ * Training (PIGEON_CODE_CACHE_OUT=FILE): the run writes, at exit, the cache
+ * V8 holds by then (every function the run compiled, plus those it got from
+ * the cache it started with), so a build chains a few typical commands.
+ */
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import vm from 'node:vm';
+
+export const BUNDLE_FILE = 'pigeon.bundle.cjs';
+export const CACHE_FILE = 'pigeon.bundle.cache';
+const MAGIC = 'pigeon-code-cache 1';
+/** The bundle's first line: `// pigeon-bundle ID`. */
+export const BUNDLE_ID_PREFIX = '// pigeon-bundle ';
+
+export interface CacheHead {
+  /** The build id on the bundle's first line. */
+  id: string;
+  /** Inputs as [path relative to the bundle's directory, size]. */
+  inputs: [string, number][];
+}
+
+/** What the bundle exports. */
+interface BundleExports {
+  main(args: readonly string[]): Promise<void>;
+}
+
+/** Why the bundle is not used this run (undefined: it can be), for tests and PIGEON_BUNDLE_DEBUG. */
+export let bundleSkipped: string | undefined;
+
+function wrap(source: string): string {
+  return `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
+}
+
+/** The parsed cache file, or a reason it is unusable. */
+function readCache(file: string): { head: CacheHead; data: Buffer } | string {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(file);
+  } catch {
+    return `no ${file}`;
+  }
+  const a = buf.indexOf(10);
+  const b = a < 0 ? -1 : buf.indexOf(10, a + 1);
+  if (b < 0 || buf.toString('latin1', 0, a) !== MAGIC) return `${file} is not a pigeon code cache`;
+  try {
+    return { head: JSON.parse(buf.toString('utf8', a + 1, b)) as CacheHead, data: buf.subarray(b + 1) };
+  } catch {
+    return `${file} has a damaged head`;
+  }
+}
+
+/** Undefined when every input is as old as the bundle or older and has its recorded size, else the first that is not. */
+function staleInput(dir: string, inputs: readonly [string, number][], bundleMtimeMs: number): string | undefined {
+  for (const [rel, size] of inputs) {
+    // No path.join: its normalising is most of this loop's cost, and the kernel resolves `..` as well.
+    const st = statSync(`${dir}/${rel}`, { throwIfNoEntry: false });
+    if (!st || st.size !== size || st.mtimeMs > bundleMtimeMs) return rel;
+  }
+  return undefined;
+}
+
+/**
+ * Run `pigeon ARGS…` from the bundle in `dir` if it is there and fresh;
+ * false (nothing run) otherwise. The promise settles when main() does.
+ */
+export function runBundled(dir: string, args: readonly string[]): Promise<void> | false {
+  const train = process.env.PIGEON_CODE_CACHE_OUT;
+  if (process.env.PIGEON_BUNDLE === '0') return skip('PIGEON_BUNDLE=0');
+  const bundlePath = path.join(dir, BUNDLE_FILE);
+  let source: string;
+  let mtimeMs: number;
+  try {
+    source = readFileSync(bundlePath, 'utf8');
+    mtimeMs = statSync(bundlePath).mtimeMs;
+  } catch {
+    return skip(`no ${bundlePath}`);
+  }
+  const cache = readCache(path.join(dir, CACHE_FILE));
+  if (typeof cache === 'string') return skip(cache);
+  const firstLine = source.slice(0, source.indexOf('\n'));
+  if (firstLine !== BUNDLE_ID_PREFIX + cache.head.id) return skip('the cache was made for another bundle');
+  const stale = staleInput(dir, cache.head.inputs, mtimeMs);
+  if (stale) return skip(`${stale} is newer than the bundle`);
+
+  const script = new vm.Script(wrap(source), {
+    filename: bundlePath,
+    // A training run starts from the cache so far (first run: none).
+    cachedData: cache.data.length > 0 ? cache.data : undefined,
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  if (process.env.PIGEON_BUNDLE_DEBUG) process.stderr.write(`pigeon: bundle ${bundlePath}, code cache ${script.cachedDataRejected === false ? 'used' : 'not used'}\n`);
+  if (train) process.once('exit', () => writeCache(train, cache.head, script.createCachedData()));
+  const mod = { exports: {} as BundleExports };
+  (script.runInThisContext() as (...a: unknown[]) => void).call(mod.exports, mod.exports, createRequire(bundlePath), mod, bundlePath, dir);
+  return mod.exports.main(args);
+}
+
+function skip(why: string): false {
+  bundleSkipped = why;
+  if (process.env.PIGEON_BUNDLE_DEBUG) process.stderr.write(`pigeon: not using the bundle: ${why}\n`);
+  return false;
+}
+
+/** Write a cache file (the build's and training runs' way; plain write: the build renames it into place). */
+export function writeCache(file: string, head: CacheHead, data: Uint8Array): void {
+  writeFileSync(file, Buffer.concat([Buffer.from(`${MAGIC}\n${JSON.stringify(head)}\n`), data]));
+}
