@@ -243,16 +243,21 @@ export class NetworkChild implements CallRunner {
     this.ready.catch(() => {});
   }
 
-  /** Serve `sock` in the child; resolves when the connection is over. */
-  async handOff(sock: net.Socket, addr: string): Promise<void> {
-    let child: ChildProcess;
+  /** The running (or restarting) child, to be given `sock`; null (the socket destroyed) when stopping or none can start. */
+  private async childFor(sock: net.Socket): Promise<ChildProcess | null> {
     try {
       if (this.stopping || this.ready === null) throw new Error('stopping');
-      child = await this.ready;
+      return await this.ready;
     } catch {
       sock.destroy();
-      return;
+      return null;
     }
+  }
+
+  /** Serve `sock` in the child; resolves when the connection is over. */
+  async handOff(sock: net.Socket, addr: string): Promise<void> {
+    const child = await this.childFor(sock);
+    if (child === null) return;
     const conn = ++this.seq;
     await new Promise<void>((resolve) => {
       this.conns.set(conn, { done: resolve, toss: null });
@@ -270,14 +275,8 @@ export class NetworkChild implements CallRunner {
    * what it received is checksummed.
    */
   async runCall(sock: net.Socket, addr: string, o: CallOptions): Promise<CallOutcome> {
-    let child: ChildProcess;
-    try {
-      if (this.stopping || this.ready === null) throw new Error('stopping');
-      child = await this.ready;
-    } catch {
-      sock.destroy();
-      return { started: false, ok: false };
-    }
+    const child = await this.childFor(sock);
+    if (child === null) return { started: false, ok: false };
     sock.pause();
     const conn = ++this.seq;
     const m: CallRequest = {
