@@ -90,6 +90,7 @@ export const callCommand: CommandModule<object, Args> = {
         listOnly: argv.list,
         pkts,
         mcdAddrs,
+        mcdOnly: mcdAddrs !== undefined,
       }).finally(() => runner?.stop());
       return res.ok ? 0 : 1;
     }),

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { makeNodes, type TestNode } from './helpers/nncp.js';
-import { PIGEON_JS, listFiles, nncpDir, requireNncp, run, start, tmpDir, until } from './helpers/util.js';
+import { PIGEON_JS, listFiles, logRecords, nncpDir, requireNncp, run, start, tmpDir, until } from './helpers/util.js';
 import { decodeMcd, encodeMcd, MCD_MAGIC, mcdListenInterfaces, mcdSendInterfaces } from '../src/sp/mcd.js';
 
 test('an announcement is the magic NNCPD 0 0 1 then the 32-byte node id (40 bytes), and decodes back', (t) => {
@@ -93,8 +93,9 @@ function nncp(bin: string): string {
   return path.join(nncpDir() ?? '/usr/bin', `nncp-${bin}`);
 }
 
-async function twoNodes(t: ExecutionContext, n: Net, sendInterval: number): Promise<Record<string, TestNode>> {
+async function twoNodes(t: ExecutionContext, n: Net, sendInterval: number, bobsAddrsOfAlice?: Record<string, string>): Promise<Record<string, TestNode>> {
   return makeNodes(await tmpDir(t), ['alice', 'bob'], {
+    neighExtra: (owner) => (owner === 'bob' && bobsAddrsOfAlice ? { addrs: bobsAddrsOfAlice } : {}),
     topExtra: (owner) => (owner === 'alice' ? { 'mcd-send': { [`^${n.ifA}$`]: sendInterval } } : { 'mcd-listen': [`^${n.ifB}$`] }),
   });
 }
@@ -143,20 +144,26 @@ for (const [daemonImpl, callImpl] of [['nncp', 'pigeon'], ['pigeon', 'nncp']] as
     const cargs = ['-cfg', nodes.bob.cfgPath, '-mcd-wait', '10', '-onlinedeadline', '1', 'alice'];
     const c = callImpl === 'nncp' ? await run('ip', ['netns', 'exec', n.nsB, nncp('call'), ...cargs]) : await run('ip', ['netns', 'exec', n.nsB, process.execPath, PIGEON_JS, 'call', ...cargs]);
     t.is(c.code, 0, `call: ${c.stderr.toString()}\ndaemon: ${d.stderr()}`);
-    t.regex(c.stderr.toString(), new RegExp(`fe80::[0-9a-f:]+%${n.ifB}\\]:5419`));
+    t.regex(c.stderr.toString(), new RegExp(`MCD discovered alice's address: \\[fe80::[0-9a-f:]+%${n.ifB}\\]:5419`));
+    const started = logRecords(nodes.bob.log).find((r) => r.fields.get('Who') === 'call-started');
+    t.regex(started?.fields.get('Addr') ?? '', new RegExp(`^\\[fe80::[0-9a-f:]+%${n.ifB}\\]:5419$`));
     await until(() => listFiles(nodes.alice.spool).some((f) => f.startsWith(`${nodes.bob.idB32}/rx/`) && !f.includes('.') && f.split('/').length === 3), 10_000, 'the packet at alice');
   });
 }
 
-test('call -mcd-wait with no announcement and no addrs waits its seconds, then says the node has no addrs', async (t) => {
+test('call -mcd-wait with no announcement waits its seconds, then fails without trying the configured addrs (as nncp-call)', async (t) => {
   const n = await netns(t);
   if (!n) return;
   if (!requireNncp(t)) return;
-  const nodes = await twoNodes(t, n, 1);
+  const nodes = await twoNodes(t, n, 1, { lan: '[::1]:1' });
   const t0 = Date.now();
   const c = await run('ip', ['netns', 'exec', n.nsB, process.execPath, PIGEON_JS, 'call', '-cfg', nodes.bob.cfgPath, '-mcd-wait', '2', 'alice']);
   t.true(Date.now() - t0 >= 2000);
   t.not(c.code, 0);
-  t.regex(c.stderr.toString(), /no announcement of alice within 2 s/);
-  t.regex(c.stderr.toString(), /node alice has no addrs/);
+  t.is(c.code, 1);
+  t.regex(c.stderr.toString(), new RegExp(`no MCD announcement of alice within 2 s on ${n.ifB};`));
+  t.notRegex(c.stderr.toString(), /\[::1\]:1/);
+  const ref = await run('ip', ['netns', 'exec', n.nsB, nncp('call'), '-cfg', nodes.bob.cfgPath, '-mcd-wait', '1', 'alice']);
+  t.is(ref.code, 1);
+  t.notRegex(ref.stderr.toString(), /\[::1\]:1/);
 });

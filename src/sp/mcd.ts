@@ -247,7 +247,7 @@ export class McdListener {
     const addr = joinHostPort(host, port);
     let m = this.learned.get(node.idB32);
     if (!m) this.learned.set(node.idB32, (m = new Map()));
-    if (!m.has(addr)) this.ctx.log.debug('mcd', [['If', iface], ['Node', node.idB32], ['Addr', addr]], `MCD: ${node.name} is at ${addr}`);
+    if (!m.has(addr)) this.ctx.log.info('mcd-add', [['If', iface], ['Node', node.idB32]], `MCD discovered ${node.name}'s address: ${addr}`);
     m.set(addr, { addr, seen: this.now() });
     for (const w of this.waiters) w();
   }
@@ -291,13 +291,18 @@ export class McdListener {
 
 /**
  * `call -mcd-wait N`: listen on the mcd-listen interfaces up to N seconds
- * for the node's announcement; its learned addresses ([] if none came).
+ * for the node's announcement; its learned addresses, which the call uses
+ * instead of any other (as the reference). None: an error (exit 1).
  */
 export async function waitMcd(ctx: Context, node: Neighbour, seconds: number): Promise<string[]> {
-  const l = await McdListener.start(ctx);
+  const ifaces = mcdListenInterfaces(ctx.cfg.mcdListen);
+  const l = await McdListener.start(ctx, { ifaces });
   try {
     const addrs = await l.wait(node, seconds);
-    if (addrs.length === 0) ctx.log.info('mcd', [['Node', node.idB32]], `MCD: no announcement of ${node.name} within ${seconds} s`);
+    if (addrs.length === 0) {
+      const where = ifaces.length ? `on ${ifaces.join(', ')}` : `on no interface (mcd-listen ${JSON.stringify(ctx.cfg.mcdListen)} in ${ctx.cfg.path} matches none)`;
+      throw new PigeonError('EIO', `no MCD announcement of ${node.name} within ${seconds} s ${where}; is its daemon running with mcd-send?`);
+    }
     return addrs;
   } finally {
     l.close();
