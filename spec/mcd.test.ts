@@ -167,3 +167,18 @@ test('call -mcd-wait with no announcement waits its seconds, then fails without 
   t.is(ref.code, 1);
   t.notRegex(ref.stderr.toString(), /\[::1\]:1/);
 });
+
+test('nncp daemon announces; pigeon caller (mcd-listen, a node without addrs) calls the learned address', async (t) => {
+  if (!requireNncp(t)) return;
+  const n = await netns(t);
+  if (!n) return;
+  const nodes = await makeNodes(await tmpDir(t), ['alice', 'bob'], {
+    topExtra: (owner) => (owner === 'alice' ? { 'mcd-send': { [`^${n.ifA}$`]: 1 } } : { 'mcd-listen': [`^${n.ifB}$`] }),
+    neighExtra: (owner) => (owner === 'bob' ? { calls: [{ cron: '*/1 * * * * * *', onlinedeadline: 1 }] } : {}),
+  });
+  start(t, 'ip', ['netns', 'exec', n.nsA, nncp('daemon'), '-cfg', nodes.alice.cfgPath, '-bind', '[::]:5421']);
+  start(t, 'ip', ['netns', 'exec', n.nsB, process.execPath, PIGEON_JS, 'caller', '-cfg', nodes.bob.cfgPath], { signal: 'SIGKILL' });
+  const addrRe = new RegExp(`^\\[fe80::[0-9a-f:]+%${n.ifB}\\]:5421$`);
+  await until(() => logRecords(nodes.bob.log).some((r) => r.who === 'call-finished' && addrRe.test(r.fields.get('Addr') ?? '')), 20_000, 'a call to the learned address');
+  t.true(logRecords(nodes.bob.log).some((r) => r.who === 'mcd-add'));
+});
