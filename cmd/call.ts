@@ -5,6 +5,7 @@ import { PigeonError } from '../src/errors.js';
 import { parseNice } from '../src/nice.js';
 import { resolveCallTarget } from '../src/sp/addr.js';
 import { callNode, dialsTcp } from '../src/sp/call.js';
+import { waitMcd } from '../src/sp/mcd.js';
 import { startCallChild } from '../src/privsep/parent.js';
 import { lookupUser } from '../src/privsep/sandbox.js';
 import { autoTossFlags, autoTossOptions, commonFlags, lastNum, lastStr, privsepChoice, privsepFlags, run, type AutoTossArgs, type CommonArgs, type PrivsepArgs } from './common.js';
@@ -62,9 +63,7 @@ export const callCommand: CommandModule<object, Args> = {
       const txRate = wholeNumber(argv.txrate, 'txrate');
       const od = wholeNumber(argv.onlinedeadline, 'onlinedeadline');
       const mot = wholeNumber(argv.maxonlinetime, 'maxonlinetime');
-      if (wholeNumber(argv['mcd-wait'], 'mcd-wait') > 0) {
-        throw new PigeonError('EUSAGE', '-mcd-wait: multicast discovery is not supported by pigeon; give the address (NODE:ADDR or FORCEADDR)');
-      }
+      const mcdWait = wholeNumber(argv['mcd-wait'], 'mcd-wait');
       const { privsep, user } = privsepChoice(argv);
       const runAs = user === undefined ? undefined : lookupUser(user);
       const ctx = await makeContext({ ...argv, needSelf: true });
@@ -72,6 +71,7 @@ export const callCommand: CommandModule<object, Args> = {
         forceAddr: argv.forceaddr !== undefined ? String(argv.forceaddr) : undefined,
         ucspi: argv.ucspi,
       });
+      const mcdAddrs = mcdWait > 0 ? await waitMcd(ctx, node, mcdWait) : undefined;
       const pkts = argv.pkts ? argv.pkts.split(',') : undefined;
       // A |command or -ucspi link cannot be handed to the child: such calls stay in one process (README says so).
       const runner = privsep && dialsTcp(node, addr) ? await startCallChild(ctx, { user: runAs }) : undefined;
@@ -89,6 +89,8 @@ export const callCommand: CommandModule<object, Args> = {
         autoToss: autoTossOptions(argv),
         listOnly: argv.list,
         pkts,
+        mcdAddrs,
+        mcdOnly: mcdAddrs !== undefined,
       }).finally(() => runner?.stop());
       return res.ok ? 0 : 1;
     }),

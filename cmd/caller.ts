@@ -11,6 +11,7 @@ import { startCallChild } from '../src/privsep/parent.js';
 import { lookupUser } from '../src/privsep/sandbox.js';
 import { callNode, dialsTcp } from '../src/sp/call.js';
 import { callerNodes, parseCalls, runCaller } from '../src/sp/caller.js';
+import { McdListener } from '../src/sp/mcd.js';
 import { autoTossFlags, autoTossSwitches, commonFlags, privsepChoice, privsepFlags, run, type AutoTossArgs, type CommonArgs, type PrivsepArgs } from './common.js';
 
 interface Args extends CommonArgs, AutoTossArgs, PrivsepArgs {
@@ -41,15 +42,18 @@ export const callerCommand: CommandModule<object, Args> = {
         return 0;
       }
       // One network child serves every call (as the daemon's serves every connection).
-      const tcp = nodes.some((n) => n.calls.some((c) => dialsTcp(n, c.addr)));
+      const tcp = ctx.cfg.mcdListen.length > 0 || nodes.some((n) => n.calls.some((c) => dialsTcp(n, c.addr)));
       const runner = privsep && tcp ? await startCallChild(ctx, { user: runAs }) : undefined;
+      const mcd = ctx.cfg.mcdListen.length > 0 ? await McdListener.start(ctx) : undefined;
       try {
         await runCaller(ctx, {
           nodes,
           callNode: (c, o) => callNode(c, { ...o, runner }),
           autoToss: { autoToss: argv.autotoss, ...autoTossSwitches(argv) },
+          mcd,
         });
       } finally {
+        mcd?.close();
         await runner?.stop();
       }
     }),

@@ -8,6 +8,7 @@ import { ucspiRemoteAddr, yggdrasilUnsupported } from '../src/sp/call.js';
 import { listenPrivsep, serveStdioPrivsep, type PrivsepOptions } from '../src/privsep/parent.js';
 import { lookupUser } from '../src/privsep/sandbox.js';
 import { listenDaemon, serveStdio } from '../src/sp/daemon.js';
+import { bindPort, mcdSendOnce, startMcdSend } from '../src/sp/mcd.js';
 import { autoTossFlags, autoTossOptions, commonFlags, lastNum, lastStr, privsepChoice, privsepFlags, run, type AutoTossArgs, type CommonArgs, type PrivsepArgs } from './common.js';
 
 interface Args extends CommonArgs, AutoTossArgs, PrivsepArgs {
@@ -56,18 +57,20 @@ export const daemonCommand: CommandModule<object, Args> = {
       }
       if (argv['mcd-once']) {
         if (ctx.cfg.mcdSend.size === 0) return 0; // nothing to announce, as the reference with no mcd-send
-        throw new PigeonError('EUSAGE', '-mcd-once: multicast discovery is not supported by pigeon');
+        return (await mcdSendOnce(ctx, bindPort(argv.bind))) ? 0 : 1;
       }
       if (argv.bind === '') {
         throw new PigeonError('EUSAGE', '-bind "": nothing to listen on (pigeon has no Yggdrasil listener); give -bind HOST:PORT or -ucspi');
       }
       const lopts = { ...opts, bind: argv.bind, maxConn: argv.maxconn };
       const d = privsep ? await listenPrivsep(ctx, lopts, priv) : await listenDaemon(ctx, lopts);
+      const stopMcd = ctx.cfg.mcdSend.size > 0 ? startMcdSend(ctx, bindPort(argv.bind)) : () => {};
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      stopMcd();
       await d.close();
       return 0;
     }),

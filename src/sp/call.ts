@@ -57,6 +57,10 @@ export interface CallOptions {
   checks?: CheckQueue;
   /** Run sessions over TCP in a network child (privilege separation); other links stay in this process. */
   runner?: CallRunner;
+  /** Addresses learned by multicast discovery (src/sp/mcd.ts), tried before the others. */
+  mcdAddrs?: string[];
+  /** Call the mcdAddrs only (call -mcd-wait). */
+  mcdOnly?: boolean;
 }
 
 /** A byte link to the peer. */
@@ -322,7 +326,7 @@ export async function callNode(ctx: Context, opts: CallOptions): Promise<{ ok: b
   if (!node.noisePub) throw new PigeonError('ECONFIG', `node ${node.name} has no noisepub in ${ctx.cfg.path}: it cannot be called online`);
   const checks = opts.checks ?? new CheckQueue();
   const params = sessionParams(ctx, opts, checks);
-  const addrs = callAddrs(node, opts.addr);
+  const addrs = [...(opts.mcdAddrs ?? []), ...(opts.mcdOnly ? [] : callAddrs(node, opts.addr))];
   if (addrs.length === 0) throw new PigeonError('ECONFIG', `node ${node.name} has no addrs in ${ctx.cfg.path}: give an address (pigeon call ${node.name} HOST:PORT)`);
   const autoToss = opts.autoToss ? startAutoToss(ctx, node, opts.nice, opts.autoToss) : null;
   let ok = false;

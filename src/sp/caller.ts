@@ -15,9 +15,11 @@
  *
  * Beyond the reference: a fire time that does not lie in the future (the
  * reference's cron can give one when a DST change skips the scheduled wall
- * time) fires at most once, instead of again and again; multicast
- * discovery (mcd-listen, mcd-ignore) is not implemented, so calls use the
- * configured addresses only.
+ * time) fires at most once, instead of again and again.
+ *
+ * With multicast discovery (opts.mcd: mcd-listen in the config), the
+ * addresses learned for the node in the last two minutes are tried before
+ * the call's own, unless the call has mcd-ignore.
  *
  * The call itself is a function passed in (`callNode` of src/sp/call.ts in
  * the program), and so is the clock, so the scheduler can be tested alone.
@@ -80,6 +82,8 @@ export interface CallerOptions {
   clock?: Clock;
   /** Stops the schedules: no call starts after it fires; calls under way are awaited. */
   signal?: AbortSignal;
+  /** Addresses learned by multicast discovery (an McdListener on the mcd-listen interfaces); tried first unless the call has mcd-ignore. */
+  mcd?: { addrs(node: Neighbour): string[] };
 }
 
 function nodeFields(node: Neighbour, index: number): LogFields {
@@ -240,6 +244,7 @@ export async function runCaller(ctx: Context, opts: CallerOptions): Promise<void
       noCK: call.noCK,
       autoToss: autoTossFor(node, call, opts.autoToss),
       checks,
+      mcdAddrs: call.mcdIgnore ? undefined : opts.mcd?.addrs(node),
     });
   };
 
