@@ -432,13 +432,16 @@ async function rxOne(
     let mismatch = false;
     let tmp: TmpFile | null = null;
     try {
-      tmp = await ctx.spool.tmpFile();
+      tmp = await ctx.spool.tmpFile({ onStage: (st) => killpoint(`xfer-rx-${st}`) });
       let first = true;
+      let chunks = 0;
       await pipeCopy(fh, tmp, size, file, (chunk) => {
         if (first && !head.equals(chunk.subarray(0, ENC_HEADER_SIZE))) throw new Unsettled('file changed while being read');
         first = false;
         mth.update(chunk);
         bar.add(chunk.length);
+        // By the third chunk the first is written: a partial temporary file.
+        if (++chunks === 3) killpoint('xfer-rx-copying');
       }, opts.signal);
       bar.finish();
       // Nothing enters rx/ unless its hash is its name.
@@ -476,6 +479,7 @@ async function rxOne(
         return 'left';
       }
     }
+    killpoint('xfer-rx-imported'); // in rx/ with its hdr/ file, still on the medium
     if (!opts.keep) {
       try {
         fs.unlinkSync(file);
