@@ -61,7 +61,7 @@ import { TransferBars } from './bars.js';
 import { logHdrError, type CheckQueue } from './checkqueue.js';
 import { LogLimiter } from './loglimit.js';
 import { Outbox } from './outbox.js';
-import { decodeSpPackets, encodeSpPackets, groupPayloads, spNumber, type SpPacket } from './packets.js';
+import { decodeSpPackets, encodeSpPackets, groupPayloads, SP_MAX_PAYLOAD, spNumber, type SpPacket } from './packets.js';
 import type { Prepared } from './prepare.js';
 import { idBytes, TxWatch } from './txwatch.js';
 
@@ -82,6 +82,9 @@ const PING_EVERY_MS = 60_000;
 /** Deadlines are checked this often (the reference: every second). */
 const TICK_MS = 250;
 const SILENCE_MS = 2 * PING_EVERY_MS;
+
+/** While a payload of INFOs is processed, its replies (FREQ, DONE) go out this many at a time. */
+const REPLY_BATCH = 64;
 
 /** Packets of the peer one session takes at most (INFOs beyond are dropped; they come again next session). */
 export const MAX_PEER_INFOS = 10_000;
@@ -427,7 +430,7 @@ export class SpSession {
         payload = encodeSpPackets([{ t: 'ping' }]);
         ping = true;
       } else if (this.control.length > 0) {
-        payload = this.control.shift()!;
+        payload = this.takeControl();
       } else if (this.outbox.pending) {
         payload = await this.nextFileChunk();
         if (payload === null) continue;
@@ -442,6 +445,27 @@ export class SpSession {
     }
   }
 
+  /**
+   * The queued control payloads that fit one payload, joined (in order): a
+   * DONE per received packet, or INFOs and FREQs queued piecemeal, go out
+   * together rather than one frame each.
+   */
+  private takeControl(): Uint8Array {
+    const first = this.control.shift()!;
+    let size = first.length;
+    let n = 0;
+    while (n < this.control.length && size + this.control[n].length <= SP_MAX_PAYLOAD) size += this.control[n++].length;
+    if (n === 0) return first;
+    const out = new Uint8Array(size);
+    out.set(first, 0);
+    let off = first.length;
+    for (const c of this.control.splice(0, n)) {
+      out.set(c, off);
+      off += c.length;
+    }
+    return out;
+  }
+
   /** Send one payload; a failure (the link broke, or a write stayed blocked for NNCPDEADLINE) ends the session. */
   private async send(payload: Uint8Array, ping: boolean): Promise<void> {
     try {
@@ -454,10 +478,14 @@ export class SpSession {
     if (!ping) this.txLastNonPing = this.txLastSeen;
   }
 
-  /** The next FILE packet for the most urgent request (after the -txrate pause), or null when there is nothing to send after all. */
+  /**
+   * The next FILE packets for the most urgent requests (after the -txrate
+   * pause), or null when there is nothing to send after all. Small packets
+   * share a payload, except under -txrate (which counts payloads).
+   */
   private async nextFileChunk(): Promise<Uint8Array | null> {
     if (this.p.txRate > 0) await this.sleep(1000 / this.p.txRate);
-    return this.dead ? null : this.outbox.next();
+    return this.dead ? null : this.outbox.nextPayload(this.p.txRate === 0);
   }
 
   // ---- receiving ----
@@ -511,6 +539,8 @@ export class SpSession {
           break;
         case 'info':
           if (await this.onInfo(pkt.hash, pkt.nice, spNumber(pkt.size), replies)) infosGot = true;
+          // The peer can start sending before the rest of a long payload of INFOs is answered.
+          if (replies.length >= REPLY_BATCH) this.queueControl(replies.splice(0));
           break;
         case 'freq':
           this.onFreq(base32Encode(pkt.hash), pkt.hash, spNumber(pkt.offset));
