@@ -175,6 +175,8 @@ export class SpSession {
   private txLastSeen: number;
   private txLastNonPing: number;
   private startedWorkers = false;
+  /** The peer's first payload, decoded by start() and handled by run(). */
+  private firstPkts: SpPacket[] | null = null;
   /** A payload is being handled (writing, fsyncing, renaming): not idleness. */
   private processing = false;
   /** Background checks of this session still running (their DONE is owed to the peer). */
@@ -228,14 +230,16 @@ export class SpSession {
   // ---- life cycle ----
 
   /**
-   * Queue our remaining INFOs and process the peer's first payload (throws
-   * when it is malformed; the caller then drops the connection).
+   * Queue our remaining INFOs and decode the peer's first payload (throws
+   * when it is malformed; the caller then drops the connection). Its
+   * packets are handled once run() starts, while our sending runs, so the
+   * FREQs for a long list of INFOs go out as they are made.
    */
   async start(): Promise<void> {
     for (const pl of this.prep.infoPayloads.slice(1)) this.control.push(pl);
     const first = this.tr.peerFirstPayload;
     try {
-      await this.process(first);
+      this.firstPkts = this.decode(first);
     } catch (err) {
       this.ctx.log.error('sp-process', this.les(), err, `${this.spWith}: processing first payload (${iBytes(first.length)})`);
       this.kill();
@@ -246,14 +250,35 @@ export class SpSession {
     this.startedWorkers = true;
   }
 
+  /** The peer's first payload, handled before anything else it sends. */
+  private async handleFirst(): Promise<void> {
+    const pkts = this.firstPkts ?? [];
+    this.firstPkts = null;
+    const size = this.tr.peerFirstPayload.length;
+    this.processing = true;
+    try {
+      await this.handle(pkts);
+    } catch (err) {
+      if (!this.dead) this.ctx.log.error('sp-process', this.les(), err, `${this.spWith}: processing first payload (${iBytes(size)})`);
+      this.kill();
+      throw err;
+    } finally {
+      this.processing = false;
+    }
+  }
+
   /** Run until the session ends (start() first); locks are released and files closed on return. */
   async run(): Promise<SessionResult> {
     const ticker = setInterval(() => this.tick(), TICK_MS);
     try {
       if (!this.startedWorkers) await this.start();
-      if (!this.p.noCK) void this.checkOldNoCK();
-      this.txWatch?.start();
-      await Promise.all([this.receiveLoop(), this.sendLoop()]);
+      const receiving = async (): Promise<void> => {
+        await this.handleFirst();
+        if (!this.p.noCK) void this.checkOldNoCK();
+        this.txWatch?.start();
+        await this.receiveLoop();
+      };
+      await Promise.all([receiving(), this.sendLoop()]);
     } catch {
       // logged where it happened
     } finally {
@@ -518,13 +543,19 @@ export class SpSession {
 
   /** Handle one payload of SP packets (throws on a malformed one: the session ends). */
   async process(payload: Uint8Array): Promise<void> {
-    let pkts: SpPacket[];
+    await this.handle(this.decode(payload));
+  }
+
+  private decode(payload: Uint8Array): SpPacket[] {
     try {
-      pkts = decodeSpPackets(payload);
+      return decodeSpPackets(payload);
     } catch (err) {
       this.ctx.log.error('sp-process-unmarshal', this.les(), err, `${this.spWith}: unmarshaling header`);
       throw err;
     }
+  }
+
+  private async handle(pkts: SpPacket[]): Promise<void> {
     const replies: Uint8Array[] = [];
     let infosGot = false;
     for (const pkt of pkts) {
