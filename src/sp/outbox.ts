@@ -9,7 +9,7 @@ import type { Context } from '../context.js';
 import { iBytes } from '../format.js';
 import type { LogFields, LogValue } from '../log/log.js';
 import type { Partials, TxPacket } from '../spool/partial.js';
-import { fileInPlace, SP_FILE_OVERHEAD, SP_MAX_FILE_CHUNK, SP_MAX_PAYLOAD } from './packets.js';
+import { fileInPlace, SP_FILE_OVERHEAD, SP_MAX_PAYLOAD } from './packets.js';
 
 /** A packet the peer requested from us. */
 interface Freq {
@@ -18,6 +18,9 @@ interface Freq {
   offset: number;
   nice: number;
 }
+
+/** A payload takes another FILE packet only while at least this many bytes of data still fit. */
+const MIN_PACKED_CHUNK = 4096;
 
 export interface OutboxOptions {
   ctx: Context;
@@ -83,11 +86,33 @@ export class Outbox {
   }
 
   /**
-   * The next FILE packet of the most urgent request (a view of the one
-   * reused buffer), or null when that request had to be dropped: its packet
-   * is gone (nncp-rm, a DONE) or unreadable.
+   * FILE packets for the most urgent requests in one payload (a view of the
+   * one reused buffer): with `pack`, one after another while a chunk of at
+   * least MIN_PACKED_CHUNK bytes still fits, so many small packets travel
+   * in one frame instead of one frame each (the receiver takes every packet
+   * of a payload in order, as it does INFOs); without, one. Null when
+   * nothing could be sent: every request tried had to be dropped.
    */
-  next(): Uint8Array | null {
+  nextPayload(pack: boolean): Uint8Array | null {
+    let used = 0;
+    while (this.queue.length > 0) {
+      const room = SP_MAX_PAYLOAD - used - SP_FILE_OVERHEAD;
+      if (used > 0 && room < MIN_PACKED_CHUNK) break;
+      const pkt = this.next(used, room);
+      if (pkt === null) continue;
+      used += pkt.length;
+      if (!pack) break;
+    }
+    return used === 0 ? null : this.filePkt.subarray(0, used);
+  }
+
+  /**
+   * The next FILE packet of the most urgent request, of at most `maxChunk`
+   * bytes of data, built at filePkt[at..] (and returned as a view of it), or
+   * null when that request had to be dropped: its packet is gone (nncp-rm, a
+   * DONE) or unreadable.
+   */
+  private next(at: number, maxChunk: number): Uint8Array | null {
     const q = this.queue[0];
     if (q === undefined) return null;
     const { ctx } = this.o;
@@ -104,11 +129,11 @@ export class Outbox {
         return null;
       }
     }
-    const pkt = this.filePkt;
+    const pkt = this.filePkt.subarray(at);
     let n = 0;
     if (q.offset < tx.size) {
       try {
-        n = tx.read(pkt, SP_FILE_OVERHEAD, Math.min(SP_MAX_FILE_CHUNK, tx.size - q.offset), q.offset);
+        n = tx.read(pkt, SP_FILE_OVERHEAD, Math.min(maxChunk, tx.size - q.offset), q.offset);
         if (n === 0) throw new Error('file ended early');
       } catch (err) {
         ctx.log.error('sp-file-read', fields(), err, `${this.o.spWith}: tx/${q.id} (${iBytes(q.offset)}): reading`);

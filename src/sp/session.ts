@@ -61,7 +61,7 @@ import { TransferBars } from './bars.js';
 import { logHdrError, type CheckQueue } from './checkqueue.js';
 import { LogLimiter } from './loglimit.js';
 import { Outbox } from './outbox.js';
-import { decodeSpPackets, encodeSpPackets, groupPayloads, spNumber, type SpPacket } from './packets.js';
+import { decodeSpPackets, encodeSpPackets, groupPayloads, SP_MAX_PAYLOAD, spNumber, type SpPacket } from './packets.js';
 import type { Prepared } from './prepare.js';
 import { idBytes, TxWatch } from './txwatch.js';
 
@@ -82,6 +82,9 @@ const PING_EVERY_MS = 60_000;
 /** Deadlines are checked this often (the reference: every second). */
 const TICK_MS = 250;
 const SILENCE_MS = 2 * PING_EVERY_MS;
+
+/** While a payload of INFOs is processed, its replies (FREQ, DONE) go out this many at a time. */
+const REPLY_BATCH = 64;
 
 /** Packets of the peer one session takes at most (INFOs beyond are dropped; they come again next session). */
 export const MAX_PEER_INFOS = 10_000;
@@ -172,6 +175,8 @@ export class SpSession {
   private txLastSeen: number;
   private txLastNonPing: number;
   private startedWorkers = false;
+  /** The peer's first payload, decoded by start() and handled by run(). */
+  private firstPkts: SpPacket[] | null = null;
   /** A payload is being handled (writing, fsyncing, renaming): not idleness. */
   private processing = false;
   /** Background checks of this session still running (their DONE is owed to the peer). */
@@ -225,14 +230,16 @@ export class SpSession {
   // ---- life cycle ----
 
   /**
-   * Queue our remaining INFOs and process the peer's first payload (throws
-   * when it is malformed; the caller then drops the connection).
+   * Queue our remaining INFOs and decode the peer's first payload (throws
+   * when it is malformed; the caller then drops the connection). Its
+   * packets are handled once run() starts, while our sending runs, so the
+   * FREQs for a long list of INFOs go out as they are made.
    */
   async start(): Promise<void> {
     for (const pl of this.prep.infoPayloads.slice(1)) this.control.push(pl);
     const first = this.tr.peerFirstPayload;
     try {
-      await this.process(first);
+      this.firstPkts = this.decode(first);
     } catch (err) {
       this.ctx.log.error('sp-process', this.les(), err, `${this.spWith}: processing first payload (${iBytes(first.length)})`);
       this.kill();
@@ -243,14 +250,35 @@ export class SpSession {
     this.startedWorkers = true;
   }
 
+  /** The peer's first payload, handled before anything else it sends. */
+  private async handleFirst(): Promise<void> {
+    const pkts = this.firstPkts ?? [];
+    this.firstPkts = null;
+    const size = this.tr.peerFirstPayload.length;
+    this.processing = true;
+    try {
+      await this.handle(pkts);
+    } catch (err) {
+      if (!this.dead) this.ctx.log.error('sp-process', this.les(), err, `${this.spWith}: processing first payload (${iBytes(size)})`);
+      this.kill();
+      throw err;
+    } finally {
+      this.processing = false;
+    }
+  }
+
   /** Run until the session ends (start() first); locks are released and files closed on return. */
   async run(): Promise<SessionResult> {
     const ticker = setInterval(() => this.tick(), TICK_MS);
     try {
       if (!this.startedWorkers) await this.start();
-      if (!this.p.noCK) void this.checkOldNoCK();
-      this.txWatch?.start();
-      await Promise.all([this.receiveLoop(), this.sendLoop()]);
+      const receiving = async (): Promise<void> => {
+        await this.handleFirst();
+        if (!this.p.noCK) void this.checkOldNoCK();
+        this.txWatch?.start();
+        await this.receiveLoop();
+      };
+      await Promise.all([receiving(), this.sendLoop()]);
     } catch {
       // logged where it happened
     } finally {
@@ -427,7 +455,7 @@ export class SpSession {
         payload = encodeSpPackets([{ t: 'ping' }]);
         ping = true;
       } else if (this.control.length > 0) {
-        payload = this.control.shift()!;
+        payload = this.takeControl();
       } else if (this.outbox.pending) {
         payload = await this.nextFileChunk();
         if (payload === null) continue;
@@ -442,6 +470,27 @@ export class SpSession {
     }
   }
 
+  /**
+   * The queued control payloads that fit one payload, joined (in order): a
+   * DONE per received packet, or INFOs and FREQs queued piecemeal, go out
+   * together rather than one frame each.
+   */
+  private takeControl(): Uint8Array {
+    const first = this.control.shift()!;
+    let size = first.length;
+    let n = 0;
+    while (n < this.control.length && size + this.control[n].length <= SP_MAX_PAYLOAD) size += this.control[n++].length;
+    if (n === 0) return first;
+    const out = new Uint8Array(size);
+    out.set(first, 0);
+    let off = first.length;
+    for (const c of this.control.splice(0, n)) {
+      out.set(c, off);
+      off += c.length;
+    }
+    return out;
+  }
+
   /** Send one payload; a failure (the link broke, or a write stayed blocked for NNCPDEADLINE) ends the session. */
   private async send(payload: Uint8Array, ping: boolean): Promise<void> {
     try {
@@ -454,10 +503,14 @@ export class SpSession {
     if (!ping) this.txLastNonPing = this.txLastSeen;
   }
 
-  /** The next FILE packet for the most urgent request (after the -txrate pause), or null when there is nothing to send after all. */
+  /**
+   * The next FILE packets for the most urgent requests (after the -txrate
+   * pause), or null when there is nothing to send after all. Small packets
+   * share a payload, except under -txrate (which counts payloads).
+   */
   private async nextFileChunk(): Promise<Uint8Array | null> {
     if (this.p.txRate > 0) await this.sleep(1000 / this.p.txRate);
-    return this.dead ? null : this.outbox.next();
+    return this.dead ? null : this.outbox.nextPayload(this.p.txRate === 0);
   }
 
   // ---- receiving ----
@@ -490,13 +543,19 @@ export class SpSession {
 
   /** Handle one payload of SP packets (throws on a malformed one: the session ends). */
   async process(payload: Uint8Array): Promise<void> {
-    let pkts: SpPacket[];
+    await this.handle(this.decode(payload));
+  }
+
+  private decode(payload: Uint8Array): SpPacket[] {
     try {
-      pkts = decodeSpPackets(payload);
+      return decodeSpPackets(payload);
     } catch (err) {
       this.ctx.log.error('sp-process-unmarshal', this.les(), err, `${this.spWith}: unmarshaling header`);
       throw err;
     }
+  }
+
+  private async handle(pkts: SpPacket[]): Promise<void> {
     const replies: Uint8Array[] = [];
     let infosGot = false;
     for (const pkt of pkts) {
@@ -511,6 +570,8 @@ export class SpSession {
           break;
         case 'info':
           if (await this.onInfo(pkt.hash, pkt.nice, spNumber(pkt.size), replies)) infosGot = true;
+          // The peer can start sending before the rest of a long payload of INFOs is answered.
+          if (replies.length >= REPLY_BATCH) this.queueControl(replies.splice(0));
           break;
         case 'freq':
           this.onFreq(base32Encode(pkt.hash), pkt.hash, spNumber(pkt.offset));

@@ -332,7 +332,7 @@ export class Spool extends SpoolLayout {
    */
   async isQuarantined(nodeIdB32: string, pktId: string): Promise<boolean> {
     try {
-      await fsp.lstat(this.quarantinePath(nodeIdB32, pktId));
+      fs.lstatSync(this.quarantinePath(nodeIdB32, pktId)); // asked once per INFO: no thread-pool round trip
       return true;
     } catch {
       return false;
