@@ -74,7 +74,8 @@ export const callCommand: CommandModule<object, Args> = {
       const mcdAddrs = mcdWait > 0 ? await waitMcd(ctx, node, mcdWait) : undefined;
       const pkts = argv.pkts ? argv.pkts.split(',') : undefined;
       // A |command or -ucspi link cannot be handed to the child: such calls stay in one process (README says so).
-      const runner = privsep && dialsTcp(node, addr) ? await startCallChild(ctx, { user: runAs }) : undefined;
+      const tcp = (mcdAddrs?.length ?? 0) > 0 || dialsTcp(node, addr); // MCD-learned addresses are TCP
+      const runner = privsep && tcp ? await startCallChild(ctx, { user: runAs }) : undefined;
       const res = await callNode(ctx, {
         runner,
         node,
