@@ -25,6 +25,11 @@
  * ones (issue 11). Data writes and fsyncs stay on the thread pool: they can
  * take long, and a daemon's other sessions go on meanwhile. The order of
  * every step, and so what a crash can leave, is the same either way.
+ *
+ * (Longer than 600 lines: TmpFile's stages, its two commit modes and the
+ * synchronous and pooled write paths must be read together to see the
+ * order a crash can interrupt. The helpers below it (ensureDir, fsyncDir,
+ * fsyncAll, writeAllAt) could move to a file of their own.)
  */
 import fs, { constants as C, promises as fsp } from 'node:fs';
 import path from 'node:path';

@@ -52,6 +52,11 @@
  * Log records use the reference's Who values and fields (xfer-rx,
  * xfer-rx-seen, xfer-tx, ...), so nncp-log shows them the same. The result
  * says whether anything failed (the command's exit code).
+ *
+ * (Longer than 600 lines: -rx and -tx share the medium's rules, the copy
+ * loop and the log wording, and xfer -watch and carry reach both through
+ * one file each (xferRxFile, xferTxNode). The next split: rx and tx into
+ * files of their own, this one keeping the shared rules.)
  */
 import fs, { constants as C, promises as fsp } from 'node:fs';
 import path from 'node:path';
