@@ -34,7 +34,7 @@ import { MTH, type MthProgress } from '../crypto/mth.js';
 import { decodeEncHeader, ENC_HEADER_SIZE } from '../packet/header.js';
 import { fsyncDir, renameDurably, syncDisabled } from './atomic.js';
 import { hasRoom } from './space.js';
-import { NOCK_SUFFIX, PART_SUFFIX, readHead, type Spool } from './spool.js';
+import { NOCK_SUFFIX, PART_SUFFIX, present, readHead, type Spool } from './spool.js';
 
 /** What the rx queue already holds of a packet: complete, tossed (seen/), or waiting for its checksum. */
 export type Holding = 'packet' | 'seen' | 'quarantined' | 'nock';
@@ -51,16 +51,6 @@ export class ChecksumMismatchError extends Error {
   constructor() {
     super('checksum mismatch');
     this.name = 'ChecksumMismatchError';
-  }
-}
-
-/** Whether a path exists; any error other than "missing" counts as existing, as in the reference. */
-async function present(p: string): Promise<boolean> {
-  try {
-    fs.statSync(p); // no thread-pool round trip per packet offered (spool/atomic.ts)
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
   }
 }
 
@@ -99,10 +89,10 @@ export class Partials {
 
   /** What rx/ already holds of the packet, or null when it holds none of it but perhaps a .part. */
   async holding(nodeIdB32: string, pktId: string): Promise<Holding | null> {
-    if (await present(this.spool.packetPath(nodeIdB32, 'rx', pktId))) return 'packet';
+    if (present(this.spool.packetPath(nodeIdB32, 'rx', pktId))) return 'packet';
     if (await this.spool.isSeen(nodeIdB32, pktId)) return 'seen';
     if (await this.spool.isQuarantined(nodeIdB32, pktId)) return 'quarantined';
-    if (await present(this.spool.nockPath(nodeIdB32, pktId))) return 'nock';
+    if (present(this.spool.nockPath(nodeIdB32, pktId))) return 'nock';
     return null;
   }
 

@@ -74,6 +74,20 @@ function isMissing(err: unknown): boolean {
 }
 
 /**
+ * Whether something is at `p` in the spool; any error other than "missing"
+ * counts as present, as in the reference. Synchronous: a stat is cheaper
+ * than a thread-pool round trip, and it is asked once per packet offered.
+ */
+export function present(p: string): boolean {
+  try {
+    fs.statSync(p);
+    return true;
+  } catch (err) {
+    return !isMissing(err);
+  }
+}
+
+/**
  * Read up to `n` bytes from the start of a file. Synchronously (a header
  * is a few hundred bytes: cheaper than a thread-pool round trip per
  * packet; atomic.ts says more).
@@ -317,12 +331,7 @@ export class Spool extends SpoolLayout {
 
   /** Whether rx/seen/<pktId> exists (any error other than "missing" counts as seen, as in the reference). */
   async isSeen(nodeIdB32: string, pktId: string): Promise<boolean> {
-    try {
-      fs.statSync(this.seenPath(nodeIdB32, pktId));
-      return true;
-    } catch (err) {
-      return !isMissing(err);
-    }
+    return present(this.seenPath(nodeIdB32, pktId));
   }
 
   /**

@@ -53,7 +53,7 @@
  * false when something failed (an error was logged): a bad checksum, a
  * truncated packet, a write that failed, a node whose queue was locked.
  */
-import { lstat, open } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { base32Encode } from '../codec/base32.js';
 import { parsePaxRecords, parseTarBlock, TAR_BLOCK, TAR_SPECIAL_MAX, tarHeader, tarPad } from '../codec/tar.js';
@@ -68,7 +68,7 @@ import { ENC_HEADER_SIZE } from '../packet/header.js';
 import { judgeHeader } from '../admin/stat.js';
 import { Progress } from '../progress.js';
 import type { TmpFile } from '../spool/atomic.js';
-import { isId, type Job } from '../spool/spool.js';
+import { isId, present, type Job } from '../spool/spool.js';
 import { BlockReader } from '../stream/blockreader.js';
 import { readReused } from '../stream/fileread.js';
 import { writeOut } from '../stream/writeout.js';
@@ -440,7 +440,7 @@ async function rxEntry(st: RxState, entry: TarEntry): Promise<void> {
     return;
   }
   const dst = ctx.spool.packetPath(sender, 'rx', name);
-  if (await exists(dst)) {
+  if (present(dst)) {
     ctx.log.debug('bundle-rx-exists', fields, `${pktMsg}: packet already exists`);
     return;
   }
@@ -457,15 +457,6 @@ async function rxEntry(st: RxState, entry: TarEntry): Promise<void> {
   if (!taken) return;
   res.packets.push(name);
   ctx.log.info('bundle-rx', [...fields, ['Size', entry.size]], `Bundle transfer, received from ${neigh.name} ${name} (${iBytes(entry.size)})`);
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch (err) {
-    return errCode(err) !== 'ENOENT';
-  }
 }
 
 function truncated(st: RxState, fields: LogFields, msg: string, got: number, size: number): void {
@@ -561,7 +552,7 @@ async function verifyOwn(st: RxState, entry: TarEntry, name: string, head: Uint8
     ['Pkt', name],
   ];
   const txMsg = `Bundle transfer ${nodeName(ctx, recipient)}/tx/${name}`;
-  if (!(await exists(ctx.spool.packetPath(recipient, 'tx', name)))) {
+  if (!(present(ctx.spool.packetPath(recipient, 'tx', name)))) {
     ctx.log.debug('bundle-tx-missing', fields, `${txMsg}: packet is already missing`);
     return;
   }
