@@ -5,7 +5,7 @@ import { PigeonError } from '../src/errors.js';
 import { parseNice } from '../src/nice.js';
 import { readStdin } from '../src/stream/stdin.js';
 import { bundleRx, bundleTx } from '../src/xfer/bundle.js';
-import { commonFlags, type CommonArgs, run } from './common.js';
+import { commonFlags, type CommonArgs, direction, run } from './common.js';
 
 interface Args extends CommonArgs {
   nodes?: string[];
@@ -32,7 +32,7 @@ export const bundleCommand: CommandModule<object, Args> = {
   handler: (argv) =>
     run('bundle', async () => {
       const nice = parseNice(argv.nice ?? 'MAX', '-nice');
-      if (argv.rx && argv.tx) throw new PigeonError('EUSAGE', '-rx and -tx can not be set simultaneously');
+      direction(argv);
       if (!argv.rx && !argv.tx) throw new PigeonError('EUSAGE', 'at least one of -rx and -tx must be specified: -tx NODE... > STREAM, or -rx < STREAM');
       const ctx = await makeContext({ ...argv, needSelf: true });
       const nodes = (argv.nodes ?? []).map((n) => node(ctx, String(n)));

@@ -8,7 +8,7 @@ import { callNode, dialsTcp } from '../src/sp/call.js';
 import { waitMcd } from '../src/sp/mcd.js';
 import { startCallChild } from '../src/privsep/parent.js';
 import { lookupUser } from '../src/privsep/sandbox.js';
-import { autoTossFlags, autoTossOptions, commonFlags, lastNum, lastStr, privsepChoice, privsepFlags, run, type AutoTossArgs, type CommonArgs, type PrivsepArgs } from './common.js';
+import { autoTossFlags, autoTossOptions, commonFlags, direction, lastNum, lastStr, privsepChoice, privsepFlags, run, type AutoTossArgs, type CommonArgs, type PrivsepArgs } from './common.js';
 
 interface Args extends CommonArgs, AutoTossArgs, PrivsepArgs {
   node?: string;
@@ -58,7 +58,7 @@ export const callCommand: CommandModule<object, Args> = {
   handler: (argv) =>
     run('call', async () => {
       const nice = parseNice(argv.nice, '-nice');
-      if (argv.rx && argv.tx) throw new PigeonError('EUSAGE', '-rx and -tx can not be set simultaneously');
+      const xx = direction(argv);
       const rxRate = wholeNumber(argv.rxrate, 'rxrate');
       const txRate = wholeNumber(argv.txrate, 'txrate');
       const od = wholeNumber(argv.onlinedeadline, 'onlinedeadline');
@@ -81,7 +81,7 @@ export const callCommand: CommandModule<object, Args> = {
         node,
         addr,
         nice,
-        xx: argv.rx ? 'rx' : argv.tx ? 'tx' : undefined,
+        xx,
         onlineDeadline: od !== 0 ? od : node.onlineDeadline,
         maxOnlineTime: mot !== 0 ? mot : node.maxOnlineTime,
         rxRate,

@@ -4,7 +4,7 @@ import { makeContext, node } from '../src/context.js';
 import { PigeonError } from '../src/errors.js';
 import { parseNice } from '../src/nice.js';
 import { carry, carrySummary } from '../src/xfer/carry.js';
-import { abortOnSignals, commonFlags, type CommonArgs, run } from './common.js';
+import { abortOnSignals, commonFlags, type CommonArgs, direction, run } from './common.js';
 
 interface Args extends CommonArgs {
   dir?: string[];
@@ -33,7 +33,7 @@ export const carryCommand: CommandModule<object, Args> = {
       const args = argv.dir ?? [];
       if (args.length !== 1) throw new PigeonError('EUSAGE', 'usage: pigeon carry [options] DIR (exactly one directory: the medium\'s root)');
       const nice = parseNice(argv.nice ?? 'MAX', '-nice');
-      if (argv.rx && argv.tx) throw new PigeonError('EUSAGE', '-rx and -tx can not be set simultaneously');
+      direction(argv);
       const ctx = await makeContext({ ...argv, needSelf: true });
       const nodes = argv.node ? argv.node.split(',').map((n) => node(ctx, n)) : undefined;
       const res = await carry(ctx, { dir: String(args[0]), nodes, nice, rxOnly: argv.rx, txOnly: argv.tx, noToss: argv.notoss, dryRun: argv.dryrun, signal: abortOnSignals() });

@@ -95,6 +95,12 @@ export function autoTossFlags<T>(y: Argv<T>, autotoss = 'Toss after call is fini
     .option('autotoss-gen-ack', { type: 'boolean', describe: 'Generate ACK packets during tossing (NNCP 8.9)' }) as Argv<T & AutoTossArgs>;
 }
 
+/** -rx or -tx (xfer, carry, bundle, call): one direction only, or both when neither is given; both at once is refused. */
+export function direction(a: { rx?: boolean; tx?: boolean }): 'rx' | 'tx' | undefined {
+  if (a.rx && a.tx) throw new PigeonError('EUSAGE', '-rx and -tx can not be set simultaneously');
+  return a.rx ? 'rx' : a.tx ? 'tx' : undefined;
+}
+
 export interface PrivsepArgs {
   noprivsep?: boolean;
   user?: string;

@@ -4,7 +4,7 @@ import { makeContext, node } from '../src/context.js';
 import { PigeonError } from '../src/errors.js';
 import { parseNice } from '../src/nice.js';
 import { xfer } from '../src/xfer/xfer.js';
-import { abortOnSignals, commonFlags, type CommonArgs, run } from './common.js';
+import { abortOnSignals, commonFlags, type CommonArgs, direction, run } from './common.js';
 
 interface Args extends CommonArgs {
   dir?: string[];
@@ -36,7 +36,7 @@ export const xferCommand: CommandModule<object, Args> = {
       const args = argv.dir ?? [];
       if (args.length !== 1) throw new PigeonError('EUSAGE', 'usage: pigeon xfer [options] DIR (exactly one directory)');
       const nice = parseNice(argv.nice ?? 'MAX', '-nice');
-      if (argv.rx && argv.tx) throw new PigeonError('EUSAGE', '-rx and -tx can not be set simultaneously');
+      direction(argv);
       const ctx = await makeContext({ ...argv, needSelf: true });
       const only = argv.node ? node(ctx, argv.node) : undefined;
       if (argv.watch) {
