@@ -47,6 +47,11 @@ export class AuthError extends PigeonError {
 }
 
 /** Render any thrown value as one human line (no stack trace). */
+/** The errno code of a system error ('ENOENT', 'EPIPE'...), undefined for anything else. */
+export function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException)?.code;
+}
+
 export function errorLine(err: unknown): string {
   if (err instanceof PigeonError) return err.message;
   if (err && typeof err === 'object') {

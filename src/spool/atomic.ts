@@ -33,6 +33,7 @@
  */
 import fs, { constants as C, promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { errCode } from '../errors.js';
 import { nativeModule } from '../native.js';
 
 /** True when fsync must be skipped: explicit noSync, or NNCPNOSYNC non-empty. */
@@ -100,10 +101,6 @@ function quietly(f: () => void): void {
 export async function fsyncAll(paths: readonly string[], noSync?: boolean): Promise<void> {
   if (syncDisabled(noSync)) return;
   await Promise.all(paths.map((p) => fsyncDir(p, noSync)));
-}
-
-function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException)?.code;
 }
 
 function fsError(code: string, dir: string, message: string): NodeJS.ErrnoException {

@@ -5,7 +5,8 @@
  * verified to its end before anything is removed.
  */
 import { promises as fsp } from 'node:fs';
-import { drain, errCode, path32B32, TossFailure, withFields, type Outcome, type Tossing } from './common.js';
+import { errCode } from '../errors.js';
+import { drain, path32B32, TossFailure, withFields, type Outcome, type Tossing } from './common.js';
 
 export async function tossAck(t: Tossing): Promise<Outcome> {
   const { ctx, opts, origin } = t;

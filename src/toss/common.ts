@@ -210,6 +210,3 @@ export function isInside(p: string, root: string): boolean {
   return p === root || p.startsWith(root + '/');
 }
 
-export function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException)?.code;
-}

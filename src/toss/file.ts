@@ -30,6 +30,7 @@ import path from 'node:path';
 import { bytesEqual } from '../codec/bytes.js';
 import type { LogFields } from '../log/log.js';
 import { iBytes, shortId } from '../format.js';
+import { errCode } from '../errors.js';
 import { Progress } from '../progress.js';
 import { ensureDir, makeDir, noClobberName, TmpFile } from '../spool/atomic.js';
 import { incomingDebris, incomingTmpPrefix, isRecordedFile, type FilePlacing, type FileWriting } from '../spool/delivery.js';
@@ -37,7 +38,6 @@ import { INCOMING_TMP_PREFIX } from '../spool/layout.js';
 import {
   checkAbort,
   drain,
-  errCode,
   isInside,
   noteDelivery,
   pathText,

@@ -60,7 +60,7 @@ import { parsePaxRecords, parseTarBlock, TAR_BLOCK, TAR_SPECIAL_MAX, tarHeader, 
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { MTH } from '../crypto/mth.js';
-import { errorLine } from '../errors.js';
+import { errCode, errorLine } from '../errors.js';
 import { iBytes, shortId } from '../format.js';
 import { killpoint } from '../killpoint.js';
 import type { LogFields } from '../log/log.js';
@@ -72,7 +72,7 @@ import { isId, present, type Job } from '../spool/spool.js';
 import { BlockReader } from '../stream/blockreader.js';
 import { readReused } from '../stream/fileread.js';
 import { writeOut } from '../stream/writeout.js';
-import { errCode, lockTx } from './medium.js';
+import { lockTx } from './medium.js';
 
 /** The top directory of a bundle, and the bytes a reader looks for. */
 export const BUNDLE_PREFIX = 'NNCP';

@@ -32,13 +32,13 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
-import { errorLine } from '../errors.js';
+import { errCode, errorLine } from '../errors.js';
 import { killpoint } from '../killpoint.js';
 import { PktType } from '../packet/header.js';
 import { isId } from '../spool/spool.js';
 import { tossAll, type TossOptions } from '../toss/toss.js';
 import { autoAck, plainTypeOf } from '../tx/ack.js';
-import { errCode, judgeCopy } from './medium.js';
+import { judgeCopy } from './medium.js';
 import { xferRx, xferTx, type XferOptions } from './xfer.js';
 
 export interface CarryOptions {

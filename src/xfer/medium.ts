@@ -9,14 +9,10 @@ import path from 'node:path';
 import { base32Encode } from '../codec/base32.js';
 import type { Context } from '../context.js';
 import { mthOfFile } from '../crypto/mth.js';
-import { errorLine, PigeonError } from '../errors.js';
+import { errCode, errorLine, PigeonError } from '../errors.js';
 import type { LogFields } from '../log/log.js';
 import type { SpoolLock } from '../spool/lock.js';
 import type { Job } from '../spool/spool.js';
-
-export function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException)?.code;
-}
 
 /** Entries of a directory, sorted by name. */
 export async function entries(dir: string): Promise<Dirent[]> {
