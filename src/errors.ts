@@ -52,6 +52,11 @@ export function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
 }
 
+/** Whether `err` says a path does not exist (ENOENT). */
+export function isMissing(err: unknown): boolean {
+  return errCode(err) === 'ENOENT';
+}
+
 export function errorLine(err: unknown): string {
   if (err instanceof PigeonError) return err.message;
   if (err && typeof err === 'object') {

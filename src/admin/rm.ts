@@ -35,7 +35,7 @@ import { promises as fsp, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
-import { errorLine, PigeonError } from '../errors.js';
+import { errorLine, isMissing, PigeonError } from '../errors.js';
 import { deliveryRecords, incomingDebris } from '../spool/delivery.js';
 import { LOCK_SUFFIX, NOCK_SUFFIX, PART_SUFFIX } from '../spool/spool.js';
 
@@ -88,10 +88,6 @@ export function parsePktList(text: string): Set<string> {
     out.add(word.slice(word.lastIndexOf('/') + 1));
   }
   return out;
-}
-
-function isMissing(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
 /**

@@ -25,6 +25,7 @@ import { bytesEqual } from '../codec/bytes.js';
 import { MAGIC_ENC, OLD_MAGICS } from '../packet/magic.js';
 import { listQuarantine } from '../spool/quarantine.js';
 import { isId, NOCK_SUFFIX, PART_SUFFIX, partialId, readHead } from '../spool/spool.js';
+import { isMissing } from '../errors.js';
 
 export type QueueKind = 'rx' | 'tx' | 'nock' | 'part';
 
@@ -87,10 +88,6 @@ export function judgeHeader(raw: Uint8Array): HeaderVerdict {
     return { ok: false, foreign: 'Unknown magic number' };
   }
   return { ok: true, nice, sender: base32Encode(raw.subarray(12, 44)), recipient: base32Encode(raw.subarray(44, 76)) };
-}
-
-function isMissing(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
 /**

@@ -27,6 +27,7 @@ import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { INCOMING_TMP_PREFIX } from './layout.js';
 import { isId, type Spool } from './spool.js';
+import { isMissing } from '../errors.js';
 
 export interface FileWriting {
   kind: 'file';
@@ -67,10 +68,6 @@ export type DeliveryRecord = FileWriting | FilePlacing | ExecStarted | Delivered
 /** The temporary-file prefix for a delivery of packet `pktId` into incoming/. */
 export function incomingTmpPrefix(pktId: string): string {
   return `${INCOMING_TMP_PREFIX}${pktId}.`;
-}
-
-function isMissing(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
 function valid(r: unknown): r is DeliveryRecord {

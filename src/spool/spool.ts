@@ -12,7 +12,7 @@
  */
 import fs, { constants as C, promises as fsp } from 'node:fs';
 import { base32Encode } from '../codec/base32.js';
-import { errorLine } from '../errors.js';
+import { errorLine, isMissing } from '../errors.js';
 import { decodeEncHeader, ENC_HEADER_SIZE, type EncHeader } from '../packet/header.js';
 import { ensureDir, TmpFile, touchMarker, writeAtomic, type TmpFileOptions } from './atomic.js';
 import { isId, partialId, SpoolLayout, type PartialSuffix, type Queue } from './layout.js';
@@ -67,10 +67,6 @@ export interface ListOptions {
   onSkip?: (s: Skipped) => void;
   /** Only packets whose id passes (the others are not even read): a session's rescan skips what it announced. */
   only?: (id: string) => boolean;
-}
-
-function isMissing(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
 /**
