@@ -13,6 +13,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { OCTAL11_MAX, TAR_BLOCK, tarHeader as header, tarPad as padLen, USTAR_NAME } from '../codec/tar.js';
+import { utf8Order } from '../codec/bytes.js';
 import { PigeonError } from '../errors.js';
 
 const READ_CHUNK = 1 << 20;
@@ -35,10 +36,6 @@ export interface TarSource {
 
 const enc = new TextEncoder();
 
-function byteCompare(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
 /** Walk `root` without following symlinks: directories (root included) and regular files. */
 async function walk(root: string, base: string): Promise<{ dirs: Entry[]; files: Entry[] }> {
   const dirs: Entry[] = [];
@@ -47,7 +44,7 @@ async function walk(root: string, base: string): Promise<{ dirs: Entry[]; files:
     const st = await fsp.lstat(abs, { bigint: true });
     if (st.isDirectory()) {
       dirs.push({ name, abs, dir: true, size: 0, mtimeNs: st.mtimeNs });
-      const names = (await fsp.readdir(abs)).sort(byteCompare);
+      const names = (await fsp.readdir(abs)).sort(utf8Order);
       for (const n of names) await visit(path.join(abs, n), `${name}/${n}`);
     } else if (st.isFile()) {
       files.push({ name, abs, dir: false, size: Number(st.size), mtimeNs: st.mtimeNs });
@@ -55,7 +52,7 @@ async function walk(root: string, base: string): Promise<{ dirs: Entry[]; files:
   }
   const st = await fsp.stat(root, { bigint: true });
   dirs.push({ name: base, abs: root, dir: true, size: 0, mtimeNs: st.mtimeNs });
-  const names = (await fsp.readdir(root)).sort(byteCompare);
+  const names = (await fsp.readdir(root)).sort(utf8Order);
   for (const n of names) await visit(path.join(root, n), `${base}/${n}`);
   return { dirs, files };
 }
@@ -86,7 +83,7 @@ function paxRecords(e: Entry, comment: string): string {
   if (e.mtimeNs % 1_000_000_000n !== 0n || e.mtimeNs < 0n) rec.push(['mtime', paxTime(e.mtimeNs < 0n ? 0n : e.mtimeNs)]);
   if (Buffer.byteLength(e.name) > USTAR_NAME || !isAscii(e.name)) rec.push(['path', e.name]);
   if (e.size > OCTAL11_MAX) rec.push(['size', String(e.size)]);
-  rec.sort((a, b) => byteCompare(a[0], b[0]));
+  rec.sort((a, b) => utf8Order(a[0], b[0]));
   return rec.map(([k, v]) => paxRecord(k, v)).join('');
 }
 
