@@ -82,3 +82,63 @@ export async function resetPair(alice: TestNode, bob: TestNode, stick: string): 
   await rm(bob.incoming, { recursive: true, force: true });
   await mkdir(bob.incoming, { recursive: true });
 }
+
+/** Peak RSS every command must stay under (issue 11, item 6). */
+export const RSS_LIMIT_MB = 100;
+
+/**
+ * One line of the summary table `npm run bench` ends with: a piece of work
+ * timed for pigeon and for what it is measured against (the reference, or
+ * `node -e 0` for start-up), the largest ratio of medians allowed, and
+ * pigeon's peak RSS.
+ */
+export interface SummaryRow {
+  work: string;
+  /** 'fsync on', 'NNCPNOSYNC=1', … */
+  mode: string;
+  pigeon: number[];
+  versus: number[];
+  versusName: string;
+  /** Largest allowed pigeon median / versus median. */
+  target: number;
+  /** Pigeon's largest peak RSS over the runs, MB (unmeasured: undefined). */
+  rssMB?: number;
+}
+
+const sec = (x: number) => x.toFixed(x < 1 ? 3 : 2);
+const cell = (xs: number[]) => `${sec(median(xs))} (${sec(Math.min(...xs))}–${sec(Math.max(...xs))})`;
+
+/** Whether a row meets its ratio (and, where measured, the RSS limit). */
+export function rowMet(r: SummaryRow): boolean {
+  return median(r.pigeon) / median(r.versus) <= r.target && (r.rssMB === undefined || r.rssMB < RSS_LIMIT_MB);
+}
+
+/** The rows as one markdown table: medians with (min–max) in seconds, the ratio, its target, RSS, and whether both are met. */
+export function summaryTable(rows: SummaryRow[]): string {
+  const out = [
+    '| work | mode | pigeon s | against | their s | ratio | target | pigeon peak RSS MB | met |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const ratio = median(r.pigeon) / median(r.versus);
+    out.push(
+      `| ${r.work} | ${r.mode} | ${cell(r.pigeon)} | ${r.versusName} | ${cell(r.versus)} | ${ratio.toFixed(2)} | ≤ ${r.target.toFixed(1)} | ${r.rssMB === undefined ? '–' : r.rssMB.toFixed(0)} | ${rowMet(r) ? 'yes' : '**no**'} |`,
+    );
+  }
+  const met = rows.filter(rowMet).length;
+  out.push('', `${met} of ${rows.length} met.`);
+  return out.join('\n') + '\n';
+}
+
+/** A summary row from report()-style samples: pigeon's and the baseline's wall seconds, pigeon's peak RSS. */
+export function rowOf(work: string, mode: string, pigeon: Sample[], versus: Sample[], versusName: string, target: number): SummaryRow {
+  return {
+    work,
+    mode,
+    pigeon: pigeon.map((s) => s.seconds),
+    versus: versus.map((s) => s.seconds),
+    versusName,
+    target,
+    rssMB: Math.max(...pigeon.map((s) => s.maxRssKiB)) / 1024,
+  };
+}

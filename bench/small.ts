@@ -18,8 +18,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNodes, type TestNode } from '../spec/helpers/nncp.js';
-import { inTurn, report, resetPair, type Sample, timeCmd } from './lib.js';
-import { alternate, NNCP, PIGEON, run, sessionTable, type SpLab } from './sp.js';
+import { inTurn, report, resetPair, rowOf, type Sample, type SummaryRow, timeCmd } from './lib.js';
+import { alternate, NNCP, PIGEON, run, sessionRow, sessionTable, type SpLab } from './sp.js';
 
 const PIGEON_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cmd/pigeon.js');
 
@@ -42,7 +42,8 @@ async function queueSmall(dir: string, from: TestNode, to: TestNode, count: numb
 
 const ids = async (d: string) => (await readdir(d).catch(() => [] as string[])).filter((n) => n.length === 52);
 
-export async function benchSmall(opts: { count: number; runs: number; modes: boolean[]; onlineOnly?: boolean }): Promise<string> {
+/** Target (issue 11, item 1): each at most 0.8x the reference. With `rows`, summary rows are added there. */
+export async function benchSmall(opts: { count: number; runs: number; modes: boolean[]; onlineOnly?: boolean; rows?: SummaryRow[] }): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pigeon-bench-small-'));
   try {
     const { alice, bob } = await makeNodes(dir, ['alice', 'bob'], { generator: 'nncp' });
@@ -109,7 +110,14 @@ export async function benchSmall(opts: { count: number; runs: number; modes: boo
         }
       }
       const tag = `${opts.count} packets of ~1 KiB, ${opts.runs} runs, ${sync ? 'fsync on' : 'NNCPNOSYNC=1'}`;
+      const mode = sync ? 'fsync on' : 'NNCPNOSYNC=1';
+      const what = `${opts.count} small packets`;
       if (!opts.onlineOnly) {
+        opts.rows?.push(
+          rowOf(`toss, ${what}`, mode, results.toss['pigeon toss'], results.toss['nncp-toss'], 'nncp-toss', 0.8),
+          rowOf(`xfer -rx, ${what}`, mode, results['xfer -rx']['pigeon xfer -rx'], results['xfer -rx']['nncp-xfer -rx'], 'nncp-xfer', 0.8),
+          rowOf(`xfer -tx, ${what}`, mode, results['xfer -tx']['pigeon xfer -tx'], results['xfer -tx']['nncp-xfer -tx'], 'nncp-xfer', 0.8),
+        );
         out.push(report(`toss, ${tag}`, results.toss, 'nncp-toss'));
         out.push(report(`xfer -rx, ${tag}`, results['xfer -rx'], 'nncp-xfer -rx'));
         out.push(report(`xfer -tx, ${tag}`, results['xfer -tx'], 'nncp-xfer -tx'));
@@ -119,6 +127,7 @@ export async function benchSmall(opts: { count: number; runs: number; modes: boo
         nncp: { daemon: NNCP('nncp-daemon'), caller: NNCP('nncp-call') },
         pigeon: { daemon: PIGEON('daemon'), caller: PIGEON('call') },
       });
+      opts.rows?.push(sessionRow(`online session, ${what} each way`, mode, rows, 0.8));
       out.push(sessionTable(`## Online session, ${tag} each way over loopback`, rows, 'nncp'));
     }
     return out.join('\n');

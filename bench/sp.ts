@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNodes, type TestNode } from '../spec/helpers/nncp.js';
-import { makeRandomFile, median } from './lib.js';
+import { makeRandomFile, median, type SummaryRow } from './lib.js';
 
 const PIGEON_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cmd/pigeon.js');
 
@@ -211,13 +211,21 @@ export async function alternate(lab: SpLab, runs: number, variants: Record<strin
   return rows;
 }
 
-export async function benchSp(opts: { sizeMiB: number; runs: number; sync: boolean }): Promise<string> {
+/** A summary row of a session table: pigeon's transfer times against nncp's, the larger of pigeon's two peak RSS. */
+export function sessionRow(work: string, mode: string, rows: Record<string, Row>, target: number): SummaryRow {
+  const p = rows.pigeon;
+  return { work, mode, pigeon: p.transfer, versus: rows.nncp.transfer, versusName: 'nncp-call ↔ nncp-daemon', target, rssMB: Math.max(...p.callerRss, ...p.daemonRss) / 1024 };
+}
+
+/** Target (issue 11, item 5): at most 0.7x the reference's transfer time. With `rows`, a summary row is added there. */
+export async function benchSp(opts: { sizeMiB: number; runs: number; sync: boolean; rows?: SummaryRow[] }): Promise<string> {
   const lab = await makeSpLab(opts);
   try {
     const rows = await alternate(lab, opts.runs, {
       nncp: { daemon: NNCP('nncp-daemon'), caller: NNCP('nncp-call') },
       pigeon: { daemon: PIGEON('daemon'), caller: PIGEON('call') },
     });
+    opts.rows?.push(sessionRow(`online session, ${opts.sizeMiB} MiB each way`, opts.sync ? 'fsync on' : 'NNCPNOSYNC=1', rows, 0.7));
     return sessionTable(`## Online session, ${opts.sizeMiB} MiB each way over loopback (${opts.runs} runs, ${opts.sync ? 'fsync on' : 'NNCPNOSYNC=1'})`, rows, 'nncp');
   } finally {
     await rm(lab.dir, { recursive: true, force: true });

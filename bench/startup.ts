@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNodes } from '../spec/helpers/nncp.js';
-import { median, resetPair } from './lib.js';
+import { median, resetPair, type SummaryRow } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The `pigeon` bin (package.json): the launcher that runs the bundled CLI from its code cache. */
@@ -40,7 +40,8 @@ function wall(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<numb
 
 const ms = (s: number) => (s * 1000).toFixed(1);
 
-export async function benchStartup(opts: { runs: number; pigeon?: string }): Promise<string> {
+/** Target (issue 11, item 2): each at most 1.6x `node -e 0`. With `rows`, summary rows are added there. */
+export async function benchStartup(opts: { runs: number; pigeon?: string; rows?: SummaryRow[] }): Promise<string> {
   const pigeonJs = opts.pigeon ?? PIGEON_BIN;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pigeon-bench-startup-'));
   try {
@@ -81,6 +82,7 @@ export async function benchStartup(opts: { runs: number; pigeon?: string }): Pro
           t[c.name].push(await c.run());
         }
       }
+      opts.rows?.push({ work: `start-up: ${w.title}`, mode: 'NNCPNOSYNC=1', pigeon: t.pigeon, versus: t['node -e 0'], versusName: 'node -e 0', target: 1.6 });
       const med = (n: string) => median(t[n]);
       const cell = (n: string) => `${ms(med(n))} [${ms(Math.min(...t[n]))}-${ms(Math.max(...t[n]))}]`;
       all.push(
