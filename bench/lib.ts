@@ -53,12 +53,21 @@ export function report(title: string, rows: Record<string, Sample[]>, baseline: 
 }
 
 /** A file of `mib` MiB of random bytes (each MiB made distinct by its index). */
-export async function makeRandomFile(p: string, mib: number): Promise<void> {
+/**
+ * A file of `mib` MiB: one random MiB repeated with a counter, or with
+ * `fresh`, random throughout. The repeated one is incompressible for
+ * packets and files, but zstd (exec) with a window over 1 MiB finds the
+ * repeats: only `fresh` data is incompressible there.
+ */
+export async function makeRandomFile(p: string, mib: number, opts: { fresh?: boolean } = {}): Promise<void> {
   const fh = await open(p, 'w');
   const chunk = randomBytes(1 << 20);
   for (let i = 0; i < mib; i++) {
-    chunk.writeUInt32LE(i, 0);
-    await fh.write(chunk);
+    if (opts.fresh) await fh.write(randomBytes(1 << 20));
+    else {
+      chunk.writeUInt32LE(i, 0);
+      await fh.write(chunk);
+    }
   }
   await fh.close();
 }

@@ -4,7 +4,9 @@
  *   file SRC NODE:DST     nncp-file  vs pigeon file
  *   xfer -rx DIR          nncp-xfer  vs pigeon xfer   (a stick holding the packet)
  *   toss                  nncp-toss  vs pigeon toss   (the packet in rx/)
- *   exec NODE cat < SRC   peak RSS of pigeon exec, and of pigeon toss running the handle
+ *   exec NODE sink < SRC  nncp-exec vs pigeon exec, and the toss running the handle, on
+ *                         random data (incompressible), and on a random MiB repeated
+ *                         (zstd finds the repeats: the compressible case)
  * The reference goes first in even runs, pigeon in odd ones.
  * Usage: node dist/bench/offline.js [SIZE_MIB=1024] [RUNS=3] [--sync]
  */
@@ -31,7 +33,9 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
   try {
     const { alice, bob } = await makeNodes(dir, ['alice', 'bob'], { generator: 'nncp', exec: { sink: ['/bin/sh', '-c', 'cat > /dev/null'] } });
     const src = path.join(dir, 'payload');
-    await makeRandomFile(src, opts.sizeMiB);
+    await makeRandomFile(src, opts.sizeMiB, { fresh: true });
+    const srcRep = path.join(dir, 'payload-rep');
+    await makeRandomFile(srcRep, opts.sizeMiB);
     const env = opts.sync ? {} : { NNCPNOSYNC: '1' };
     const node = process.execPath;
     const pigeon = (args: string[]) => timeCmd(node, [PIGEON, ...args], env);
@@ -45,6 +49,7 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
       'xfer -rx': { 'nncp-xfer -rx': [], 'pigeon xfer -rx': [] },
       toss: { 'nncp-toss': [], 'pigeon toss': [] },
       exec: { 'nncp-exec': [], 'pigeon exec': [], 'nncp-toss (exec)': [], 'pigeon toss (exec)': [] },
+      'exec rep': { 'nncp-exec': [], 'pigeon exec': [], 'nncp-toss (exec)': [], 'pigeon toss (exec)': [] },
     };
     // One reference-made packet, kept aside, for the receiving side.
     await nncp('file', ['-quiet', '-cfg', alice.cfgPath, src, 'bob:out']);
@@ -78,16 +83,18 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
         await copyFile(packet, path.join(bobRx, pktId));
         results.toss[name].push(await run());
       }
-      for (const impl of inTurn(i, ['nncp', 'pigeon'] as const)) {
-        await clean();
-        const args = ['-quiet', '-cfg', alice.cfgPath, 'bob', 'sink'];
-        const sh = impl === 'nncp' ? `nncp-exec ${args.join(' ')} < ${src}` : `${node} ${PIGEON} exec ${args.join(' ')} < ${src}`;
-        results.exec[`${impl}-exec`.replace('pigeon-exec', 'pigeon exec')].push(await timeCmd('/bin/sh', ['-c', sh], env));
-        await mkdir(bobRx, { recursive: true });
-        for (const id of await files(aliceTx)) await copyFile(path.join(aliceTx, id), path.join(bobRx, id));
-        results.exec[impl === 'nncp' ? 'nncp-toss (exec)' : 'pigeon toss (exec)'].push(
-          impl === 'nncp' ? await nncp('toss', ['-quiet', '-cfg', bob.cfgPath]) : await pigeon(['toss', '-quiet', '-cfg', bob.cfgPath]),
-        );
+      for (const [table, input] of [['exec', src], ['exec rep', srcRep]] as const) {
+        for (const impl of inTurn(i, ['nncp', 'pigeon'] as const)) {
+          await clean();
+          const args = ['-quiet', '-cfg', alice.cfgPath, 'bob', 'sink'];
+          const sh = impl === 'nncp' ? `nncp-exec ${args.join(' ')} < ${input}` : `${node} ${PIGEON} exec ${args.join(' ')} < ${input}`;
+          results[table][`${impl}-exec`.replace('pigeon-exec', 'pigeon exec')].push(await timeCmd('/bin/sh', ['-c', sh], env));
+          await mkdir(bobRx, { recursive: true });
+          for (const id of await files(aliceTx)) await copyFile(path.join(aliceTx, id), path.join(bobRx, id));
+          results[table][impl === 'nncp' ? 'nncp-toss (exec)' : 'pigeon toss (exec)'].push(
+            impl === 'nncp' ? await nncp('toss', ['-quiet', '-cfg', bob.cfgPath]) : await pigeon(['toss', '-quiet', '-cfg', bob.cfgPath]),
+          );
+        }
       }
     }
     const tag = `${opts.sizeMiB} MiB, ${opts.runs} runs${opts.sync ? '' : ', NNCPNOSYNC=1'}`;
@@ -106,7 +113,8 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
       report(`file, ${tag}`, results.file, 'nncp-file'),
       report(`xfer -rx, ${tag}`, results['xfer -rx'], 'nncp-xfer -rx'),
       report(`toss of a file packet, ${tag}`, results.toss, 'nncp-toss'),
-      report(`exec from stdin and its toss (peak RSS is the point), ${tag}`, results.exec, 'nncp-exec'),
+      report(`exec from stdin (random data) and its toss, ${tag}`, results.exec, 'nncp-exec'),
+      report(`exec from stdin (a random MiB repeated: compressible) and its toss, ${tag}`, results['exec rep'], 'nncp-exec'),
     ].join('\n');
   } finally {
     await rm(dir, { recursive: true, force: true });
