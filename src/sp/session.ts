@@ -25,7 +25,10 @@
  *     log line per packet), so a peer cannot make a sparse file. A
  *     complete file becomes rx/<PKT> and DONE goes to the peer once its MTH
  *     matched (hashed as it arrived; a resumed one goes through .nock and a
- *     background check); with -nock it stays .nock for `check -nock`. A
+ *     background check) and it is durable there: complete files are
+ *     fsynced, renamed and their directory fsynced in groups, in the
+ *     background (rxfinish.ts), while the next payloads are handled; with
+ *     -nock it stays .nock for `check -nock`. A
  *     file that fails its checksum (in-stream, or the check of its .nock:
  *     corrupted on disk) is discarded and fetched again from the start,
  *     once per session;
@@ -56,11 +59,12 @@ import type { MTH } from '../crypto/mth.js';
 import { iBytes } from '../format.js';
 import type { LogFields, LogValue } from '../log/log.js';
 import { formatNice } from '../nice.js';
-import { Partials, type PartialReceive } from '../spool/partial.js';
+import { Partials, type Finished, type PartialReceive } from '../spool/partial.js';
 import { TransferBars } from './bars.js';
 import { logHdrError, type CheckQueue } from './checkqueue.js';
 import { LogLimiter } from './loglimit.js';
 import { Outbox } from './outbox.js';
+import { RxFinisher } from './rxfinish.js';
 import { decodeSpPackets, encodeSpPackets, groupPayloads, SP_MAX_PAYLOAD, spNumber, type SpPacket } from './packets.js';
 import type { Prepared } from './prepare.js';
 import { idBytes, TxWatch } from './txwatch.js';
@@ -82,6 +86,9 @@ const PING_EVERY_MS = 60_000;
 /** Deadlines are checked this often (the reference: every second). */
 const TICK_MS = 250;
 const SILENCE_MS = 2 * PING_EVERY_MS;
+
+/** tx/ packets the peer confirmed removed at once at most (on the thread pool). */
+const REMOVERS = 4;
 
 /** While a payload of INFOs is processed, its replies (FREQ, DONE) go out this many at a time. */
 const REPLY_BATCH = 64;
@@ -163,6 +170,16 @@ export class SpSession {
   private control: Uint8Array[] = [];
   private pingPending = false;
   private readonly rxFiles = new Map<string, PartialReceive>();
+  /** Complete packets being made durable in the background (their DONE goes out after). */
+  private readonly finisher: RxFinisher;
+  /** What finishing a received packet reports, by packet id, until it is finished. */
+  /** Our packets the peer confirmed (DONE), waiting to be removed from tx/, and removals running. */
+  private readonly toRemove: string[] = [];
+  private removers = 0;
+  /** Resolves when the last removal ended (null: none running). */
+  private removing: Promise<void> | null = null;
+  private removed: () => void = () => undefined;
+  private readonly finishing = new Map<string, { hash: Uint8Array; lesp: LogFields; msg: string; full: number | undefined }>();
   private readonly bars: TransferBars;
   private readonly txWatch: TxWatch | null = null;
 
@@ -191,6 +208,7 @@ export class SpSession {
     this.node = p.node;
     this.partials = new Partials(p.ctx.spool);
     this.bars = new TransferBars(p.ctx.progress);
+    this.finisher = new RxFinisher({ partials: this.partials, onFinished: (f) => this.onFinished(f) });
     this.spWith = `SP with ${p.node.name} (nice ${formatNice(p.nice)})`;
     this.limiter = new LogLimiter(p.ctx, () => this.les(), this.spWith, PEER_LOG_BURST).limit('sp-info', INFO_LOG_BURST);
     this.outbox = new Outbox({
@@ -284,6 +302,9 @@ export class SpSession {
     } finally {
       clearInterval(ticker);
       this.kill();
+      // Packets complete on disk are still made durable and placed (their DONE can no longer go out: the next session's INFO gets it).
+      await this.finisher.drain();
+      await this.removing;
     }
     this.limiter.flush();
     if (this.infosDropped > 0) {
@@ -347,7 +368,7 @@ export class SpSession {
     const od = this.p.onlineDeadline * 1000;
     // Time spent on a payload (writing, fsyncing and renaming a finished packet) is not idleness.
     // Nor is a background check whose DONE the peer is waiting for.
-    if (!this.processing && this.checking === 0 && now - this.rxLastNonPing >= od && now - this.txLastNonPing >= od) {
+    if (!this.processing && this.checking === 0 && this.finisher.size === 0 && now - this.rxLastNonPing >= od && now - this.txLastNonPing >= od) {
       this.ctx.log.debug('sp-deadline', this.les(), `${this.spWith}: online deadline reached`);
       return this.kill();
     }
@@ -355,7 +376,7 @@ export class SpSession {
       this.ctx.log.debug('sp-deadline', this.les(), `${this.spWith}: maximal online time reached`);
       return this.kill();
     }
-    if (!this.processing && now - this.rxLastSeen >= SILENCE_MS) return this.kill();
+    if (!this.processing && this.finisher.size === 0 && now - this.rxLastSeen >= SILENCE_MS) return this.kill();
     if (now - this.txLastSeen >= PING_EVERY_MS && !this.pingPending) {
       this.pingPending = true;
       this.wake();
@@ -580,7 +601,7 @@ export class SpSession {
           await this.onFile(base32Encode(pkt.hash), spNumber(pkt.offset), pkt.payload);
           break;
         case 'done':
-          await this.onDone(base32Encode(pkt.hash));
+          this.onDone(base32Encode(pkt.hash));
           break;
       }
     }
@@ -683,18 +704,35 @@ export class SpSession {
     this.wake();
   }
 
-  /** DONE: the peer has our packet; remove our tx copy. */
-  private async onDone(id: string): Promise<void> {
-    const lesp: LogFields = [...this.les(), ['Type', 'done'], ['Pkt', id], ['XX', 'tx']];
-    this.ctx.log.debug('sp-done', lesp, `${this.spWith}: DONE: removing ${id}`);
+  /** DONE: the peer has our packet; remove our tx copy (in the background, REMOVERS at a time: the frame loop goes on). */
+  private onDone(id: string): void {
     this.outbox.drop(id);
-    try {
-      await this.ctx.spool.removePacket(this.node.idB32, 'tx', id);
-    } catch (err) {
-      this.ctx.log.error('sp-done', lesp, err, `${this.spWith}: DONE: removing ${id}`);
-      return;
+    this.toRemove.push(id);
+    while (this.removers < REMOVERS && this.toRemove.length > 0) {
+      this.removers++;
+      this.removing ??= new Promise<void>((resolve) => {
+        this.removed = resolve;
+      });
+      void this.removeDone();
     }
-    this.ctx.log.info('sp-done', lesp, `Packet ${id} is sent`);
+  }
+
+  private async removeDone(): Promise<void> {
+    for (let id = this.toRemove.shift(); id !== undefined; id = this.toRemove.shift()) {
+      const lesp: LogFields = [...this.les(), ['Type', 'done'], ['Pkt', id], ['XX', 'tx']];
+      this.ctx.log.debug('sp-done', lesp, `${this.spWith}: DONE: removing ${id}`);
+      try {
+        await this.ctx.spool.removePacketPooled(this.node.idB32, 'tx', id);
+      } catch (err) {
+        this.ctx.log.error('sp-done', lesp, err, `${this.spWith}: DONE: removing ${id}`);
+        continue;
+      }
+      this.ctx.log.info('sp-done', lesp, `Packet ${id} is sent`);
+    }
+    if (--this.removers === 0) {
+      this.removing = null;
+      this.removed();
+    }
   }
 
   /**
@@ -721,7 +759,7 @@ export class SpSession {
     let rx = this.rxFiles.get(id);
     if (rx === undefined) {
       try {
-        rx = this.partials.open(this.node.idB32, id, full, await this.partials.resumeOffset(this.node.idB32, id), { hash: !this.p.noCK });
+        rx = await this.partials.openPooled(this.node.idB32, id, full, await this.partials.resumeOffset(this.node.idB32, id), { hash: !this.p.noCK });
       } catch (err) {
         ctx.log.error('sp-file-open', lesp, err, `${got}: opening part`);
         throw err;
@@ -753,49 +791,49 @@ export class SpSession {
     if (ourSize === full) await this.finishRx(rx, want.hash, lesp, `Got packet ${id} ${full > 0 ? Math.floor((100 * ourSize) / full) : 100}% (${iBytes(ourSize)} / ${iBytes(full)})`);
   }
 
-  /** The last chunk arrived: fsync, then rx/<PKT> and DONE when it checked out as it came, else .nock (checked in the background unless -nock). */
+  /**
+   * The last chunk arrived: a packet whose in-stream checksum mismatched is
+   * discarded and fetched again; any other goes to the finisher (fsync,
+   * then rx/<PKT>, or .nock when it was not checksummed as it came) while
+   * the next payloads are handled. Waits only when the finisher is full.
+   */
   private async finishRx(rx: PartialReceive, hash: Uint8Array, lesp: LogFields, msg: string): Promise<void> {
-    const { ctx } = this;
     const id = rx.pktId;
     const full = this.wanted.get(id)?.size;
     this.unwant(id);
-    try {
-      await rx.sync();
-    } catch (err) {
-      ctx.log.error('sp-file-sync', lesp, err, `${msg}: syncing`);
-      this.closeRx(id);
-      return;
-    }
-    this.closeRx(id);
-    const verdict = rx.verdict();
-    if (verdict === 'bad') {
-      ctx.log.error('sp-file-bad-checksum', lesp, 'checksum mismatch', msg);
+    this.rxFiles.delete(id); // the finisher closes it
+    if (rx.verdict() === 'bad') {
+      rx.close();
+      this.ctx.log.error('sp-file-bad-checksum', lesp, 'checksum mismatch', msg);
       await this.refetch(id, full);
       return;
     }
-    if (verdict === 'good') {
-      try {
-        await rx.commit();
-      } catch (err) {
-        ctx.log.error('sp-file-rename', lesp, err, `${msg}: renaming`);
-        return;
-      }
-      ctx.log.info('sp-file-done', lesp, `${msg}: done`);
-      this.queueDone(hash);
-      this.infosTheir.delete(id);
-      await rx.writeHdr().catch((err) => logHdrError(ctx, this.node, id, err));
+    this.finishing.set(id, { hash, lesp, msg, full });
+    await this.finisher.add(rx);
+  }
+
+  /** A received packet is durable in rx/ (DONE to the peer, then its hdr/ file) or .nock (checked in the background unless -nock), or failed. */
+  private async onFinished(f: Finished): Promise<void> {
+    const { ctx } = this;
+    const id = f.rx.pktId;
+    const it = this.finishing.get(id);
+    if (it === undefined) return;
+    this.finishing.delete(id);
+    const { hash, lesp, msg, full } = it;
+    if (f.failed !== undefined) {
+      if (f.failed === 'sync') ctx.log.error('sp-file-sync', lesp, f.err, `${msg}: syncing`);
+      else ctx.log.error('sp-file-rename', lesp, f.err, `${msg}: renaming`);
       return;
     }
-    let rest: MTH | null;
-    try {
-      rest = await rx.toNock();
-    } catch (err) {
-      ctx.log.error('sp-file-rename', lesp, err, `${msg}: renaming`);
+    this.infosTheir.delete(id);
+    if (f.placed === 'packet') {
+      ctx.log.info('sp-file-done', lesp, `${msg}: done`);
+      this.queueDone(hash);
+      await f.rx.writeHdr().catch((err) => logHdrError(ctx, this.node, id, err));
       return;
     }
     ctx.log.info('sp-file-downloaded', lesp, `${msg}: downloaded`);
-    this.infosTheir.delete(id);
-    if (!this.p.noCK) this.check(id, rest, full);
+    if (!this.p.noCK) this.check(id, f.rest, full);
   }
 
   private closeRx(id: string): void {

@@ -78,6 +78,12 @@ async function fsyncFd(fd: number, p: string): Promise<void> {
   await new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
+/** fsync a file we hold open as `fd` (`p` names it; used instead when sandboxed), unless syncing is off. */
+export async function fsyncOpen(fd: number, p: string, noSync?: boolean): Promise<void> {
+  if (syncDisabled(noSync)) return;
+  await fsyncFd(fd, p);
+}
+
 /** chmod a file we just created and hold open (by path when sandboxed, see SANDBOXED). */
 function chmodOpen(fd: number, p: string, mode: number): void {
   if (SANDBOXED) fs.chmodSync(p, mode);
@@ -179,6 +185,35 @@ export async function touchMarker(p: string, opts: { mode?: number; dirMode?: nu
 export async function renameDurably(src: string, dst: string, noSync?: boolean): Promise<void> {
   fs.renameSync(src, dst);
   await fsyncDir(path.dirname(dst), noSync);
+}
+
+/**
+ * Write a small file atomically without fsync (a cache: hdr/ files) with
+ * every call on the thread pool: create it exclusively in `tmpDir`,
+ * write, close, rename over `dstPath`. For a session's background work,
+ * where a file creation that waits on a busy filesystem's journal must
+ * not hold up its frame loop; everything else uses TmpFile.
+ */
+export async function writeSmallPooled(dstPath: string, data: Uint8Array, opts: { tmpDir: string; mode?: number; dirMode?: number }): Promise<void> {
+  ensureDirSync(opts.tmpDir, opts.dirMode);
+  ensureDirSync(path.dirname(dstPath), opts.dirMode);
+  for (let attempt = 0; ; attempt++) {
+    const tmp = path.join(opts.tmpDir, tmpName(TMP_PREFIX));
+    try {
+      await fsp.writeFile(tmp, data, { flag: C.O_WRONLY | C.O_CREAT | C.O_EXCL, mode: 0o666 });
+    } catch (err) {
+      if (errCode(err) !== 'EEXIST' || attempt >= 16) throw err;
+      continue;
+    }
+    try {
+      if (opts.mode !== undefined) await fsp.chmod(tmp, opts.mode);
+      await fsp.rename(tmp, dstPath);
+    } catch (err) {
+      await fsp.unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    return;
+  }
 }
 
 /** The reference's temporary-file prefix. */

@@ -31,8 +31,9 @@ import fs, { constants as C, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { base32Encode } from '../codec/base32.js';
 import { MTH, type MthProgress } from '../crypto/mth.js';
+import { killpoint } from '../killpoint.js';
 import { decodeEncHeader, ENC_HEADER_SIZE } from '../packet/header.js';
-import { fsyncDir, renameDurably, syncDisabled } from './atomic.js';
+import { fsyncDir, fsyncOpen, renameDurably } from './atomic.js';
 import { hasRoom } from './space.js';
 import { NOCK_SUFFIX, PART_SUFFIX, present, readHead, type Spool } from './spool.js';
 
@@ -117,7 +118,21 @@ export class Partials {
    */
   open(nodeIdB32: string, pktId: string, size: number, offset: number, opts: { hash: boolean }): PartialReceive {
     const part = this.spool.partPath(nodeIdB32, pktId);
-    const fd = fs.openSync(part, C.O_RDWR | C.O_CREAT, 0o666);
+    return this.receiving(part, fs.openSync(part, C.O_RDWR | C.O_CREAT, 0o666), nodeIdB32, pktId, size, offset, opts);
+  }
+
+  /**
+   * open, with the creation of the .part on the thread pool: a session's
+   * frame loop does not wait there when the filesystem's journal is busy
+   * (the session's sending goes on meanwhile).
+   */
+  async openPooled(nodeIdB32: string, pktId: string, size: number, offset: number, opts: { hash: boolean }): Promise<PartialReceive> {
+    const part = this.spool.partPath(nodeIdB32, pktId);
+    const fd = await new Promise<number>((resolve, reject) => fs.open(part, C.O_RDWR | C.O_CREAT, 0o666, (err, n) => (err ? reject(err) : resolve(n))));
+    return this.receiving(part, fd, nodeIdB32, pktId, size, offset, opts);
+  }
+
+  private receiving(part: string, fd: number, nodeIdB32: string, pktId: string, size: number, offset: number, opts: { hash: boolean }): PartialReceive {
     let end: number;
     try {
       // By path: Node 20's permission model (the daemon's network child) refuses fchmod.
@@ -201,6 +216,57 @@ export class Partials {
     }
   }
 
+  /**
+   * Finish complete receives together (the session hands over those that
+   * completed while the previous group was finishing): fsync every .part
+   * (in parallel, so that one journal commit can carry several), close it,
+   * rename it (rx/<PKT> when it checked out as it arrived, else
+   * rx/<PKT>.nock), then fsync rx/ once for all the renames. Nothing is
+   * renamed before its bytes are durable, and an outcome says 'packet' or
+   * 'nock' only once its name is durable too; a failed step is reported
+   * per packet (a failed fsync of rx/ fails every rename of the group).
+   * A receive whose in-stream checksum mismatched does not belong here.
+   * Kill points (PIGEON_KILLPOINT): sp-rx-synced (every .part of the group
+   * fsynced, none renamed), sp-rx-renamed (renamed, rx/ not fsynced),
+   * sp-rx-dirsynced (durable, no DONE queued yet).
+   */
+  async finish(rxs: readonly PartialReceive[]): Promise<Finished[]> {
+    const out: Finished[] = rxs.map((rx) => ({ rx, placed: 'packet' }));
+    await Promise.all(
+      rxs.map(async (rx, i) => {
+        try {
+          await rx.sync();
+        } catch (err) {
+          out[i] = { rx, failed: 'sync', err };
+        } finally {
+          rx.close();
+        }
+      }),
+    );
+    killpoint('sp-rx-synced');
+    const renamed: number[] = [];
+    const dirs = new Set<string>();
+    for (let i = 0; i < rxs.length; i++) {
+      if (out[i].failed !== undefined) continue;
+      try {
+        const placed = rxs[i].place();
+        out[i] = placed === 'nock' ? { rx: rxs[i], placed, rest: rxs[i].rest } : { rx: rxs[i], placed };
+        renamed.push(i);
+        dirs.add(this.spool.queueDir(rxs[i].nodeIdB32, 'rx'));
+      } catch (err) {
+        out[i] = { rx: rxs[i], failed: 'rename', err };
+      }
+    }
+    killpoint('sp-rx-renamed');
+    try {
+      await Promise.all([...dirs].map((d) => fsyncDir(d, this.spool.noSync)));
+    } catch (err) {
+      for (const i of renamed) out[i] = { rx: rxs[i], failed: 'rename', err };
+    }
+    killpoint('sp-rx-dirsynced');
+    return out;
+  }
+
   /** Open tx/<PKT> for sending (throws when it is gone). */
   openTx(nodeIdB32: string, pktId: string): TxPacket {
     const fd = fs.openSync(this.spool.packetPath(nodeIdB32, 'tx', pktId), 'r');
@@ -213,9 +279,20 @@ export class Partials {
   }
 }
 
+/** What Partials.finish made of a complete receive. */
+export type Finished =
+  | { rx: PartialReceive; placed: 'packet'; failed?: undefined }
+  /** `rest`: what Partials.check needs to finish the checksum (as toNock returns). */
+  | { rx: PartialReceive; placed: 'nock'; rest: MTH | null; failed?: undefined }
+  /** The .part stays (resumable) when its fsync failed; a failed rename leaves it, or the unsynced name, in place. */
+  | { rx: PartialReceive; placed?: undefined; failed: 'sync' | 'rename'; err: unknown };
+
 /** One packet being received into its .part (from Partials.open). */
 export class PartialReceive {
   private fd: number | null;
+  /** The packet's first bytes, as written from offset 0 in order (its hdr/ file, without reading it back). */
+  private readonly head = new Uint8Array(ENC_HEADER_SIZE);
+  private headLen = 0;
   /** Where the next in-order byte goes: the running checksum covers everything before it. */
   private hashedTo: number;
   /** How far the .part reaches: its size when opened, grown by every write (end). */
@@ -223,7 +300,7 @@ export class PartialReceive {
 
   constructor(
     private readonly spool: Spool,
-    private readonly nodeIdB32: string,
+    readonly nodeIdB32: string,
     readonly pktId: string,
     fd: number,
     private hasher: MTH | null,
@@ -251,6 +328,11 @@ export class PartialReceive {
     if (fd === null) throw new Error(`${this.pktId}${PART_SUFFIX}: written after close`);
     for (let done = 0; done < data.length; ) done += fs.writeSync(fd, data, done, data.length - done, offset + done);
     this.reach = Math.max(this.reach, offset + data.length);
+    if (offset === this.headLen && offset < ENC_HEADER_SIZE) {
+      const n = Math.min(ENC_HEADER_SIZE - offset, data.length);
+      this.head.set(data.subarray(0, n), offset);
+      this.headLen += n;
+    }
     if (this.hasher === null) return false;
     if (this.hashedTo !== offset) {
       this.hasher = null;
@@ -261,12 +343,11 @@ export class PartialReceive {
     return false;
   }
 
-  /** fsync the .part (unless syncing is off). */
+  /** fsync the .part (unless syncing is off): through its descriptor while open, else by its path. */
   async sync(): Promise<void> {
-    const fd = this.fd;
-    if (fd === null || syncDisabled(this.spool.noSync)) return;
-    // Through a FileHandle on its path (fsync is per file): Node 20's permission model (the daemon's network child) refuses fs.fsync(fd).
-    await fsyncDir(this.spool.partPath(this.nodeIdB32, this.pktId), false);
+    const part = this.spool.partPath(this.nodeIdB32, this.pktId);
+    if (this.fd === null) await fsyncDir(part, this.spool.noSync);
+    else await fsyncOpen(this.fd, part, this.spool.noSync);
   }
 
   /** Close the .part; it stays, to be resumed (idempotent). */
@@ -291,9 +372,35 @@ export class PartialReceive {
     await renameDurably(this.spool.partPath(this.nodeIdB32, this.pktId), this.spool.packetPath(this.nodeIdB32, 'rx', this.pktId), this.spool.noSync);
   }
 
-  /** Write rx/hdr/<PKT> for a committed packet (nothing with nohdr). */
-  writeHdr(): Promise<void> {
-    return writeRxHdr(this.spool, this.nodeIdB32, this.pktId);
+  /**
+   * Close, and rename the .part (already fsynced) to rx/<PKT> when it
+   * checked out as it arrived, else to rx/<PKT>.nock; the caller fsyncs
+   * rx/ (Partials.finish does both for a group).
+   */
+  place(): 'packet' | 'nock' {
+    this.close();
+    const verdict = this.verdict();
+    const good = verdict === 'good';
+    if (verdict === 'bad') throw new Error(`${this.pktId}${PART_SUFFIX}: checksum mismatch, cannot become a packet`);
+    fs.renameSync(this.spool.partPath(this.nodeIdB32, this.pktId), good ? this.spool.packetPath(this.nodeIdB32, 'rx', this.pktId) : this.spool.nockPath(this.nodeIdB32, this.pktId));
+    return good ? 'packet' : 'nock';
+  }
+
+  /** The running hasher of a resumed receive (what Partials.check goes on from), or null: hash the whole file. */
+  get rest(): MTH | null {
+    return this.hasher;
+  }
+
+  /**
+   * Write rx/hdr/<PKT> for a committed packet (nothing with nohdr): from
+   * the bytes received, on the thread pool, when it was received from its
+   * start; else from the file.
+   */
+  async writeHdr(): Promise<void> {
+    if (this.headLen !== ENC_HEADER_SIZE) return writeRxHdr(this.spool, this.nodeIdB32, this.pktId);
+    if (this.spool.noHdr) return;
+    decodeEncHeader(this.head, `packet ${this.spool.packetPath(this.nodeIdB32, 'rx', this.pktId)}`);
+    await this.spool.writeHdrPooled(this.nodeIdB32, 'rx', this.pktId, this.head);
   }
 
   /**

@@ -14,7 +14,7 @@ import fs, { constants as C, promises as fsp } from 'node:fs';
 import { base32Encode } from '../codec/base32.js';
 import { errorLine, isMissing } from '../errors.js';
 import { decodeEncHeader, ENC_HEADER_SIZE, type EncHeader } from '../packet/header.js';
-import { ensureDir, TmpFile, touchMarker, writeAtomic, type TmpFileOptions } from './atomic.js';
+import { ensureDir, TmpFile, touchMarker, writeAtomic, writeSmallPooled, type TmpFileOptions } from './atomic.js';
 import { isId, partialId, SpoolLayout, type PartialSuffix, type Queue } from './layout.js';
 import { lockDir, type LockContext, type SpoolLock } from './lock.js';
 import { freeBytes, hasRoom } from './space.js';
@@ -192,6 +192,12 @@ export class Spool extends SpoolLayout {
   async writeHdr(nodeIdB32: string, xx: Queue, pktId: string, headerRaw: Uint8Array): Promise<void> {
     if (headerRaw.length !== ENC_HEADER_SIZE) throw new RangeError(`a header is ${ENC_HEADER_SIZE} bytes, got ${headerRaw.length}`);
     await writeAtomic(this.hdrPath(nodeIdB32, xx, pktId), headerRaw, { tmpDir: this.tmpDir(), ...this.writeOptions(), noSync: true });
+  }
+
+  /** writeHdr with every call on the thread pool (writeSmallPooled): for a session's background work. */
+  async writeHdrPooled(nodeIdB32: string, xx: Queue, pktId: string, headerRaw: Uint8Array): Promise<void> {
+    if (headerRaw.length !== ENC_HEADER_SIZE) throw new RangeError(`a header is ${ENC_HEADER_SIZE} bytes, got ${headerRaw.length}`);
+    await writeSmallPooled(this.hdrPath(nodeIdB32, xx, pktId), headerRaw, { tmpDir: this.tmpDir(), mode: this.fileMode, dirMode: this.dirMode });
   }
 
   /**
@@ -436,5 +442,18 @@ export class Spool extends SpoolLayout {
 
   removePacket(nodeIdB32: string, xx: Queue, pktId: string): Promise<void> {
     return this.remove({ path: this.packetPath(nodeIdB32, xx, pktId) });
+  }
+
+  /**
+   * removePacket on the thread pool: for a session removing packet after
+   * packet as DONEs come, where an unlink can wait milliseconds on a busy
+   * filesystem's journal and would hold up its frame loop meanwhile.
+   */
+  async removePacketPooled(nodeIdB32: string, xx: Queue, pktId: string): Promise<void> {
+    const p = this.packetPath(nodeIdB32, xx, pktId);
+    await fsp.unlink(p);
+    await fsp.unlink(this.hdrPathOf(p)).catch((err: unknown) => {
+      if (!isMissing(err)) throw err;
+    });
   }
 }
