@@ -154,6 +154,29 @@ export function chachaOpenWithNonce(key: Uint8Array, nonce: Uint8Array, ad: Uint
   return mod.open(key, nonce, ad, ct, pt) ? pt : null;
 }
 
+/**
+ * Open one message with any 12-byte nonce into `pt` (at least ct.length-16
+ * bytes, not overlapping `ct`): false when the tag does not verify. With the
+ * native engine nothing is allocated.
+ */
+export function chachaOpenInto(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, ct: Uint8Array, pt: Uint8Array): boolean {
+  if (ct.length < AEAD_TAG || pt.length < ct.length - AEAD_TAG) return false;
+  const mod = aead().engine === 'native' ? nativeModule() : null;
+  if (mod) return mod.open(key, nonce, ad, ct, pt);
+  const body = nodeOpenWithNonce(key, nonce, ad, ct);
+  if (body === null) return false;
+  pt.set(body);
+  return true;
+}
+
+/** Seal one message with any 12-byte nonce into `ct` (at least pt.length+16 bytes, not overlapping `pt`): ciphertext ‖ tag. */
+export function chachaSealInto(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, pt: Uint8Array, ct: Uint8Array): void {
+  if (ct.length < pt.length + AEAD_TAG) throw new RangeError(`ChaCha20-Poly1305: ${ct.length} bytes of room for a ${pt.length}-byte message and its tag`);
+  const mod = aead().engine === 'native' ? nativeModule() : null;
+  if (mod) mod.seal(key, nonce, ad, pt, ct);
+  else nodeSealWithNonce(key, nonce, ad, pt, ct);
+}
+
 /** Seal one message with any 12-byte nonce: ciphertext ‖ tag in one new buffer. */
 export function chachaSealWithNonce(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, pt: Uint8Array): Uint8Array {
   const out = new Uint8Array(pt.length + AEAD_TAG);

@@ -13,12 +13,12 @@
  */
 import type { Readable } from 'node:stream';
 import { PacketError } from '../errors.js';
-import { bytesEqual, concatBytes } from '../codec/bytes.js';
+import { bytesEqual } from '../codec/bytes.js';
 import { describeForeignMagic, MAGIC_SP } from '../packet/magic.js';
 import { NOISE_MAX_MSG } from './noise.js';
 
 /** Magic and length. */
-const FRAME_HEAD_SIZE = 12;
+export const FRAME_HEAD_SIZE = 12;
 /** Our default limit on a frame's message: the largest Noise message. */
 export const SP_MAX_FRAME = NOISE_MAX_MSG;
 
@@ -31,6 +31,22 @@ export function encodeFrame(noiseMsg: Uint8Array): Uint8Array {
   new DataView(out.buffer).setUint32(8, noiseMsg.length);
   out.set(noiseMsg, FRAME_HEAD_SIZE);
   return out;
+}
+
+/** The whole frame's size for a message of `len` bytes (head and padding included). */
+export const framedSize = (len: number): number => FRAME_HEAD_SIZE + len + pad4(len);
+
+/**
+ * Frame the message already in place at out[FRAME_HEAD_SIZE..][0..len]:
+ * write the head and zero the padding; the frame is out[0..framedSize(len)].
+ */
+export function frameInPlace(out: Uint8Array, len: number): Uint8Array {
+  const total = framedSize(len);
+  if (out.length < total) throw new RangeError(`SP frame: ${out.length} bytes of room for a ${total}-byte frame`);
+  out.set(MAGIC_SP.bytes, 0);
+  new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(8, len);
+  out.fill(0, FRAME_HEAD_SIZE + len, total);
+  return out.subarray(0, total);
 }
 
 /**
@@ -50,6 +66,10 @@ export class FrameReader {
   private ended = false;
   /** Bytes consumed as whole frames so far (the reference counts these as received). */
   bytesRead = 0;
+  /** Where nextView() assembles a frame that spans several chunks (grown on demand, reused). */
+  private assembly: Uint8Array | null = null;
+  /** A frame's head when it spans chunks (peek). */
+  private readonly head = new Uint8Array(FRAME_HEAD_SIZE);
 
   constructor(
     src: AsyncIterable<Uint8Array> | Readable,
@@ -61,6 +81,20 @@ export class FrameReader {
   }
 
   async next(): Promise<Uint8Array | null> {
+    return this.read(false);
+  }
+
+  /**
+   * As next(), but the message may be a view of a buffer this reader
+   * reuses: valid only until the next call (of either method). A frame that
+   * spans several chunks of the stream is assembled there instead of in a
+   * new buffer per frame.
+   */
+  async nextView(): Promise<Uint8Array | null> {
+    return this.read(true);
+  }
+
+  private async read(reuse: boolean): Promise<Uint8Array | null> {
     if (!(await this.fill(1))) return null;
     if (!(await this.fill(8))) throw this.truncated('magic number');
     const magic = this.peek(8);
@@ -76,7 +110,7 @@ export class FrameReader {
     }
     const total = FRAME_HEAD_SIZE + len + pad4(len);
     if (!(await this.fill(total))) throw this.truncated(`${len}-byte message`);
-    const frame = this.take(total);
+    const frame = this.take(total, reuse);
     this.bytesRead += total;
     return frame.subarray(FRAME_HEAD_SIZE, FRAME_HEAD_SIZE + len);
   }
@@ -102,19 +136,20 @@ export class FrameReader {
     return true;
   }
 
-  /** The first n buffered bytes, without consuming them. */
+  /** The first n (at most FRAME_HEAD_SIZE) buffered bytes, without consuming them (a copy of only those when they span chunks). */
   private peek(n: number): Uint8Array {
-    if (this.chunks[0].length < n) {
-      let k = 0;
-      let sum = 0;
-      while (sum < n) sum += this.chunks[k++].length;
-      this.chunks.splice(0, k, concatBytes(this.chunks.slice(0, k), sum));
+    if (this.chunks[0].length >= n) return this.chunks[0].subarray(0, n);
+    const out = this.head.subarray(0, n);
+    for (let off = 0, i = 0; off < n; i++) {
+      const k = Math.min(this.chunks[i].length, n - off);
+      out.set(this.chunks[i].subarray(0, k), off);
+      off += k;
     }
-    return this.chunks[0].subarray(0, n);
+    return out;
   }
 
-  /** Consume the first n buffered bytes (no copy when one chunk holds them). */
-  private take(n: number): Uint8Array {
+  /** Consume the first n buffered bytes (no copy when one chunk holds them; with `reuse`, else into the assembly buffer). */
+  private take(n: number, reuse: boolean): Uint8Array {
     let out: Uint8Array;
     const first = this.chunks[0];
     if (first.length >= n) {
@@ -122,7 +157,12 @@ export class FrameReader {
       if (first.length === n) this.chunks.shift();
       else this.chunks[0] = first.subarray(n);
     } else {
-      out = new Uint8Array(n);
+      if (reuse) {
+        if (this.assembly === null || this.assembly.length < n) this.assembly = new Uint8Array(Math.max(n, FRAME_HEAD_SIZE + this.maxSize + 3));
+        out = this.assembly.subarray(0, n);
+      } else {
+        out = new Uint8Array(n);
+      }
       let off = 0;
       let i = 0;
       while (off < n) {

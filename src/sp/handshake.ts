@@ -14,14 +14,15 @@
  * UnknownPeerError names its key. Handshake reads and writes are bounded by
  * the reference's deadline ($NNCPDEADLINE seconds, default 10).
  */
+import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { base32Encode } from '../codec/base32.js';
 import { bytesEqual } from '../codec/bytes.js';
 import { DEFAULT_DEADLINE_S, envDeadlineSeconds } from '../config/env.js';
 import type { Neighbour, SelfNode } from '../config/types.js';
 import { AuthError, ConfigError, errorLine, PacketError, PigeonError } from '../errors.js';
-import { reclaimFrames } from '../stream/reclaim.js';
-import { encodeFrame, FrameReader, SP_MAX_FRAME } from './frame.js';
+import { reclaim, reclaimFrames } from '../stream/reclaim.js';
+import { encodeFrame, FRAME_HEAD_SIZE, FrameReader, frameInPlace, framedSize, SP_MAX_FRAME } from './frame.js';
 import { CipherState, HandshakeState, NOISE_MAX_MSG, StaticKey, TAGLEN } from './noise.js';
 import { padWithHalts, SP_MAX_PAYLOAD } from './packets.js';
 
@@ -48,7 +49,7 @@ export interface SpTransport {
   peerFirstPayload: Uint8Array;
   /** Encrypt and send one payload (≤ 65280 bytes); resolves when the link took it (backpressure). */
   send(payload: Uint8Array): Promise<void>;
-  /** The next payload from the peer, or null once the link ended or close() was called. */
+  /** The next payload from the peer, or null once the link ended or close() was called: a view of a reused buffer, valid until the next receive(). */
   receive(): Promise<Uint8Array | null>;
   /** End the link: pending writes are flushed (bounded by the deadline), then both ways are torn down. */
   close(): void;
@@ -174,6 +175,49 @@ function readHandshakeMessage(hs: HandshakeState, msg: Uint8Array, what: string,
 
 const CLOSED = Symbol('closed');
 
+/** A send resolves at once while no more than this many bytes wait in the socket's queue (frames are sealed ahead). */
+const SEND_AHEAD = 512 << 10;
+/** The largest frame: a full Noise message, framed. */
+const FRAME_BUF_SIZE = framedSize(NOISE_MAX_MSG);
+/** Frame buffers a link keeps: what SEND_AHEAD lets queue, and a few more. */
+const POOL_MAX = Math.ceil(SEND_AHEAD / FRAME_BUF_SIZE) + 4;
+
+/**
+ * Buffers that outgoing frames are sealed into. Over a net.Socket a buffer
+ * is reused once the socket has handed its bytes to the kernel: the socket
+ * writes in order, so every buffer whose last byte is no longer counted in
+ * its queue (writableLength) is done. (Its write callback comes a tick or
+ * more later, after the sender has already sealed its next frames.) A bulk
+ * transfer thus allocates nothing per frame. Over any other stream (a
+ * test's in-memory pair) the reader may still hold the very buffer, so
+ * every frame gets a new one.
+ */
+class FramePool {
+  private readonly free: Uint8Array[] = [];
+  /** Buffers queued on the socket, oldest first, with the stream's byte count at their end. */
+  private readonly queued: Array<{ buf: Uint8Array; end: number }> = [];
+
+  constructor(private readonly socket: Writable | null) {}
+
+  /** A buffer for the next frame; `written` is how many bytes went to the stream so far. */
+  take(written: number): Uint8Array {
+    if (this.socket !== null) {
+      const done = written - this.socket.writableLength;
+      while (this.queued.length > 0 && this.queued[0].end <= done) {
+        const { buf } = this.queued.shift()!;
+        if (this.free.length < POOL_MAX) this.free.push(buf);
+      }
+    }
+    return this.free.pop() ?? new Uint8Array(FRAME_BUF_SIZE);
+  }
+
+  /** `buf` was written, ending at byte `end` of the stream. */
+  queue(buf: Uint8Array, end: number): void {
+    if (this.socket === null) reclaimFrames(buf.length);
+    else if (this.queued.length < POOL_MAX) this.queued.push({ buf, end });
+  }
+}
+
 /** The link under a session: framed reads and writes, deadlines, closing. */
 class Link {
   private readonly reader: FrameReader;
@@ -183,6 +227,7 @@ class Link {
   /** Wakes a receive() waiting for a frame when close() is called. */
   private onClose: (() => void) | undefined;
   txBytes = 0;
+  private readonly frames: FramePool;
 
   constructor(
     private readonly conn: SpConn,
@@ -191,6 +236,7 @@ class Link {
   ) {
     this.deadlineMs = opts.deadlineMs ?? spDeadlineMs();
     this.reader = new FrameReader(conn.readable, opts.maxFrame ?? SP_MAX_FRAME, label);
+    this.frames = new FramePool(conn.writable instanceof net.Socket ? conn.writable : null);
     // Without listeners an EPIPE/ECONNRESET would crash the process; we
     // report them from write() and receive() instead.
     const onError = (err: Error) => {
@@ -235,13 +281,16 @@ class Link {
     }
   }
 
-  /** Write bytes; wait (within the deadline, if given) for the link to drain when it is full. */
+  /**
+   * Write bytes; wait (within the deadline, if given) for the link to drain
+   * when more than SEND_AHEAD bytes wait in its queue.
+   */
   write(data: Uint8Array, doing: string, deadlineMs: number = this.deadlineMs): Promise<void> {
     const w = this.conn.writable;
     if (this.closed || w.destroyed || w.writableEnded) return Promise.reject(this.ioError(this.failure, doing));
     if (this.failure) return Promise.reject(this.ioError(this.failure, doing));
     this.txBytes += data.length;
-    if (w.write(data)) return Promise.resolve();
+    if (w.write(data) || w.writableLength <= SEND_AHEAD) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const done = (err?: Error) => {
         clearTimeout(timer);
@@ -274,7 +323,7 @@ class Link {
   private nextFrame(): Promise<Uint8Array | null | typeof CLOSED> {
     return new Promise((resolve, reject) => {
       this.onClose = () => resolve(CLOSED);
-      this.reader.next().then(
+      this.reader.nextView().then(
         (frame) => {
           this.onClose = undefined;
           resolve(frame);
@@ -295,12 +344,13 @@ class Link {
 
   transport(peer: Neighbour, peerFirstPayload: Uint8Array, handshakeHash: Uint8Array, tx: CipherState, rx: CipherState): SpTransport {
     const empty = new Uint8Array(0);
+    const plain = new Uint8Array(NOISE_MAX_MSG - TAGLEN);
     let rxChain: Promise<unknown> = Promise.resolve();
     const receiveOne = async (): Promise<Uint8Array | null> => {
       if (this.closed) return null;
       let frame: Uint8Array | null | typeof CLOSED;
       try {
-        frame = await this.nextFrame();
+        frame = await this.nextFrame(); // a view, valid until the next frame is read
       } catch (err) {
         if (this.closed) return null;
         this.close(true);
@@ -312,8 +362,9 @@ class Link {
         throw new PigeonError('EPACKET', `${this.what}: a transport message of ${frame.length} bytes cannot be a Noise message`);
       }
       try {
-        const pt = rx.decryptWithAd(empty, frame);
-        reclaimFrames(2 * frame.length); // the frame and its plaintext are garbage soon
+        // Into one reused buffer: the payload is valid until the next receive() (SessionTransport's contract).
+        const pt = rx.decryptInto(empty, frame, plain);
+        reclaim(4 * frame.length); // the socket's chunks the frame came in are garbage now: a young collection every 2 MiB (measured: fewer is slower and bigger)
         return pt;
       } catch (err) {
         this.close(true);
@@ -334,10 +385,13 @@ class Link {
       send: (payload: Uint8Array): Promise<void> => {
         if (payload.length > SP_MAX_PAYLOAD) return Promise.reject(new RangeError(`SP: a payload of ${payload.length} bytes exceeds ${SP_MAX_PAYLOAD}`));
         if (this.closed) return Promise.reject(this.ioError(this.failure, 'sending'));
-        // Encrypt and queue in the same tick, so frames leave in nonce order.
-        const frame = encodeFrame(tx.encryptWithAd(empty, payload));
-        reclaimFrames(2 * frame.length);
-        return this.write(frame, 'sending');
+        // Encrypt and queue in the same tick, so frames leave in nonce order;
+        // sealed straight into the frame, in a buffer reused once the socket wrote it.
+        const buf = this.frames.take(this.txBytes);
+        const frame = frameInPlace(buf, tx.encryptInto(empty, payload, buf.subarray(FRAME_HEAD_SIZE)));
+        const sent = this.write(frame, 'sending');
+        this.frames.queue(buf, this.txBytes);
+        return sent;
       },
       receive: (): Promise<Uint8Array | null> => {
         const p = rxChain.then(receiveOne);

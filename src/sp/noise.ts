@@ -29,7 +29,7 @@
  * the CipherState instead of wrapping.
  */
 import { createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chachaOpenWithNonce, chachaSealWithNonce } from '../crypto/aead.js';
+import { chachaOpenInto, chachaOpenWithNonce, chachaSealInto, chachaSealWithNonce } from '../crypto/aead.js';
 import { x25519 } from '../crypto/ecc.js';
 import { AuthError, PacketError, PigeonError } from '../errors.js';
 
@@ -146,6 +146,8 @@ export class CipherState {
   private k: Uint8Array | null = null;
   /** The next nonce. */
   n = 0n;
+  /** 4 zero bytes ‖ the nonce, little-endian (encryptInto, decryptInto). */
+  private readonly nonceBuf = Buffer.alloc(12);
 
   constructor(k?: Uint8Array) {
     if (k) this.initializeKey(k);
@@ -175,6 +177,45 @@ export class CipherState {
     const ct = chachaSeal(this.k, this.n, ad, pt);
     this.n++;
     return ct;
+  }
+
+  /**
+   * encryptWithAd into `out` (at least pt.length + TAGLEN bytes, not
+   * overlapping `pt`) instead of a new buffer; returns the bytes written.
+   * Same bytes and nonce use as encryptWithAd (a key is required).
+   */
+  encryptInto(ad: Uint8Array, pt: Uint8Array, out: Uint8Array): number {
+    if (this.k === null) throw new Error('CipherState: encryptInto without a key');
+    if (pt.length > NOISE_MAX_MSG - TAGLEN) {
+      throw new RangeError(`Noise: a plaintext of ${pt.length} bytes does not fit a ${NOISE_MAX_MSG}-byte message`);
+    }
+    if (this.n >= MAX_NONCE) throw new PigeonError('EIO', 'Noise: the nonce space of this session is exhausted; reconnect');
+    chachaSealInto(this.k, this.nonce(), ad, pt, out);
+    this.n++;
+    return pt.length + TAGLEN;
+  }
+
+  /**
+   * decryptWithAd into `out` (at least ct.length - TAGLEN bytes, not
+   * overlapping `ct`): the plaintext, a view of `out`. Throws AuthError on a
+   * bad tag (the nonce then stays where it was; `out` may hold garbage).
+   */
+  decryptInto(ad: Uint8Array, ct: Uint8Array, out: Uint8Array): Uint8Array {
+    if (this.k === null) throw new Error('CipherState: decryptInto without a key');
+    if (ct.length > NOISE_MAX_MSG) throw new PacketError(`Noise: a message of ${ct.length} bytes exceeds the limit of ${NOISE_MAX_MSG}`);
+    if (ct.length < TAGLEN) throw new AuthError(`Noise: a message of ${ct.length} bytes is shorter than its tag`);
+    if (this.n >= MAX_NONCE) throw new PigeonError('EIO', 'Noise: the nonce space of this session is exhausted; reconnect');
+    if (!chachaOpenInto(this.k, this.nonce(), ad, ct, out)) {
+      throw new AuthError('Noise: message failed authentication (tampered, truncated, out of order or made with another key)');
+    }
+    this.n++;
+    return out.subarray(0, ct.length - TAGLEN);
+  }
+
+  /** The current nonce, in one buffer reused per CipherState. */
+  private nonce(): Uint8Array {
+    this.nonceBuf.writeBigUInt64LE(this.n, 4);
+    return this.nonceBuf;
   }
 
   /** Throws AuthError on a bad tag; the nonce then stays where it was. */

@@ -66,7 +66,8 @@ export class Outbox {
         break;
       }
     }
-    this.queue.splice(at, 0, { id, hash, offset, nice });
+    // A copy: `hash` is a view of the received payload, whose buffer the transport reuses.
+    this.queue.splice(at, 0, { id, hash: Uint8Array.from(hash), offset, nice });
   }
 
   /** Forget every request (HALT); packets being sent stay open. */

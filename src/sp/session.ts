@@ -75,6 +75,11 @@ export interface SessionTransport {
   peerFirstPayload: Uint8Array;
   /** Resolves once the link took the payload; rejects when a write stays blocked for NNCPDEADLINE. */
   send(payload: Uint8Array): Promise<void>;
+  /**
+   * The next payload, or null at the end. It may be a view of a buffer the
+   * transport reuses: valid until the next receive(). Whatever outlives the
+   * handling of one payload (hashes of requests, ...) is copied.
+   */
   receive(): Promise<Uint8Array | null>;
   close(): void;
   /** Bytes of whole frames so far, handshake included. */
