@@ -103,6 +103,50 @@ export async function fsyncAll(paths: readonly string[], noSync?: boolean): Prom
   await Promise.all(paths.map((p) => fsyncDir(p, noSync)));
 }
 
+/**
+ * Directory fsyncs shared by concurrent writers (xfer's window of packets
+ * in flight): sync(dir) resolves once an fsync of `dir` that *began after
+ * the call* has completed, which is exactly what one writer's own fsync
+ * after its rename would give it. While one fsync of `dir` runs, callers
+ * wait for the next one, which starts when it ends and serves them all: a
+ * window of renames into one directory costs two fsyncs instead of one
+ * each, and none is made durable later than with an fsync of its own. An
+ * fsync that fails fails every caller it serves.
+ */
+export class DirSyncGroup {
+  private readonly dirs = new Map<string, { running: Promise<void> | null; next: Promise<void> | null }>();
+
+  constructor(private readonly noSync?: boolean) {}
+
+  sync(dir: string): Promise<void> {
+    if (syncDisabled(this.noSync)) return Promise.resolve();
+    let s = this.dirs.get(dir);
+    if (s === undefined) {
+      s = { running: null, next: null };
+      this.dirs.set(dir, s);
+    }
+    const state = s;
+    if (state.running === null) return this.start(dir, state);
+    // The running fsync may have begun before our rename: wait for the next one.
+    state.next ??= state.running
+      .catch(() => {})
+      .then(() => {
+        state.next = null;
+        // One started meanwhile (after the running one ended, so after our rename) serves as well.
+        return state.running ?? this.start(dir, state);
+      });
+    return state.next;
+  }
+
+  private start(dir: string, state: { running: Promise<void> | null }): Promise<void> {
+    const p: Promise<void> = fsyncPath(dir).finally(() => {
+      if (state.running === p) state.running = null;
+    });
+    state.running = p;
+    return p;
+  }
+}
+
 function fsError(code: string, dir: string, message: string): NodeJS.ErrnoException {
   const err = new Error(message) as NodeJS.ErrnoException;
   err.code = code;
@@ -215,6 +259,11 @@ export interface TmpFileOptions {
    * delivery itself.
    */
   noDirSync?: boolean;
+  /**
+   * Fsync the destination directory through this instead of an fsync of
+   * its own (DirSyncGroup.sync: shared by a window of concurrent writers).
+   */
+  syncDir?: (dir: string) => Promise<void>;
   /** Start of the temporary file's name, hex digits follow (default TMP_PREFIX, "nncp"). */
   prefix?: string;
   /**
@@ -479,7 +528,11 @@ export class TmpFile {
   private async placed(dir: string): Promise<void> {
     this.state = 'done';
     this.stage('renamed');
-    await fsyncDir(dir, this.opts.noSync || this.opts.noDirSync);
+    if (!(this.opts.noSync || this.opts.noDirSync)) {
+      if (this.opts.syncDir) {
+        if (!syncDisabled()) await this.opts.syncDir(dir);
+      } else await fsyncDir(dir);
+    }
     this.stage('dirsynced');
   }
 

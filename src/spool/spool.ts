@@ -76,8 +76,8 @@ export interface ListOptions {
  */
 export function present(p: string): boolean {
   try {
-    fs.statSync(p);
-    return true;
+    // throwIfNoEntry: "missing" (the usual answer) without building an error object; any other error still throws.
+    return fs.statSync(p, { throwIfNoEntry: false }) !== undefined;
   } catch (err) {
     return !isMissing(err);
   }
@@ -133,9 +133,9 @@ export class Spool extends SpoolLayout {
     return dir;
   }
 
-  /** A new temporary file in tmp/, to be committed into a queue (`onStage` as TmpFile's). */
-  tmpFile(opts: Pick<TmpFileOptions, 'onStage'> = {}): Promise<TmpFile> {
-    return TmpFile.create(this.tmpDir(), { ...this.writeOptions(), onStage: opts.onStage });
+  /** A new temporary file in tmp/, to be committed into a queue (`onStage`, `syncDir` as TmpFile's). */
+  tmpFile(opts: Pick<TmpFileOptions, 'onStage' | 'syncDir'> = {}): Promise<TmpFile> {
+    return TmpFile.create(this.tmpDir(), { ...this.writeOptions(), onStage: opts.onStage, syncDir: opts.syncDir });
   }
 
   /**
@@ -337,8 +337,8 @@ export class Spool extends SpoolLayout {
    */
   async isQuarantined(nodeIdB32: string, pktId: string): Promise<boolean> {
     try {
-      fs.lstatSync(this.quarantinePath(nodeIdB32, pktId)); // asked once per INFO: no thread-pool round trip
-      return true;
+      // Asked once per INFO or medium file: no thread-pool round trip, and no error object built for the usual "absent".
+      return fs.lstatSync(this.quarantinePath(nodeIdB32, pktId), { throwIfNoEntry: false }) !== undefined;
     } catch {
       return false;
     }
@@ -374,13 +374,8 @@ export class Spool extends SpoolLayout {
 
   /** Whether tx/<pktId> is marked as an automatic ACK packet. */
   async isAckPacket(nodeIdB32: string, pktId: string): Promise<boolean> {
-    try {
-      await fsp.lstat(this.ackMarkPath(nodeIdB32, pktId));
-      return true;
-    } catch (err) {
-      if (isMissing(err)) return false;
-      throw err;
-    }
+    // Once per packet carried: synchronous, and no error object built for the usual "not marked".
+    return fs.lstatSync(this.ackMarkPath(nodeIdB32, pktId), { throwIfNoEntry: false }) !== undefined;
   }
 
   /** Remove an ACK marker (a missing one is fine). */
