@@ -14,7 +14,7 @@ import fs, { constants as C, promises as fsp } from 'node:fs';
 import { base32Encode } from '../codec/base32.js';
 import { errorLine, isMissing } from '../errors.js';
 import { decodeEncHeader, ENC_HEADER_SIZE, type EncHeader } from '../packet/header.js';
-import { ensureDir, TmpFile, touchMarker, writeAtomic, type TmpFileOptions } from './atomic.js';
+import { ensureDir, pooled, TmpFile, touchMarker, writeAtomic, type TmpFileOptions } from './atomic.js';
 import { isId, partialId, SpoolLayout, type PartialSuffix, type Queue } from './layout.js';
 import { lockDir, type LockContext, type SpoolLock } from './lock.js';
 import { freeBytes, hasRoom } from './space.js';
@@ -134,8 +134,8 @@ export class Spool extends SpoolLayout {
   }
 
   /** A new temporary file in tmp/, to be committed into a queue (`onStage`, `syncDir` as TmpFile's). */
-  tmpFile(opts: Pick<TmpFileOptions, 'onStage' | 'syncDir'> = {}): Promise<TmpFile> {
-    return TmpFile.create(this.tmpDir(), { ...this.writeOptions(), onStage: opts.onStage, syncDir: opts.syncDir });
+  tmpFile(opts: Pick<TmpFileOptions, 'onStage' | 'syncDir' | 'pooled'> = {}): Promise<TmpFile> {
+    return TmpFile.create(this.tmpDir(), { ...this.writeOptions(), onStage: opts.onStage, syncDir: opts.syncDir, pooled: opts.pooled });
   }
 
   /**
@@ -189,9 +189,9 @@ export class Spool extends SpoolLayout {
    * The reference does not fsync it either; it saves two fsyncs a packet
    * (the file and hdr/) on every receipt.
    */
-  async writeHdr(nodeIdB32: string, xx: Queue, pktId: string, headerRaw: Uint8Array): Promise<void> {
+  async writeHdr(nodeIdB32: string, xx: Queue, pktId: string, headerRaw: Uint8Array, opts: Pick<TmpFileOptions, 'pooled'> = {}): Promise<void> {
     if (headerRaw.length !== ENC_HEADER_SIZE) throw new RangeError(`a header is ${ENC_HEADER_SIZE} bytes, got ${headerRaw.length}`);
-    await writeAtomic(this.hdrPath(nodeIdB32, xx, pktId), headerRaw, { tmpDir: this.tmpDir(), ...this.writeOptions(), noSync: true });
+    await writeAtomic(this.hdrPath(nodeIdB32, xx, pktId), headerRaw, { tmpDir: this.tmpDir(), ...this.writeOptions(), noSync: true, pooled: opts.pooled });
   }
 
   /**
@@ -419,11 +419,15 @@ export class Spool extends SpoolLayout {
     return touchMarker(p, this.writeOptions());
   }
 
-  /** Remove a packet and its hdr/ file (a missing one is fine). */
-  async remove(job: Pick<Job, 'path'>): Promise<void> {
-    fs.unlinkSync(job.path);
+  /**
+   * Remove a packet and its hdr/ file (a missing one is fine); with
+   * `pooled`, both unlinks on the thread pool (TmpFileOptions.pooled).
+   */
+  async remove(job: Pick<Job, 'path'>, opts: Pick<TmpFileOptions, 'pooled'> = {}): Promise<void> {
+    const unlink = (p: string): void | Promise<void> => (opts.pooled ? pooled<void>((cb) => fs.unlink(p, cb)) : fs.unlinkSync(p));
+    await unlink(job.path);
     try {
-      fs.unlinkSync(this.hdrPathOf(job.path));
+      await unlink(this.hdrPathOf(job.path));
     } catch (err) {
       if (!isMissing(err)) throw err;
     }

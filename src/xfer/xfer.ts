@@ -70,7 +70,7 @@ import { iBytes } from '../format.js';
 import type { LogFields } from '../log/log.js';
 import { ENC_HEADER_SIZE } from '../packet/header.js';
 import { Progress } from '../progress.js';
-import { DirSyncGroup, makeDir, TmpFile, type WriteStage } from '../spool/atomic.js';
+import { DirSyncGroup, makeDir, pooled, TmpFile, type WriteStage } from '../spool/atomic.js';
 import { entries, inOrderFrom, inWindow, judgeCopy, lockTx, MEDIUM_PREFIX, sweepOrphans, WINDOW } from './medium.js';
 import { isId, PART_SUFFIX, type Job } from '../spool/spool.js';
 import { judgeHeader } from '../admin/stat.js';
@@ -441,7 +441,7 @@ async function rxOne(
     let mismatch = false;
     let tmp: TmpFile | null = null;
     try {
-      tmp = await ctx.spool.tmpFile({ onStage: (st) => killpoint(`xfer-rx-${st}`), syncDir: group && ((d) => group.sync(d)) });
+      tmp = await ctx.spool.tmpFile({ onStage: (st) => killpoint(`xfer-rx-${st}`), syncDir: group && ((d) => group.sync(d)), pooled: group !== undefined });
       let first = true;
       let chunks = 0;
       await pipeCopy(fh, tmp, size, file, (chunk) => {
@@ -474,7 +474,7 @@ async function rxOne(
     ctx.log.info('xfer-rx', sized, sizedMsg);
     res.packets.push(name);
     if (!ctx.spool.noHdr) {
-      await ctx.spool.writeHdr(sender.idB32, 'rx', name, Uint8Array.from(head)).catch((err) => {
+      await ctx.spool.writeHdr(sender.idB32, 'rx', name, Uint8Array.from(head), { pooled: group !== undefined }).catch((err) => {
         ctx.log.error('hdr-write', [['Pkt', name]], errorLine(err), 'Header writing');
         res.ok = false; // the packet is in rx/ (toss reads its header from it), but the spool lacks what was asked
       });
@@ -491,7 +491,8 @@ async function rxOne(
     killpoint('xfer-rx-imported'); // in rx/ with its hdr/ file, still on the medium
     if (!opts.keep) {
       try {
-        fs.unlinkSync(file);
+        if (group) await pooled<void>((cb) => fs.unlink(file, cb));
+        else fs.unlinkSync(file);
       } catch (err) {
         ctx.log.error('xfer-rx-remove', sized, errorLine(err), sizedMsg);
         res.ok = false;
@@ -663,7 +664,7 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
     }
     if (!opts.keep || isAck) {
       try {
-        await ctx.spool.remove(job);
+        await ctx.spool.remove(job, { pooled: true });
         if (isAck) {
           killpoint('xfer-tx-ack-dequeued');
           await ctx.spool.unmarkAckPacket(node.idB32, job.id);
@@ -713,7 +714,7 @@ async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string,
       stage = NEXT_STEP[s];
       killpoint(`xfer-tx-${s}`);
     };
-    const tmp = await TmpFile.create(dstDir, { prefix: MEDIUM_PREFIX, noSync: ctx.spool.noSync, onStage, syncDir: group && ((d) => group.sync(d)) });
+    const tmp = await TmpFile.create(dstDir, { prefix: MEDIUM_PREFIX, noSync: ctx.spool.noSync, onStage, syncDir: group && ((d) => group.sync(d)), pooled: group !== undefined });
     stage = 'fill';
     let chunks = 0;
     try {
