@@ -152,6 +152,18 @@ export function pooled<T>(call: (cb: (err: NodeJS.ErrnoException | null, value?:
   return new Promise<T>((resolve, reject) => call((err, value) => (err ? reject(err) : resolve(value as T))));
 }
 
+/**
+ * After `err` from a call that creates an entry in `dir`: when it says a
+ * path component is missing or not a directory, make `dir` as ensureDir
+ * does (or fail as it does) and make the call again; else rethrow.
+ */
+async function dirMissing<T>(err: unknown, dir: string, mode: number | undefined, again: () => Promise<T>): Promise<T> {
+  const code = errCode(err);
+  if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+  ensureDirSync(dir, mode);
+  return again();
+}
+
 function fsError(code: string, dir: string, message: string): NodeJS.ErrnoException {
   const err = new Error(message) as NodeJS.ErrnoException;
   err.code = code;
@@ -373,13 +385,16 @@ export class TmpFile {
    * digits in `dir` (created if missing), exclusively.
    */
   static async create(dir: string, opts: TmpFileOptions = {}): Promise<TmpFile> {
-    ensureDirSync(dir, opts.dirMode);
+    // Pooled (a window of files into the same directories): the directory is made only when the open says it is
+    // missing (dirMissing), sparing a stat, and its four Date objects, per file.
+    if (!opts.pooled) ensureDirSync(dir, opts.dirMode);
     const prefix = opts.prefix ?? TMP_PREFIX;
     for (let attempt = 0; ; attempt++) {
       const p = path.join(dir, tmpName(prefix));
       try {
         const flags = C.O_RDWR | C.O_CREAT | C.O_EXCL;
-        const fd = opts.pooled ? await pooled<number>((cb) => fs.open(p, flags, 0o666, cb)) : fs.openSync(p, flags, 0o666);
+        const open = () => pooled<number>((cb) => fs.open(p, flags, 0o666, cb));
+        const fd = opts.pooled ? await open().catch((err) => dirMissing(err, dir, opts.dirMode, open)) : fs.openSync(p, flags, 0o666);
         if (opts.mode !== undefined) {
           try {
             chmodOpen(fd, p, opts.mode);
@@ -561,9 +576,13 @@ export class TmpFile {
     await this.seal();
     const dstDir = path.dirname(dstPath);
     try {
-      ensureDirSync(dstDir, this.opts.dirMode);
-      if (this.opts.pooled) await pooled<void>((cb) => fs.rename(this.path, dstPath, cb));
-      else fs.renameSync(this.path, dstPath);
+      if (this.opts.pooled) {
+        const rename = () => pooled<void>((cb) => fs.rename(this.path, dstPath, cb));
+        await rename().catch((err) => dirMissing(err, dstDir, this.opts.dirMode, rename));
+      } else {
+        ensureDirSync(dstDir, this.opts.dirMode);
+        fs.renameSync(this.path, dstPath);
+      }
     } catch (err) {
       await this.abort();
       throw err;

@@ -491,6 +491,9 @@ async function rxOne(
     killpoint('xfer-rx-imported'); // in rx/ with its hdr/ file, still on the medium
     if (!opts.keep) {
       try {
+        // Closed first: the last reference to an unlinked file frees it, which is the unlink's work, on the pool.
+        closeQuietly(fh);
+        fh = -1;
         if (group) await pooled<void>((cb) => fs.unlink(file, cb));
         else fs.unlinkSync(file);
       } catch (err) {
@@ -500,7 +503,7 @@ async function rxOne(
     }
     return 'imported';
   } finally {
-    closeQuietly(fh);
+    if (fh !== -1) closeQuietly(fh);
   }
 }
 
