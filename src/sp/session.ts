@@ -727,7 +727,7 @@ export class SpSession {
       const lesp: LogFields = [...this.les(), ['Type', 'done'], ['Pkt', id], ['XX', 'tx']];
       this.ctx.log.debug('sp-done', lesp, `${this.spWith}: DONE: removing ${id}`);
       try {
-        await this.ctx.spool.removePacketPooled(this.node.idB32, 'tx', id);
+        await this.ctx.spool.removePacket(this.node.idB32, 'tx', id, { pooled: true });
       } catch (err) {
         this.ctx.log.error('sp-done', lesp, err, `${this.spWith}: DONE: removing ${id}`);
         continue;

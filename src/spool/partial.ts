@@ -400,7 +400,7 @@ export class PartialReceive {
     if (this.headLen !== ENC_HEADER_SIZE) return writeRxHdr(this.spool, this.nodeIdB32, this.pktId);
     if (this.spool.noHdr) return;
     decodeEncHeader(this.head, `packet ${this.spool.packetPath(this.nodeIdB32, 'rx', this.pktId)}`);
-    await this.spool.writeHdrPooled(this.nodeIdB32, 'rx', this.pktId, this.head);
+    await this.spool.writeHdr(this.nodeIdB32, 'rx', this.pktId, this.head, { pooled: true });
   }
 
   /**

@@ -14,7 +14,7 @@ import fs, { constants as C, promises as fsp } from 'node:fs';
 import { base32Encode } from '../codec/base32.js';
 import { errorLine, isMissing } from '../errors.js';
 import { decodeEncHeader, ENC_HEADER_SIZE, type EncHeader } from '../packet/header.js';
-import { ensureDir, TmpFile, touchMarker, writeAtomic, writeSmallPooled, type TmpFileOptions } from './atomic.js';
+import { ensureDir, pooled, TmpFile, touchMarker, writeAtomic, type TmpFileOptions } from './atomic.js';
 import { isId, partialId, SpoolLayout, type PartialSuffix, type Queue } from './layout.js';
 import { lockDir, type LockContext, type SpoolLock } from './lock.js';
 import { freeBytes, hasRoom } from './space.js';
@@ -76,8 +76,8 @@ export interface ListOptions {
  */
 export function present(p: string): boolean {
   try {
-    fs.statSync(p);
-    return true;
+    // throwIfNoEntry: "missing" (the usual answer) without building an error object; any other error still throws.
+    return fs.statSync(p, { throwIfNoEntry: false }) !== undefined;
   } catch (err) {
     return !isMissing(err);
   }
@@ -133,9 +133,9 @@ export class Spool extends SpoolLayout {
     return dir;
   }
 
-  /** A new temporary file in tmp/, to be committed into a queue (`onStage` as TmpFile's). */
-  tmpFile(opts: Pick<TmpFileOptions, 'onStage'> = {}): Promise<TmpFile> {
-    return TmpFile.create(this.tmpDir(), { ...this.writeOptions(), onStage: opts.onStage });
+  /** A new temporary file in tmp/, to be committed into a queue (`onStage`, `syncDir` as TmpFile's). */
+  tmpFile(opts: Pick<TmpFileOptions, 'onStage' | 'syncDir' | 'pooled'> = {}): Promise<TmpFile> {
+    return TmpFile.create(this.tmpDir(), { ...this.writeOptions(), onStage: opts.onStage, syncDir: opts.syncDir, pooled: opts.pooled });
   }
 
   /**
@@ -189,15 +189,9 @@ export class Spool extends SpoolLayout {
    * The reference does not fsync it either; it saves two fsyncs a packet
    * (the file and hdr/) on every receipt.
    */
-  async writeHdr(nodeIdB32: string, xx: Queue, pktId: string, headerRaw: Uint8Array): Promise<void> {
+  async writeHdr(nodeIdB32: string, xx: Queue, pktId: string, headerRaw: Uint8Array, opts: Pick<TmpFileOptions, 'pooled'> = {}): Promise<void> {
     if (headerRaw.length !== ENC_HEADER_SIZE) throw new RangeError(`a header is ${ENC_HEADER_SIZE} bytes, got ${headerRaw.length}`);
-    await writeAtomic(this.hdrPath(nodeIdB32, xx, pktId), headerRaw, { tmpDir: this.tmpDir(), ...this.writeOptions(), noSync: true });
-  }
-
-  /** writeHdr with every call on the thread pool (writeSmallPooled): for a session's background work. */
-  async writeHdrPooled(nodeIdB32: string, xx: Queue, pktId: string, headerRaw: Uint8Array): Promise<void> {
-    if (headerRaw.length !== ENC_HEADER_SIZE) throw new RangeError(`a header is ${ENC_HEADER_SIZE} bytes, got ${headerRaw.length}`);
-    await writeSmallPooled(this.hdrPath(nodeIdB32, xx, pktId), headerRaw, { tmpDir: this.tmpDir(), mode: this.fileMode, dirMode: this.dirMode });
+    await writeAtomic(this.hdrPath(nodeIdB32, xx, pktId), headerRaw, { tmpDir: this.tmpDir(), ...this.writeOptions(), noSync: true, pooled: opts.pooled });
   }
 
   /**
@@ -343,8 +337,8 @@ export class Spool extends SpoolLayout {
    */
   async isQuarantined(nodeIdB32: string, pktId: string): Promise<boolean> {
     try {
-      fs.lstatSync(this.quarantinePath(nodeIdB32, pktId)); // asked once per INFO: no thread-pool round trip
-      return true;
+      // Asked once per INFO or medium file: no thread-pool round trip, and no error object built for the usual "absent".
+      return fs.lstatSync(this.quarantinePath(nodeIdB32, pktId), { throwIfNoEntry: false }) !== undefined;
     } catch {
       return false;
     }
@@ -380,13 +374,8 @@ export class Spool extends SpoolLayout {
 
   /** Whether tx/<pktId> is marked as an automatic ACK packet. */
   async isAckPacket(nodeIdB32: string, pktId: string): Promise<boolean> {
-    try {
-      await fsp.lstat(this.ackMarkPath(nodeIdB32, pktId));
-      return true;
-    } catch (err) {
-      if (isMissing(err)) return false;
-      throw err;
-    }
+    // Once per packet carried: synchronous, and no error object built for the usual "not marked".
+    return fs.lstatSync(this.ackMarkPath(nodeIdB32, pktId), { throwIfNoEntry: false }) !== undefined;
   }
 
   /** Remove an ACK marker (a missing one is fine). */
@@ -430,30 +419,23 @@ export class Spool extends SpoolLayout {
     return touchMarker(p, this.writeOptions());
   }
 
-  /** Remove a packet and its hdr/ file (a missing one is fine). */
-  async remove(job: Pick<Job, 'path'>): Promise<void> {
-    fs.unlinkSync(job.path);
+  /**
+   * Remove a packet and its hdr/ file (a missing one is fine); with
+   * `pooled`, both unlinks on the thread pool (TmpFileOptions.pooled).
+   */
+  async remove(job: Pick<Job, 'path'>, opts: Pick<TmpFileOptions, 'pooled'> = {}): Promise<void> {
+    const unlink = (p: string): void | Promise<void> => (opts.pooled ? pooled<void>((cb) => fs.unlink(p, cb)) : fs.unlinkSync(p));
+    await unlink(job.path);
     try {
-      fs.unlinkSync(this.hdrPathOf(job.path));
+      await unlink(this.hdrPathOf(job.path));
     } catch (err) {
       if (!isMissing(err)) throw err;
     }
   }
 
-  removePacket(nodeIdB32: string, xx: Queue, pktId: string): Promise<void> {
-    return this.remove({ path: this.packetPath(nodeIdB32, xx, pktId) });
+  /** remove() by id; `pooled` for a session removing packet after packet as DONEs come (an unlink waiting on a busy journal must not hold up its frame loop). */
+  removePacket(nodeIdB32: string, xx: Queue, pktId: string, opts: Pick<TmpFileOptions, 'pooled'> = {}): Promise<void> {
+    return this.remove({ path: this.packetPath(nodeIdB32, xx, pktId) }, opts);
   }
 
-  /**
-   * removePacket on the thread pool: for a session removing packet after
-   * packet as DONEs come, where an unlink can wait milliseconds on a busy
-   * filesystem's journal and would hold up its frame loop meanwhile.
-   */
-  async removePacketPooled(nodeIdB32: string, xx: Queue, pktId: string): Promise<void> {
-    const p = this.packetPath(nodeIdB32, xx, pktId);
-    await fsp.unlink(p);
-    await fsp.unlink(this.hdrPathOf(p)).catch((err: unknown) => {
-      if (!isMissing(err)) throw err;
-    });
-  }
 }

@@ -32,9 +32,12 @@ const MEDIUM_TMP = /^nncpxfer[0-9a-f]+$/;
  * only xfer -tx of our own spool writes there (pigeon's and nncp-xfer's
  * both take that lock first), so no live writer can own such a file and
  * none is spared for being recent (a rerun right after a crash leaves no
- * debris). False when one could not be removed (logged).
+ * debris). `ok` is false when one could not be removed (logged); `names`
+ * is what else the directory holds (null when it could not be read): with
+ * the lock held, nothing else appears there, so a packet's copy or its
+ * ".part" that is not named there is absent, and no call need ask.
  */
-export async function sweepOrphans(ctx: Context, dstPath: string, nodeFields: LogFields, nodeName: string): Promise<boolean> {
+export async function sweepOrphans(ctx: Context, dstPath: string, nodeFields: LogFields, nodeName: string): Promise<{ ok: boolean; names: Set<string> | null }> {
   const msg = `Packet transfer, sent to ${nodeName}`;
   let ok = true;
   let names: Dirent[];
@@ -42,10 +45,14 @@ export async function sweepOrphans(ctx: Context, dstPath: string, nodeFields: Lo
     names = await entries(dstPath);
   } catch (err) {
     ctx.log.error('xfer-tx-read', [...nodeFields, ['Dir', dstPath]], errorLine(err), `${msg}: directory ${dstPath}: reading`);
-    return false;
+    return { ok: false, names: null };
   }
+  const others = new Set<string>();
   for (const ent of names) {
-    if (!ent.isFile() || !MEDIUM_TMP.test(ent.name)) continue;
+    if (!ent.isFile() || !MEDIUM_TMP.test(ent.name)) {
+      others.add(ent.name);
+      continue;
+    }
     const file = path.join(dstPath, ent.name);
     const fields: LogFields = [...nodeFields, ['File', file]];
     try {
@@ -57,16 +64,19 @@ export async function sweepOrphans(ctx: Context, dstPath: string, nodeFields: Lo
       ok = false;
     }
   }
-  return ok;
+  return { ok, names: others };
 }
 
 /**
  * What is at `dst` on the medium for a queued packet: nothing ('absent'),
  * a regular file of the packet's size whose MTH is the packet's id (its
  * name) ('verified': a run killed after the copy and before the dequeue),
- * or else why it cannot stand for the packet (to be replaced).
+ * or else why it cannot stand for the packet (to be replaced). `listed`:
+ * the names sweepOrphans found in the directory (lock held).
  */
-export async function judgeCopy(dst: string, job: Job): Promise<'absent' | 'verified' | string> {
+export async function judgeCopy(dst: string, job: Job, listed?: ReadonlySet<string> | null): Promise<'absent' | 'verified' | string> {
+  // Not in the listing sweepOrphans took with the lock held: nothing to ask the filesystem.
+  if (listed && !listed.has(path.basename(dst))) return 'absent';
   let st;
   try {
     st = fs.lstatSync(dst); // once per packet carried: no thread-pool round trip (spool/atomic.ts)
@@ -99,4 +109,36 @@ export async function lockTx(ctx: Context, nodeIdB32: string): Promise<{ lock: S
     ctx.log.error('lockdir-flock', [['Path', lp]], errorLine(err), `Locking directory: locking ${lp}`);
     return { lock: null, busy: err instanceof PigeonError && err.code === 'ELOCKED' };
   }
+}
+
+/**
+ * Packets in flight at once in one directory of the medium (xfer -rx from
+ * one sender, -tx to one neighbour). Each packet's own steps keep their
+ * order (written, fsynced, renamed, its directory fsynced, and only then
+ * its source removed), so what a kill can leave of each packet in the
+ * window is what it could leave with one packet at a time; meanwhile their
+ * fsyncs share journal commits (DirSyncGroup shares the directory ones)
+ * and the thread pool works while the main thread copies the next packet.
+ */
+export const WINDOW = 16;
+
+/**
+ * Run `work` on each item, at most `width` at once, started in order;
+ * none is started once `stop()` says so. Resolves when all started ones
+ * have settled (with the first failure, if any).
+ */
+export async function inWindow<T>(items: readonly T[], width: number, work: (item: T) => Promise<void>, stop?: () => boolean): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length && !stop?.()) await work(items[next++]);
+  };
+  const lanes = await Promise.allSettled(Array.from({ length: Math.min(width, items.length) }, lane));
+  for (const r of lanes) if (r.status === 'rejected') throw r.reason;
+}
+
+/** Put `list[from..]` back in the order of `order` (the order their work was started in), after a window finished them in any order. */
+export function inOrderFrom(list: string[], from: number, order: readonly string[]): void {
+  const rank = new Map(order.map((k, i) => [k, i]));
+  const tail = list.splice(from).sort((a, b) => (rank.get(a) ?? 0) - (rank.get(b) ?? 0));
+  list.push(...tail);
 }

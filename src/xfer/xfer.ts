@@ -70,8 +70,8 @@ import { iBytes } from '../format.js';
 import type { LogFields } from '../log/log.js';
 import { ENC_HEADER_SIZE } from '../packet/header.js';
 import { Progress } from '../progress.js';
-import { makeDir, TmpFile, type WriteStage } from '../spool/atomic.js';
-import { entries, judgeCopy, lockTx, MEDIUM_PREFIX, sweepOrphans } from './medium.js';
+import { DirSyncGroup, makeDir, pooled, TmpFile, type WriteStage } from '../spool/atomic.js';
+import { entries, inOrderFrom, inWindow, judgeCopy, lockTx, MEDIUM_PREFIX, sweepOrphans, WINDOW } from './medium.js';
 import { isId, PART_SUFFIX, type Job } from '../spool/spool.js';
 import { judgeHeader } from '../admin/stat.js';
 import { shortId } from '../format.js';
@@ -289,9 +289,12 @@ export async function xferRx(ctx: Context, opts: XferOptions): Promise<XferResul
       res.ok = false;
       continue;
     }
-    for (const pkt of pkts) {
-      await rxOne(ctx, opts, res, sender, path.join(senderDir, pkt.name), pkt.name, fields, maxNice);
-    }
+    const from = res.packets.length;
+    const group = new DirSyncGroup(ctx.spool.noSync);
+    await inWindow(pkts, WINDOW, async (pkt) => {
+      await rxOne(ctx, opts, res, sender, path.join(senderDir, pkt.name), pkt.name, fields, maxNice, false, group);
+    }, () => opts.signal?.aborted === true);
+    inOrderFrom(res.packets, from, pkts.map((p) => p.name));
   }
   return res;
 }
@@ -359,6 +362,7 @@ async function rxOne(
   nodeFields: LogFields,
   maxNice: number,
   patient = false,
+  group?: DirSyncGroup,
 ): Promise<RxStatus> {
   const self = ctx.cfg.self!;
   const fields: LogFields = [...nodeFields, ['File', file]];
@@ -437,7 +441,7 @@ async function rxOne(
     let mismatch = false;
     let tmp: TmpFile | null = null;
     try {
-      tmp = await ctx.spool.tmpFile({ onStage: (st) => killpoint(`xfer-rx-${st}`) });
+      tmp = await ctx.spool.tmpFile({ onStage: (st) => killpoint(`xfer-rx-${st}`), syncDir: group && ((d) => group.sync(d)), pooled: group !== undefined });
       let first = true;
       let chunks = 0;
       await pipeCopy(fh, tmp, size, file, (chunk) => {
@@ -470,7 +474,7 @@ async function rxOne(
     ctx.log.info('xfer-rx', sized, sizedMsg);
     res.packets.push(name);
     if (!ctx.spool.noHdr) {
-      await ctx.spool.writeHdr(sender.idB32, 'rx', name, Uint8Array.from(head)).catch((err) => {
+      await ctx.spool.writeHdr(sender.idB32, 'rx', name, Uint8Array.from(head), { pooled: group !== undefined }).catch((err) => {
         ctx.log.error('hdr-write', [['Pkt', name]], errorLine(err), 'Header writing');
         res.ok = false; // the packet is in rx/ (toss reads its header from it), but the spool lacks what was asked
       });
@@ -487,7 +491,11 @@ async function rxOne(
     killpoint('xfer-rx-imported'); // in rx/ with its hdr/ file, still on the medium
     if (!opts.keep) {
       try {
-        fs.unlinkSync(file);
+        // Closed first: the last reference to an unlinked file frees it, which is the unlink's work, on the pool.
+        closeQuietly(fh);
+        fh = -1;
+        if (group) await pooled<void>((cb) => fs.unlink(file, cb));
+        else fs.unlinkSync(file);
       } catch (err) {
         ctx.log.error('xfer-rx-remove', sized, errorLine(err), sizedMsg);
         res.ok = false;
@@ -495,7 +503,7 @@ async function rxOne(
     }
     return 'imported';
   } finally {
-    closeQuietly(fh);
+    if (fh !== -1) closeQuietly(fh);
   }
 }
 
@@ -602,7 +610,8 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
       return false;
     }
   }
-  let ok = await sweepOrphans(ctx, dstPath, nodeFields, node.name);
+  const swept = await sweepOrphans(ctx, dstPath, nodeFields, node.name);
+  let ok = swept.ok;
   try {
     for (const id of await ctx.spool.sweepAckMarks(node.idB32)) ctx.log.debug('xfer-tx-ack-mark', [...nodeFields, ['Pkt', id]], `ACK marker ${id}: its packet is gone: removed`);
   } catch (err) {
@@ -612,17 +621,18 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
   const { jobs } = await ctx.spool.scan(node.idB32, 'tx', {
     onSkip: (s) => ctx.log.debug('job', [['XX', 'tx'], ['Name', s.name]], `Job tx/${s.name}: ${s.reason}`),
   });
-  for (const job of jobs) {
-    if (opts.signal?.aborted) break;
-    if (only && !only.has(job.id)) continue;
+  const todo = jobs.filter((job) => !only || only.has(job.id));
+  const from = res.packets.length;
+  const group = new DirSyncGroup(ctx.spool.noSync);
+  const one = async (job: Job): Promise<void> => {
     const pktFields: LogFields = [...nodeFields, ['Pkt', job.id]];
     const pktMsg = `Packet transfer, sent to ${node.name}: ${job.id}`;
     if (job.nice > maxNice) {
       ctx.log.debug('xfer-tx-too-nice', pktFields, `${pktMsg}: too nice`);
-      continue;
+      return;
     }
     const dst = path.join(dstPath, job.id);
-    const found = await judgeCopy(dst, job);
+    const found = await judgeCopy(dst, job, swept.names);
     let carried: number;
     let note = '';
     if (found === 'verified') {
@@ -630,16 +640,19 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
       note = ': already on the medium, verified';
     } else {
       if (found !== 'absent') ctx.log.info('xfer-tx-replace', pktFields, `${pktMsg}: already on the medium, but ${found}: replacing it`);
-      const copied = await copyToMedium(ctx, job, dstPath, dst, pktFields, pktMsg, opts.signal);
+      const copied = await copyToMedium(ctx, job, dstPath, dst, pktFields, pktMsg, opts.signal, group);
       if (copied === null) {
         ok = false;
-        continue;
+        return;
       }
       carried = copied;
-      try {
-        fs.unlinkSync(path.join(dstPath, job.id + PART_SUFFIX));
-      } catch {
-        // none there (the usual case)
+      const part = job.id + PART_SUFFIX;
+      if (!swept.names || swept.names.has(part)) {
+        try {
+          fs.unlinkSync(path.join(dstPath, part));
+        } catch {
+          // none there (the usual case)
+        }
       }
     }
     ctx.log.info('xfer-tx', [...pktFields, ['Size', carried]], `${pktMsg} (${iBytes(carried)})${note}`);
@@ -654,7 +667,7 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
     }
     if (!opts.keep || isAck) {
       try {
-        await ctx.spool.remove(job);
+        await ctx.spool.remove(job, { pooled: true });
         if (isAck) {
           killpoint('xfer-tx-ack-dequeued');
           await ctx.spool.unmarkAckPacket(node.idB32, job.id);
@@ -664,7 +677,9 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
         ok = false;
       }
     }
-  }
+  };
+  await inWindow(todo, WINDOW, one, () => opts.signal?.aborted === true);
+  inOrderFrom(res.packets, from, todo.map((j) => j.id));
   return ok;
 }
 
@@ -676,7 +691,7 @@ const NEXT_STEP = { written: 'sync', synced: 'close', closed: 'rename', renamed:
  * `dstDir`; returns the bytes copied, or null after logging the failure
  * (the temporary file is removed).
  */
-async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string, fields: LogFields, msg: string, signal?: AbortSignal): Promise<number | null> {
+async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string, fields: LogFields, msg: string, signal?: AbortSignal, group?: DirSyncGroup): Promise<number | null> {
   const stages = {
     mktemp: ['xfer-tx-mktemp', 'mktemp'],
     open: ['xfer-tx-open', 'opening'],
@@ -702,7 +717,7 @@ async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string,
       stage = NEXT_STEP[s];
       killpoint(`xfer-tx-${s}`);
     };
-    const tmp = await TmpFile.create(dstDir, { prefix: MEDIUM_PREFIX, noSync: ctx.spool.noSync, onStage });
+    const tmp = await TmpFile.create(dstDir, { prefix: MEDIUM_PREFIX, noSync: ctx.spool.noSync, onStage, syncDir: group && ((d) => group.sync(d)), pooled: group !== undefined });
     stage = 'fill';
     let chunks = 0;
     try {
