@@ -304,14 +304,16 @@ export interface KnownSender {
 }
 
 /**
- * A packet in an open file: a FileHandle read from its start, or a
- * descriptor (stdin, a pipe) read sequentially from where it is. `head`
- * holds bytes already taken from the front of it. The caller keeps and
- * closes the file.
+ * A packet in an open file: a FileHandle read from its start, a descriptor
+ * of a regular file read from `start`, or a descriptor (stdin, a pipe)
+ * read sequentially from where it is. `head` holds bytes already taken
+ * from the front of it. The caller keeps and closes the file.
  */
 export interface FileInput {
   file: FileHandle | number;
   head?: Uint8Array;
+  /** With a descriptor: read it at offsets from here (a regular file), not sequentially. */
+  start?: number;
 }
 
 export interface DecryptOptions {
@@ -349,6 +351,8 @@ interface ByteSource {
   /** Fill buf[0, len) as far as the source goes: fewer bytes only at its end. */
   fill(buf: Uint8Array, len: number): Promise<number>;
   close(): Promise<void>;
+  /** A read already came back short: the source is, as far as anyone can tell, at its end. */
+  readonly ended: boolean;
 }
 
 /** How much of a packet file is read synchronously (fileSource). */
@@ -356,18 +360,25 @@ const SYNC_READ_BYTES = 256 << 10;
 
 function fileSource(input: FileInput): ByteSource {
   const file = input.file;
-  let pos: number | null = typeof file === 'number' ? null : 0;
+  const fd = typeof file === 'number' ? file : file.fd;
+  let pos: number | null = typeof file === 'number' ? (input.start ?? null) : 0;
   let head = input.head ?? new Uint8Array(0);
   // A file's first SYNC_READ_BYTES, and whatever is asked after a short
   // read (its end), are read synchronously: a small packet then costs no
   // thread-pool round trip at all, a big one two fewer (atomic.ts says why).
   let atEnd = false;
   const readAt = (buf: Uint8Array, off: number, len: number): Promise<number> => {
-    if (typeof file === 'number') return readFd(file, buf, off, len, pos);
-    if (atEnd || pos! + len <= SYNC_READ_BYTES) {
-      const n = fs.readSync(file.fd, buf, off, len, pos);
+    if (pos === null) return readFd(fd, buf, off, len, pos);
+    if (atEnd || pos + len <= SYNC_READ_BYTES) {
+      const n = fs.readSync(fd, buf, off, len, pos);
       if (n < len) atEnd = true;
       return Promise.resolve(n);
+    }
+    if (typeof file === 'number') {
+      return readFd(fd, buf, off, len, pos).then((n) => {
+        if (n < len) atEnd = true;
+        return n;
+      });
     }
     return file.read(buf, off, len, pos).then((r) => {
       if (r.bytesRead < len) atEnd = true;
@@ -391,6 +402,9 @@ function fileSource(input: FileInput): ByteSource {
       return have;
     },
     async close() {},
+    get ended() {
+      return atEnd;
+    },
   };
 }
 
@@ -422,6 +436,9 @@ function iterSource(input: AsyncIterable<Uint8Array>): ByteSource {
     async close() {
       ended = true;
       await it.return?.();
+    },
+    get ended() {
+      return ended;
     },
   };
 }
@@ -538,7 +555,9 @@ export async function decryptPacket(opts: DecryptOptions): Promise<DecryptResult
       await job.opened.catch(() => 0); // nothing may still be reading this slot's ct
       yield job.ct.subarray(0, n);
     }
-    const buf = Buffer.allocUnsafe(1 << 20);
+    // After a short read (a small packet, all in its first slot) only the
+    // end of the file is left to see: no megabyte for that.
+    const buf = Buffer.allocUnsafe(src.ended ? 4096 : 1 << 20);
     for (;;) {
       const n = await src.fill(buf, buf.length);
       if (n === 0) return;
