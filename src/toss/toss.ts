@@ -63,6 +63,7 @@ import { tossFile } from './file.js';
 import { tossFreq } from './freq.js';
 import { killpoint } from '../killpoint.js';
 import { tossTrns } from './trns.js';
+import { TossWindow } from './window.js';
 import { autoAck, plainTypeOf } from '../tx/ack.js';
 
 export type { TossOptions, TossSwitches } from './common.js';
@@ -178,18 +179,25 @@ async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossO
       result.ok = false;
       result.failed++;
     }
-    for (const job of jobs) {
-      if (opts.signal?.aborted) break;
-      if (job.nice > maxNice) {
-        ctx.log.debug('rx-too-nice', baseFields(job), `Tossing ${senderName(ctx, job)}/${job.id}: too nice: ${formatNice(job.nice)}`);
-        continue;
+    const window = new TossWindow(TOSS_WINDOW);
+    try {
+      for (const job of jobs) {
+        if (opts.signal?.aborted) break;
+        if (job.nice > maxNice) {
+          ctx.log.debug('rx-too-nice', baseFields(job), `Tossing ${senderName(ctx, job)}/${job.id}: too nice: ${formatNice(job.nice)}`);
+          continue;
+        }
+        await window.start(async (alone) => {
+          const r = await tossPacket(ctx, job, { ...opts, queue: xx, queueNode: nodeIdB32, run, alone });
+          if (r === 'done') result.tossed++;
+          if (r === 'failed') {
+            result.failed++;
+            result.ok = false;
+          }
+        });
       }
-      const r = await tossPacket(ctx, job, { ...opts, queue: xx, queueNode: nodeIdB32, run });
-      if (r === 'done') result.tossed++;
-      if (r === 'failed') {
-        result.failed++;
-        result.ok = false;
-      }
+    } finally {
+      await window.finish();
     }
   } finally {
     lock.release();
@@ -234,7 +242,12 @@ export interface PacketOptions extends TossOptions {
   queueNode?: string;
   /** What the toss of the queue caches across its packets. */
   run?: TossRun;
+  /** Called, once the packet's type is known, by any packet but a file: waits to run alone (window.ts). */
+  alone?: () => Promise<void>;
 }
+
+/** File packets of a queue delivered at once (window.ts). */
+const TOSS_WINDOW = 8;
 
 /**
  * Toss one queued packet. Failures are logged (never thrown, except for a
@@ -300,6 +313,7 @@ async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {}): Pro
         if (delivery?.corrupt) await quarantine(ctx, job, delivery, fields0, name);
         return 'failed';
       }
+      if (t.plain.type !== PktType.File) await opts.alone?.();
       ctx.log.debug('rx', t.fields, `Tossing ${name}/${job.id} (${iBytes(size)})`);
       let outcome: Outcome;
       try {
