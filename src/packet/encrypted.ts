@@ -63,7 +63,8 @@ interface Slot {
 
 /**
  * Slot buffers of finished packets, kept for the next packet (a toss run
- * opens many) once the pool is on (stream/pool.ts): up to 2 * SLOTS slots.
+ * opens many) once the pool is on (stream/pool.ts): up to 2 * SLOTS slots
+ * (a decryption's first batch has its own, smaller one: takeFirstSlot).
  */
 const slotPool: Slot[] = [];
 
@@ -74,6 +75,23 @@ function takeSlot(): Slot {
 function giveSlots(slots: Slot[]): void {
   if (!bufferPoolEnabled()) return;
   for (const s of slots) if (slotPool.length < 2 * SLOTS) slotPool.push(s);
+}
+
+/**
+ * A decryption's first batch is one block: it gets a slot of one block
+ * (kept, with the pool on, up to FIRST_POOL of them: a toss decrypts a few
+ * small packets at once), so that a small packet, all in that block,
+ * takes no batch slot at all.
+ */
+const FIRST_POOL = 16;
+const firstPool: Slot[] = [];
+
+function takeFirstSlot(): Slot {
+  return firstPool.pop() ?? { ct: Buffer.allocUnsafeSlow(CT_BLOCK_SIZE), pt: Buffer.allocUnsafeSlow(BLOCK_SIZE) };
+}
+
+function giveFirstSlot(slot: Slot): void {
+  if (bufferPoolEnabled() && firstPool.length < FIRST_POOL) firstPool.push(slot);
 }
 
 /** First block and block count of batch j. */
@@ -492,6 +510,7 @@ export async function decryptPacket(opts: DecryptOptions): Promise<DecryptResult
     /** Bytes asked for: fewer came only if the packet ended. */
     want: number;
   }
+  const firstSlot = takeFirstSlot();
   const slots: Slot[] = [];
   let readChain: Promise<unknown> = Promise.resolve();
   let scheduled = 0;
@@ -499,8 +518,9 @@ export async function decryptPacket(opts: DecryptOptions): Promise<DecryptResult
   const schedule = (): Job => {
     const j = scheduled++;
     const [first, count] = batchSpan(j);
-    if (slots.length < SLOTS && j >= slots.length) slots.push(takeSlot());
-    const slot = slots[j % SLOTS];
+    // Batch 0 (one block) in the first slot, then batch j in slots[(j - 1) % SLOTS], taken when first needed.
+    if (j > 0 && slots.length < SLOTS && j > slots.length) slots.push(takeSlot());
+    const slot = j === 0 ? firstSlot : slots[(j - 1) % SLOTS];
     const pt = borrow ? slot.pt : Buffer.allocUnsafeSlow(count * BLOCK_SIZE);
     const want = count * CT_BLOCK_SIZE;
     const read = readChain.then(() => src.fill(slot.ct, want));
@@ -543,6 +563,7 @@ export async function decryptPacket(opts: DecryptOptions): Promise<DecryptResult
       await Promise.allSettled(queue.map((j) => j.opened));
       await src.close();
       giveSlots(slots);
+      giveFirstSlot(firstSlot);
     }
   }
 

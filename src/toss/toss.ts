@@ -188,6 +188,7 @@ async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossO
           continue;
         }
         await window.start(async (alone) => {
+          if (!isSmall(job)) await alone(); // a big packet gains nothing from company, and would hold batch buffers meanwhile
           const r = await tossPacket(ctx, job, { ...opts, queue: xx, queueNode: nodeIdB32, run, alone });
           if (r === 'done') result.tossed++;
           if (r === 'failed') {
@@ -334,6 +335,11 @@ async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {}): Pro
   }
 }
 
+/** A packet that decryption reads whole with its first read (one block). */
+function isSmall(job: Job): boolean {
+  return job.size < ENC_HEADER_SIZE + CT_BLOCK_SIZE;
+}
+
 interface PacketFile {
   input: FileInput;
   close(): Promise<void>;
@@ -348,7 +354,7 @@ interface PacketFile {
  * in flight.
  */
 async function openPacket(job: Job): Promise<PacketFile> {
-  if (job.size < ENC_HEADER_SIZE + CT_BLOCK_SIZE) {
+  if (isSmall(job)) {
     const fd = fs.openSync(job.path, 'r');
     return { input: { file: fd, start: 0 }, close: async () => fs.closeSync(fd) };
   }

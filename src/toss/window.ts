@@ -4,7 +4,8 @@
  * directory, on the thread pool); several waiting at once share the
  * filesystem's journal commits instead of paying one each in turn.
  *
- * Only file deliveries overlap. A packet of any other type (exec, freq,
+ * Only deliveries of small files overlap (toss.ts calls `alone()` at
+ * once for a packet of more than one block). A packet of any other type (exec, freq,
  * trns, area, ack: what has effects beyond one new file) calls `alone()`
  * once it knows its type and before it does anything: that waits until
  * every packet started before it has finished, and no packet starts until
