@@ -256,13 +256,19 @@ export class Logger {
     for (let attempt = 0; ; attempt++) {
       if (this.held === null) {
         let lockFd: number;
+        let st: fs.Stats;
         try {
           lockFd = fs.openSync(lockPath, fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o666);
+          try {
+            st = fs.fstatSync(lockFd);
+          } catch (err) {
+            fs.closeSync(lockFd);
+            throw err;
+          }
         } catch (err) {
           this.failed(`Can not open lock for log: ${errorLine(err)}`);
           return null;
         }
-        const st = fs.fstatSync(lockFd);
         this.held = { lockFd, lockDev: st.dev, lockIno: st.ino, fd: null, dev: 0, ino: 0 };
       }
       const held = this.held;
@@ -273,7 +279,12 @@ export class Logger {
         this.failed(`Can not acquire lock for log: ${errorLine(err)}`);
         return null;
       }
-      const now = fs.statSync(lockPath, { throwIfNoEntry: false });
+      let now: fs.Stats | undefined;
+      try {
+        now = fs.statSync(lockPath, { throwIfNoEntry: false });
+      } catch {
+        return held.lockFd; // cannot look (permissions): keep the lock taken, as a fresh open would
+      }
       if ((now !== undefined && now.dev === held.lockDev && now.ino === held.lockIno) || attempt >= 2) return held.lockFd;
       this.close();
     }
