@@ -10,8 +10,10 @@
  * run by run; medians and every run's wall time, with CPU (user + system)
  * beside it.
  *
- * Usage: node dist/bench/small.js [COUNT=1000] [RUNS=3] [--sync | --nosync] [--online]
- *   (both modes unless one is named; --online: the sessions only)
+ * Usage: node dist/bench/small.js [COUNT=1000] [RUNS=3] [--sync | --nosync] [--online] [--only toss|xfer|online]
+ *   (both modes unless one is named; --online: the sessions only, as
+ *   `--only online`; `--only toss`: the toss rows only, `--only xfer`: the
+ *   xfer rows only)
  */
 import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -42,8 +44,12 @@ async function queueSmall(dir: string, from: TestNode, to: TestNode, count: numb
 
 const ids = async (d: string) => (await readdir(d).catch(() => [] as string[])).filter((n) => n.length === 52);
 
+export type SmallPart = 'toss' | 'xfer' | 'online';
+
 /** Target (issue 11, item 1): each at most 0.8x the reference. With `rows`, summary rows are added there. */
-export async function benchSmall(opts: { count: number; runs: number; modes: boolean[]; onlineOnly?: boolean; rows?: SummaryRow[] }): Promise<string> {
+export async function benchSmall(opts: { count: number; runs: number; modes: boolean[]; onlineOnly?: boolean; only?: SmallPart; rows?: SummaryRow[] }): Promise<string> {
+  const only = opts.only ?? (opts.onlineOnly ? 'online' : undefined);
+  const doing = (part: SmallPart) => only === undefined || only === part;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pigeon-bench-small-'));
   try {
     const { alice, bob } = await makeNodes(dir, ['alice', 'bob'], { generator: 'nncp' });
@@ -54,9 +60,9 @@ export async function benchSmall(opts: { count: number; runs: number; modes: boo
     const stickPkts = path.join(stick, bob.idB32, alice.idB32);
     const stash = path.join(dir, 'stash');
     await queueSmall(dir, alice, bob, opts.count, 'a');
-    await queueSmall(dir, bob, alice, opts.count, 'b');
+    if (doing('online')) await queueSmall(dir, bob, alice, opts.count, 'b');
     await cp(aliceTx, path.join(stash, 'a'), { recursive: true });
-    await cp(bobTx, path.join(stash, 'b'), { recursive: true });
+    if (doing('online')) await cp(bobTx, path.join(stash, 'b'), { recursive: true });
     const a = path.join(stash, 'a');
     const out: string[] = [];
     for (const sync of opts.modes) {
@@ -77,8 +83,8 @@ export async function benchSmall(opts: { count: number; runs: number; modes: boo
         const n = (await ids(d)).length;
         if (n !== opts.count) throw new Error(`${what}: ${n} packets in ${d}, expected ${opts.count}`);
       };
-      for (let i = 0; i < (opts.onlineOnly ? 0 : opts.runs); i++) {
-        for (const [name, go] of inTurn(i, [
+      for (let i = 0; i < opts.runs; i++) {
+        for (const [name, go] of !doing('toss') ? [] : inTurn(i, [
           ['nncp-toss', () => nncp('toss', ['-quiet', '-cfg', bob.cfgPath])],
           ['pigeon toss', () => pigeon(['toss', '-quiet', '-cfg', bob.cfgPath])],
         ] as const)) {
@@ -89,7 +95,7 @@ export async function benchSmall(opts: { count: number; runs: number; modes: boo
           const got = (await readdir(bob.incoming)).length;
           if (left !== 0 || got !== opts.count) throw new Error(`${name}: ${left} left in rx, ${got} files delivered`);
         }
-        for (const [name, go] of inTurn(i, [
+        for (const [name, go] of !doing('xfer') ? [] : inTurn(i, [
           ['nncp-xfer -rx', () => nncp('xfer', ['-quiet', '-cfg', bob.cfgPath, '-rx', stick])],
           ['pigeon xfer -rx', () => pigeon(['xfer', '-quiet', '-cfg', bob.cfgPath, '-rx', stick])],
         ] as const)) {
@@ -98,7 +104,7 @@ export async function benchSmall(opts: { count: number; runs: number; modes: boo
           results['xfer -rx'][name].push(await go());
           await check(bobRx, name);
         }
-        for (const [name, go] of inTurn(i, [
+        for (const [name, go] of !doing('xfer') ? [] : inTurn(i, [
           ['nncp-xfer -tx', () => nncp('xfer', ['-quiet', '-cfg', alice.cfgPath, '-tx', '-mkdir', stick])],
           ['pigeon xfer -tx', () => pigeon(['xfer', '-quiet', '-cfg', alice.cfgPath, '-tx', '-mkdir', stick])],
         ] as const)) {
@@ -112,16 +118,19 @@ export async function benchSmall(opts: { count: number; runs: number; modes: boo
       const tag = `${opts.count} packets of ~1 KiB, ${opts.runs} runs, ${sync ? 'fsync on' : 'NNCPNOSYNC=1'}`;
       const mode = sync ? 'fsync on' : 'NNCPNOSYNC=1';
       const what = `${opts.count} small packets`;
-      if (!opts.onlineOnly) {
+      if (doing('toss')) {
+        opts.rows?.push(rowOf(`toss, ${what}`, mode, results.toss['pigeon toss'], results.toss['nncp-toss'], 'nncp-toss', 0.8));
+        out.push(report(`toss, ${tag}`, results.toss, 'nncp-toss'));
+      }
+      if (doing('xfer')) {
         opts.rows?.push(
-          rowOf(`toss, ${what}`, mode, results.toss['pigeon toss'], results.toss['nncp-toss'], 'nncp-toss', 0.8),
           rowOf(`xfer -rx, ${what}`, mode, results['xfer -rx']['pigeon xfer -rx'], results['xfer -rx']['nncp-xfer -rx'], 'nncp-xfer', 0.8),
           rowOf(`xfer -tx, ${what}`, mode, results['xfer -tx']['pigeon xfer -tx'], results['xfer -tx']['nncp-xfer -tx'], 'nncp-xfer', 0.8),
         );
-        out.push(report(`toss, ${tag}`, results.toss, 'nncp-toss'));
         out.push(report(`xfer -rx, ${tag}`, results['xfer -rx'], 'nncp-xfer -rx'));
         out.push(report(`xfer -tx, ${tag}`, results['xfer -tx'], 'nncp-xfer -tx'));
       }
+      if (!doing('online')) continue;
       const lab: SpLab = { dir, alice, bob, env, stash, packets: opts.count };
       const rows = await alternate(lab, opts.runs, {
         nncp: { daemon: NNCP('nncp-daemon'), caller: NNCP('nncp-call') },
@@ -137,7 +146,12 @@ export async function benchSmall(opts: { count: number; runs: number; modes: boo
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
   const modes = process.argv.includes('--sync') ? [true] : process.argv.includes('--nosync') ? [false] : [true, false];
-  process.stdout.write(await benchSmall({ count: Number(args[0] ?? 1000), runs: Number(args[1] ?? 3), modes, onlineOnly: process.argv.includes('--online') }));
+  const at = process.argv.indexOf('--only');
+  const only = at > 0 ? process.argv[at + 1] : undefined;
+  if (only !== undefined && !['toss', 'xfer', 'online'].includes(only)) throw new Error(`--only ${only}: toss, xfer or online`);
+  const args = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && all[i - 1] !== '--only');
+  process.stdout.write(
+    await benchSmall({ count: Number(args[0] ?? 1000), runs: Number(args[1] ?? 3), modes, onlineOnly: process.argv.includes('--online'), only: only as SmallPart | undefined }),
+  );
 }

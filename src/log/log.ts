@@ -12,8 +12,12 @@
  *
  * A record is appended with one write(2) on an O_APPEND descriptor while
  * holding flock(2) LOCK_EX on `<log>.lock`, like the reference, so records
- * of concurrent nncp-* and pigeon processes never interleave. A log path of
- * the form "FD:<n>" writes to that file descriptor instead.
+ * of concurrent nncp-* and pigeon processes never interleave. Both files
+ * stay open between the records of a burst (closed after a second without
+ * one): each record still takes the lock, and checks that the paths still
+ * name the files held, so a rotated log, or a replaced lock file, is
+ * opened again. A log path of the form "FD:<n>" writes to that file
+ * descriptor instead.
  *
  * nncp-log shows a record as "<When to the second> [ERROR ]<Msg>[: <Err>]";
  * nncp-* commands print the same line on stderr for each record they log,
@@ -134,6 +138,10 @@ export class Logger {
   private readonly out: { write(s: string): unknown };
   private lostRecords = 0;
   private readonly said = new Set<string>();
+  /** The lock file and the log, kept open between the records of a burst (see append). */
+  private held: HeldFiles | null = null;
+  private idle: NodeJS.Timeout | null = null;
+  private appended = 0;
 
   constructor(opts: LoggerOptions) {
     this.path = opts.path;
@@ -209,42 +217,143 @@ export class Logger {
       }
       return;
     }
-    let lockFd: number;
-    try {
-      lockFd = fs.openSync(this.path + '.lock', fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o666);
-    } catch (err) {
-      this.failed(`Can not open lock for log: ${errorLine(err)}`);
-      return;
-    }
-    try {
-      fsExt.flockSync(lockFd, 'ex');
-    } catch (err) {
-      fs.closeSync(lockFd);
-      this.failed(`Can not acquire lock for log: ${errorLine(err)}`);
-      return;
-    }
+    const lockFd = this.lock();
+    if (lockFd === null) return;
     try {
       let fd: number;
+      let start: number;
       try {
-        fd = fs.openSync(this.path, fs.constants.O_CREAT | fs.constants.O_WRONLY | fs.constants.O_APPEND, 0o666);
+        [fd, start] = this.logFile();
       } catch (err) {
         this.failed(`Can not open log: ${errorLine(err)}`);
         return;
       }
       try {
-        appendWhole(fd, data);
+        appendWhole(fd, data, start);
       } catch (err) {
         this.failed(`Can not write log ${this.path}: ${errorLine(err)}`);
-      } finally {
-        fs.closeSync(fd);
+        this.close();
       }
     } finally {
       try {
         fsExt.flockSync(lockFd, 'un');
-      } finally {
-        fs.closeSync(lockFd);
+      } catch {
+        this.close(); // closing the lock file releases the lock
       }
     }
+    this.appended++;
+    this.keepOpen();
+  }
+
+  /**
+   * Take the log's lock: flock(2) LOCK_EX on `<log>.lock`, opened once and
+   * kept. A lock file removed or replaced since it was opened is not the
+   * one other writers lock: it is opened again. Null (said and counted)
+   * when it cannot be had.
+   */
+  private lock(): number | null {
+    const lockPath = this.path + '.lock';
+    for (let attempt = 0; ; attempt++) {
+      if (this.held === null) {
+        let lockFd: number;
+        let st: fs.Stats;
+        try {
+          lockFd = fs.openSync(lockPath, fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o666);
+          try {
+            st = fs.fstatSync(lockFd);
+          } catch (err) {
+            fs.closeSync(lockFd);
+            throw err;
+          }
+        } catch (err) {
+          this.failed(`Can not open lock for log: ${errorLine(err)}`);
+          return null;
+        }
+        this.held = { lockFd, lockDev: st.dev, lockIno: st.ino, fd: null, dev: 0, ino: 0 };
+      }
+      const held = this.held;
+      try {
+        fsExt.flockSync(held.lockFd, 'ex');
+      } catch (err) {
+        this.close();
+        this.failed(`Can not acquire lock for log: ${errorLine(err)}`);
+        return null;
+      }
+      let now: fs.Stats | undefined;
+      try {
+        now = fs.statSync(lockPath, { throwIfNoEntry: false });
+      } catch {
+        return held.lockFd; // cannot look (permissions): keep the lock taken, as a fresh open would
+      }
+      if ((now !== undefined && now.dev === held.lockDev && now.ino === held.lockIno) || attempt >= 2) return held.lockFd;
+      this.close();
+    }
+  }
+
+  /**
+   * The log file, open for appending, and its size (lock held): the one
+   * opened before while the path still names it, else opened (created)
+   * now, so that a log rotated away is followed to its new file.
+   */
+  private logFile(): [number, number] {
+    const held = this.held!;
+    const st = fs.statSync(this.path, { throwIfNoEntry: false });
+    if (held.fd !== null && st !== undefined && st.dev === held.dev && st.ino === held.ino) return [held.fd, st.size];
+    if (held.fd !== null) {
+      const fd = held.fd;
+      held.fd = null;
+      fs.closeSync(fd);
+    }
+    const fd = fs.openSync(this.path, fs.constants.O_CREAT | fs.constants.O_WRONLY | fs.constants.O_APPEND, 0o666);
+    const now = fs.fstatSync(fd);
+    Object.assign(held, { fd, dev: now.dev, ino: now.ino });
+    return [fd, now.size];
+  }
+
+  /** Close the held files once no record came for a while (an unref'd timer: it never keeps the process alive). */
+  private keepOpen(): void {
+    if (this.idle !== null) return;
+    let seen = this.appended;
+    const check = () => {
+      if (this.appended !== seen) {
+        seen = this.appended;
+        this.idle = setTimeout(check, LOG_IDLE_MS).unref();
+        return;
+      }
+      this.idle = null;
+      this.close();
+    };
+    this.idle = setTimeout(check, LOG_IDLE_MS).unref();
+  }
+
+  /** Close the log and lock files kept open (the next record opens them again). */
+  close(): void {
+    const held = this.held;
+    this.held = null;
+    if (held === null) return;
+    if (held.fd !== null) quietly(() => fs.closeSync(held.fd!));
+    quietly(() => fs.closeSync(held.lockFd));
+  }
+}
+
+/** How long the log and its lock stay open after a record (a toss of many packets logs one or two a packet). */
+const LOG_IDLE_MS = 1000;
+
+interface HeldFiles {
+  lockFd: number;
+  lockDev: number;
+  lockIno: number;
+  /** The log file, once opened, and its identity then. */
+  fd: number | null;
+  dev: number;
+  ino: number;
+}
+
+function quietly(f: () => void): void {
+  try {
+    f();
+  } catch {
+    // closing what is being dropped
   }
 }
 
@@ -254,11 +363,11 @@ function writeAll(fd: number, data: Uint8Array): void {
 }
 
 /**
- * Append `data` to the O_APPEND file `fd` (log lock held), all or nothing:
- * a write cut short (disk full) is truncated back to where it started.
+ * Append `data` to the O_APPEND file `fd` of `start` bytes (log lock held),
+ * all or nothing: a write cut short (disk full) is truncated back to where
+ * it started.
  */
-function appendWhole(fd: number, data: Uint8Array): void {
-  const start = fs.fstatSync(fd).size;
+function appendWhole(fd: number, data: Uint8Array, start: number): void {
   try {
     writeAll(fd, data);
   } catch (err) {

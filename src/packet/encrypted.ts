@@ -63,7 +63,8 @@ interface Slot {
 
 /**
  * Slot buffers of finished packets, kept for the next packet (a toss run
- * opens many) once the pool is on (stream/pool.ts): up to 2 * SLOTS slots.
+ * opens many) once the pool is on (stream/pool.ts): up to 2 * SLOTS slots
+ * (a decryption's first batch has its own, smaller one: takeFirstSlot).
  */
 const slotPool: Slot[] = [];
 
@@ -74,6 +75,23 @@ function takeSlot(): Slot {
 function giveSlots(slots: Slot[]): void {
   if (!bufferPoolEnabled()) return;
   for (const s of slots) if (slotPool.length < 2 * SLOTS) slotPool.push(s);
+}
+
+/**
+ * A decryption's first batch is one block: it gets a slot of one block
+ * (kept, with the pool on, up to FIRST_POOL of them: a toss decrypts a few
+ * small packets at once), so that a small packet, all in that block,
+ * takes no batch slot at all.
+ */
+const FIRST_POOL = 16;
+const firstPool: Slot[] = [];
+
+function takeFirstSlot(): Slot {
+  return firstPool.pop() ?? { ct: Buffer.allocUnsafeSlow(CT_BLOCK_SIZE), pt: Buffer.allocUnsafeSlow(BLOCK_SIZE) };
+}
+
+function giveFirstSlot(slot: Slot): void {
+  if (bufferPoolEnabled() && firstPool.length < FIRST_POOL) firstPool.push(slot);
 }
 
 /** First block and block count of batch j. */
@@ -304,14 +322,16 @@ export interface KnownSender {
 }
 
 /**
- * A packet in an open file: a FileHandle read from its start, or a
- * descriptor (stdin, a pipe) read sequentially from where it is. `head`
- * holds bytes already taken from the front of it. The caller keeps and
- * closes the file.
+ * A packet in an open file: a FileHandle read from its start, a descriptor
+ * of a regular file read from `start`, or a descriptor (stdin, a pipe)
+ * read sequentially from where it is. `head` holds bytes already taken
+ * from the front of it. The caller keeps and closes the file.
  */
 export interface FileInput {
   file: FileHandle | number;
   head?: Uint8Array;
+  /** With a descriptor: read it at offsets from here (a regular file), not sequentially. */
+  start?: number;
 }
 
 export interface DecryptOptions {
@@ -349,6 +369,8 @@ interface ByteSource {
   /** Fill buf[0, len) as far as the source goes: fewer bytes only at its end. */
   fill(buf: Uint8Array, len: number): Promise<number>;
   close(): Promise<void>;
+  /** A read already came back short: the source is, as far as anyone can tell, at its end. */
+  readonly ended: boolean;
 }
 
 /** How much of a packet file is read synchronously (fileSource). */
@@ -356,18 +378,25 @@ const SYNC_READ_BYTES = 256 << 10;
 
 function fileSource(input: FileInput): ByteSource {
   const file = input.file;
-  let pos: number | null = typeof file === 'number' ? null : 0;
+  const fd = typeof file === 'number' ? file : file.fd;
+  let pos: number | null = typeof file === 'number' ? (input.start ?? null) : 0;
   let head = input.head ?? new Uint8Array(0);
   // A file's first SYNC_READ_BYTES, and whatever is asked after a short
   // read (its end), are read synchronously: a small packet then costs no
   // thread-pool round trip at all, a big one two fewer (atomic.ts says why).
   let atEnd = false;
   const readAt = (buf: Uint8Array, off: number, len: number): Promise<number> => {
-    if (typeof file === 'number') return readFd(file, buf, off, len, pos);
-    if (atEnd || pos! + len <= SYNC_READ_BYTES) {
-      const n = fs.readSync(file.fd, buf, off, len, pos);
+    if (pos === null) return readFd(fd, buf, off, len, pos);
+    if (atEnd || pos + len <= SYNC_READ_BYTES) {
+      const n = fs.readSync(fd, buf, off, len, pos);
       if (n < len) atEnd = true;
       return Promise.resolve(n);
+    }
+    if (typeof file === 'number') {
+      return readFd(fd, buf, off, len, pos).then((n) => {
+        if (n < len) atEnd = true;
+        return n;
+      });
     }
     return file.read(buf, off, len, pos).then((r) => {
       if (r.bytesRead < len) atEnd = true;
@@ -391,6 +420,9 @@ function fileSource(input: FileInput): ByteSource {
       return have;
     },
     async close() {},
+    get ended() {
+      return atEnd;
+    },
   };
 }
 
@@ -422,6 +454,9 @@ function iterSource(input: AsyncIterable<Uint8Array>): ByteSource {
     async close() {
       ended = true;
       await it.return?.();
+    },
+    get ended() {
+      return ended;
     },
   };
 }
@@ -475,6 +510,7 @@ export async function decryptPacket(opts: DecryptOptions): Promise<DecryptResult
     /** Bytes asked for: fewer came only if the packet ended. */
     want: number;
   }
+  const firstSlot = takeFirstSlot();
   const slots: Slot[] = [];
   let readChain: Promise<unknown> = Promise.resolve();
   let scheduled = 0;
@@ -482,8 +518,9 @@ export async function decryptPacket(opts: DecryptOptions): Promise<DecryptResult
   const schedule = (): Job => {
     const j = scheduled++;
     const [first, count] = batchSpan(j);
-    if (slots.length < SLOTS && j >= slots.length) slots.push(takeSlot());
-    const slot = slots[j % SLOTS];
+    // Batch 0 (one block) in the first slot, then batch j in slots[(j - 1) % SLOTS], taken when first needed.
+    if (j > 0 && slots.length < SLOTS && j > slots.length) slots.push(takeSlot());
+    const slot = j === 0 ? firstSlot : slots[(j - 1) % SLOTS];
     const pt = borrow ? slot.pt : Buffer.allocUnsafeSlow(count * BLOCK_SIZE);
     const want = count * CT_BLOCK_SIZE;
     const read = readChain.then(() => src.fill(slot.ct, want));
@@ -526,6 +563,7 @@ export async function decryptPacket(opts: DecryptOptions): Promise<DecryptResult
       await Promise.allSettled(queue.map((j) => j.opened));
       await src.close();
       giveSlots(slots);
+      giveFirstSlot(firstSlot);
     }
   }
 
@@ -538,7 +576,9 @@ export async function decryptPacket(opts: DecryptOptions): Promise<DecryptResult
       await job.opened.catch(() => 0); // nothing may still be reading this slot's ct
       yield job.ct.subarray(0, n);
     }
-    const buf = Buffer.allocUnsafe(1 << 20);
+    // After a short read (a small packet, all in its first slot) only the
+    // end of the file is left to see: no megabyte for that.
+    const buf = Buffer.allocUnsafe(src.ended ? 4096 : 1 << 20);
     for (;;) {
       const n = await src.fill(buf, buf.length);
       if (n === 0) return;

@@ -248,6 +248,39 @@ export async function renameDurably(src: string, dst: string, noSync?: boolean):
   await fsyncDir(path.dirname(dst), noSync);
 }
 
+/**
+ * Write a small record over the start of the file `p` in place (created if
+ * missing, its directory too): one open, one write of all of `data` at
+ * offset 0, the file's fsync unless `noSync`. Nothing is truncated: what the file held beyond
+ * `data.length` stays, so a reader must know where a record ends (one line).
+ * For records that a kill may stop only between whole writes: a write of
+ * a few bytes to a regular file is not cut short by a signal, and until
+ * it is made the file holds the record before (or nothing, when it is
+ * new). No temporary file and no rename: three system calls where a
+ * durable replacement takes six.
+ */
+export async function overwriteSmall(p: string, data: Uint8Array, opts: { noSync?: boolean; mode?: number; dirMode?: number }): Promise<void> {
+  let fd: number;
+  try {
+    fd = fs.openSync(p, C.O_WRONLY | C.O_CREAT, 0o666);
+  } catch (err) {
+    if (errCode(err) !== 'ENOENT') throw err;
+    ensureDirSync(path.dirname(p), opts.dirMode);
+    fd = fs.openSync(p, C.O_WRONLY | C.O_CREAT, 0o666);
+  }
+  try {
+    if (opts.mode !== undefined) chmodOpen(fd, p, opts.mode);
+    for (let done = 0; done < data.length; ) {
+      const n = fs.writeSync(fd, data, done, data.length - done, done);
+      if (n <= 0) throw new Error(`write made no progress at offset ${done}`);
+      done += n;
+    }
+    if (!syncDisabled(opts.noSync)) await fsyncFd(fd, p);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** The reference's temporary-file prefix. */
 const TMP_PREFIX = 'nncp';
 

@@ -2,7 +2,8 @@
  * Delivery records: what makes tossing exactly once across a kill.
  *
  * While a packet of rx/ is delivered, rx/delivery/<PKT> says how far the
- * delivery got (a small JSON object, replaced atomically):
+ * delivery got (a small JSON object on one line, written over the one
+ * before: writeDelivery):
  *
  *   file  writing   a temporary file `.pigeon-tmp-<PKT>.<hex>` may exist in
  *                   `dir` (not fsynced: it only locates debris)
@@ -25,6 +26,7 @@
  */
 import fs, { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { overwriteSmall } from './atomic.js';
 import { INCOMING_TMP_PREFIX } from './layout.js';
 import { isId, type Spool } from './spool.js';
 import { isMissing } from '../errors.js';
@@ -105,7 +107,8 @@ export async function readDelivery(spool: Spool, nodeIdB32: string, pktId: strin
     throw err;
   }
   try {
-    const r: unknown = JSON.parse(text);
+    // The record is the first line: a shorter record written over a longer one leaves its tail after it.
+    const r: unknown = JSON.parse(text.slice(0, text.indexOf('\n') + 1 || text.length));
     return valid(r) ? r : null;
   } catch {
     return null;
@@ -113,10 +116,11 @@ export async function readDelivery(spool: Spool, nodeIdB32: string, pktId: strin
 }
 
 /**
- * How durable a record is made: 'none' renamed into place only (it only
- * locates debris after a kill); 'full' fsynced with its directory;
- * 'ordered' fsynced, its directory not: the rename becomes durable with the
- * next fsync on the spool's filesystem (a journal commits in order), which
+ * How durable a record is made: 'none' written only (it only locates
+ * debris after a kill); 'full' fsynced with its directory;
+ * 'ordered' fsynced, its directory not: its directory entry (made by the
+ * 'none' record before it) becomes durable with the next fsync on the
+ * spool's filesystem at the latest (a journal commits in order), which
  * for a file delivery is that of the temporary file and incoming directory
  * it precedes. That keeps a toss of many small files at three fsyncs a file
  * instead of four; with incoming on another filesystem a power cut at the
@@ -125,9 +129,24 @@ export async function readDelivery(spool: Spool, nodeIdB32: string, pktId: strin
  */
 export type Durability = 'none' | 'ordered' | 'full';
 
-/** Replace the record atomically, as durable as asked. */
+/**
+ * Write the record, as durable as asked. 'none' and 'ordered' records (a
+ * file's 'writing' and 'placing', both before its side effect, the link)
+ * are written over the one before, in place (atomic.ts overwriteSmall): a
+ * kill leaves the record before or the new one, never a mix (one line,
+ * written whole), and one made unreadable by a power cut before its fsync
+ * counts as none, which is right as the link waits for that fsync: the
+ * delivery is done again from the start. A 'full' record (an exec's
+ * 'started' before it runs, any 'done' after a side effect) replaces the
+ * one before atomically (a renamed temporary file): after a power cut it
+ * reads as the record before or the new one, never as none, so a side
+ * effect that happened is never repeated.
+ */
 export async function writeDelivery(spool: Spool, nodeIdB32: string, pktId: string, rec: DeliveryRecord, durability: Durability): Promise<void> {
-  await spool.writeSmall(spool.deliveryPath(nodeIdB32, pktId), JSON.stringify(rec) + '\n', { noSync: durability === 'none', noDirSync: durability === 'ordered' });
+  const p = spool.deliveryPath(nodeIdB32, pktId);
+  const line = JSON.stringify(rec) + '\n';
+  if (durability === 'full') return spool.writeSmall(p, line, {});
+  await overwriteSmall(p, Buffer.from(line), { noSync: spool.noSync || durability === 'none', mode: spool.fileMode, dirMode: spool.dirMode });
 }
 
 export async function removeDelivery(spool: Spool, nodeIdB32: string, pktId: string): Promise<void> {

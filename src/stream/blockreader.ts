@@ -41,8 +41,17 @@ export class BlockReader {
       this.consumed += n;
       return out;
     }
+    // The stream may end with this chunk (the tail of a small packet): then
+    // it is all there is, handed out as it is, with no block-sized copy.
+    const first = this.head;
+    this.head = new Uint8Array(0);
+    if (!(await this.fill())) {
+      this.consumed += first.length;
+      return first;
+    }
     const out = new Uint8Array(n);
-    let have = 0;
+    out.set(first);
+    let have = first.length;
     while (have < n) {
       if (this.head.length === 0 && !(await this.fill())) break;
       const take = Math.min(n - have, this.head.length);

@@ -137,6 +137,7 @@ export async function tossArea(t: Tossing, deliver: Deliver): Promise<Outcome> {
         plain,
         body,
         delivery: t.delivery, // the carrier's record: its payload is delivered once
+        run: t.run,
       };
     } catch (err) {
       throw new TossFailure('rx-area-pkt-enc-read2', fields, err, logMsg);

@@ -93,6 +93,24 @@ export interface Tossing {
    * shares its carrier's); absent for our queue to ourselves and dry runs.
    */
   delivery?: DeliveryRef;
+  /** What the toss of the packet's queue learnt once for all its packets (absent: nothing cached). */
+  run?: TossRun;
+}
+
+/**
+ * Per-packet costs paid once per toss of a queue (under its toss lock): a
+ * toss of many small packets otherwise spends more on these than on the
+ * packets.
+ */
+export interface TossRun {
+  /** Real (symlink-free) path of each incoming directory already made and resolved in this run. */
+  realIncoming: Map<string, string>;
+  /**
+   * Packets of the queue that had a delivery record when the run began
+   * (only this run writes records meanwhile, under the toss lock); null
+   * when unknown: each packet's record is then looked for.
+   */
+  recorded: Set<string> | null;
 }
 
 /** Which record a delivery writes, and what it held when the toss began. */

@@ -95,19 +95,23 @@ export function relativeComponents(raw: Uint8Array, what = 'destination'): strin
 /**
  * Resolve (and with `create`, make) the directories of `components` under
  * `base`, refusing any existing component that is a symlink leading outside
- * `base` or is not a directory. Without `create`, missing directories are
+ * `base` or is not a directory. `known` keeps the real path of each `base`
+ * made and resolved before, for the rest of a toss run. Without `create`, missing directories are
  * only checked lexically. `base` itself is trusted (ensureDir); below it,
  * each component is made with makeDir, which never looks at what it finds,
  * and then judged here with lstat: the symlink check lives in this loop.
  */
-async function resolveUnder(base: string, components: string[], opts: { create: boolean; dirMode?: number }): Promise<Destination> {
-  if (opts.create) await ensureDir(base, opts.dirMode);
-  let realBase: string;
-  try {
-    realBase = fs.realpathSync.native(base);
-  } catch (err) {
-    if (!opts.create && errCode(err) === 'ENOENT') return { dir: path.join(base, ...components.slice(0, -1)), name: components[components.length - 1] };
-    throw err;
+async function resolveUnder(base: string, components: string[], opts: { create: boolean; dirMode?: number; known?: Map<string, string> }): Promise<Destination> {
+  let realBase = opts.create ? opts.known?.get(base) : undefined;
+  if (realBase === undefined) {
+    if (opts.create) await ensureDir(base, opts.dirMode);
+    try {
+      realBase = fs.realpathSync.native(base);
+    } catch (err) {
+      if (!opts.create && errCode(err) === 'ENOENT') return { dir: path.join(base, ...components.slice(0, -1)), name: components[components.length - 1] };
+      throw err;
+    }
+    if (opts.create) opts.known?.set(base, realBase);
   }
   let cur = realBase;
   let virtual = false; // past a directory that does not exist yet (dry run)
@@ -167,7 +171,7 @@ export async function tossFile(t: Tossing): Promise<Outcome> {
 
   let where: Destination;
   try {
-    where = await resolveUnder(origin.incoming, components, { create: !opts.dryRun, dirMode: ctx.spool.dirMode });
+    where = await resolveUnder(origin.incoming, components, { create: !opts.dryRun, dirMode: ctx.spool.dirMode, known: t.run?.realIncoming });
   } catch (err) {
     if (err instanceof DestinationError && err.fault !== 'not-dir') throw new TossFailure('rx-traversal', fields, err.message, `${prefix}: traversal`);
     throw new TossFailure('rx-mkdir', fields, err instanceof DestinationError ? err.message : err, `${prefix}: mkdir`);

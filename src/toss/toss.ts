@@ -29,16 +29,17 @@
  * (spool/quarantine.ts) instead of staying queued: it can never become
  * valid.
  */
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import fs from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { nodeById } from '../config/types.js';
 import type { Context } from '../context.js';
 import { ConfigError, PigeonError } from '../errors.js';
 import { iBytes } from '../format.js';
 import type { LogFields } from '../log/log.js';
 import { formatNice } from '../nice.js';
-import { decryptPacket, openPlain } from '../packet/encrypted.js';
-import { PKT_TYPE_NAMES, PktType } from '../packet/header.js';
-import { readDelivery, removeDelivery, sweepDeliveries } from '../spool/delivery.js';
+import { CT_BLOCK_SIZE, decryptPacket, openPlain, type FileInput } from '../packet/encrypted.js';
+import { ENC_HEADER_SIZE, PKT_TYPE_NAMES, PktType } from '../packet/header.js';
+import { listDeliveries, readDelivery, removeDelivery, sweepDeliveries } from '../spool/delivery.js';
 import { quarantinePacket } from '../spool/quarantine.js';
 import type { Job, Queue } from '../spool/spool.js';
 import { tossAck } from './ack.js';
@@ -55,12 +56,14 @@ import {
   type Outcome,
   type TossOptions,
   type Tossing,
+  type TossRun,
 } from './common.js';
 import { tossExec } from './exec.js';
 import { tossFile } from './file.js';
 import { tossFreq } from './freq.js';
 import { killpoint } from '../killpoint.js';
 import { tossTrns } from './trns.js';
+import { TossWindow } from './window.js';
 import { autoAck, plainTypeOf } from '../tx/ack.js';
 
 export type { TossOptions, TossSwitches } from './common.js';
@@ -167,7 +170,8 @@ async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossO
     return result;
   }
   try {
-    if (xx === 'rx' && !opts.dryRun) await sweep(ctx, nodeIdB32);
+    const run: TossRun = { realIncoming: new Map(), recorded: null };
+    if (xx === 'rx' && !opts.dryRun) run.recorded = await sweep(ctx, nodeIdB32);
     const maxNice = opts.nice ?? 255;
     const { jobs, skipped } = await ctx.spool.scan(nodeIdB32, xx);
     for (const s of skipped) {
@@ -175,18 +179,26 @@ async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossO
       result.ok = false;
       result.failed++;
     }
-    for (const job of jobs) {
-      if (opts.signal?.aborted) break;
-      if (job.nice > maxNice) {
-        ctx.log.debug('rx-too-nice', baseFields(job), `Tossing ${senderName(ctx, job)}/${job.id}: too nice: ${formatNice(job.nice)}`);
-        continue;
+    const window = new TossWindow(TOSS_WINDOW);
+    try {
+      for (const job of jobs) {
+        if (opts.signal?.aborted) break;
+        if (job.nice > maxNice) {
+          ctx.log.debug('rx-too-nice', baseFields(job), `Tossing ${senderName(ctx, job)}/${job.id}: too nice: ${formatNice(job.nice)}`);
+          continue;
+        }
+        await window.start(async (alone) => {
+          if (!isSmall(job)) await alone(); // a big packet gains nothing from company, and would hold batch buffers meanwhile
+          const r = await tossPacket(ctx, job, { ...opts, queue: xx, queueNode: nodeIdB32, run, alone });
+          if (r === 'done') result.tossed++;
+          if (r === 'failed') {
+            result.failed++;
+            result.ok = false;
+          }
+        });
       }
-      const r = await tossPacket(ctx, job, { ...opts, queue: xx, queueNode: nodeIdB32 });
-      if (r === 'done') result.tossed++;
-      if (r === 'failed') {
-        result.failed++;
-        result.ok = false;
-      }
+    } finally {
+      await window.finish();
     }
   } finally {
     lock.release();
@@ -194,13 +206,22 @@ async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossO
   return result;
 }
 
-/** Remove the delivery records (and incoming/ debris) of packets that left the queue. */
-async function sweep(ctx: Context, nodeIdB32: string): Promise<void> {
+/**
+ * Remove the delivery records (and incoming/ debris) of packets that left
+ * the queue. Returns the packets that still have one (null when that
+ * cannot be told).
+ */
+async function sweep(ctx: Context, nodeIdB32: string): Promise<Set<string> | null> {
   try {
     for (const p of await sweepDeliveries(ctx.spool, nodeIdB32)) ctx.log.debug('rx-sweep', [['Path', p]], `Sweeping: ${p}: removed`);
   } catch (err) {
     const dir = ctx.spool.deliveryDir(nodeIdB32);
     ctx.log.error('rx-sweep', [['Path', dir]], err, `Sweeping ${dir}`);
+  }
+  try {
+    return new Set(await listDeliveries(ctx.spool, nodeIdB32));
+  } catch {
+    return null;
   }
 }
 
@@ -220,7 +241,14 @@ export interface PacketOptions extends TossOptions {
   /** The queue the packet is in (default rx) and whose directory it is in (default its sender's). */
   queue?: Queue;
   queueNode?: string;
+  /** What the toss of the queue caches across its packets. */
+  run?: TossRun;
+  /** Called, once the packet's type is known, by any packet but a file: waits to run alone (window.ts). */
+  alone?: () => Promise<void>;
 }
+
+/** File packets of a queue delivered at once (window.ts). */
+const TOSS_WINDOW = 8;
 
 /**
  * Toss one queued packet. Failures are logged (never thrown, except for a
@@ -259,16 +287,17 @@ async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {}): Pro
   let delivery: DeliveryRef | undefined;
   if (queue === 'rx' && !opts.dryRun) {
     try {
-      delivery = { nodeIdB32: queueNode, pktId: job.id, record: await readDelivery(ctx.spool, queueNode, job.id) };
+      const none = opts.run?.recorded && !opts.run.recorded.has(job.id);
+      delivery = { nodeIdB32: queueNode, pktId: job.id, record: none ? null : await readDelivery(ctx.spool, queueNode, job.id) };
     } catch (err) {
       ctx.log.error('rx-record', fields0, err, `Tossing ${name}/${job.id}: reading its delivery record`);
       return 'failed';
     }
   }
   for (;;) {
-    let fh: FileHandle;
+    let file: PacketFile;
     try {
-      fh = await open(job.path, 'r');
+      file = await openPacket(job);
     } catch (err) {
       ctx.log.error('rx-unmarshal', fields0, err, `Tossing ${name}/${job.id}: unmarshal`);
       return 'failed';
@@ -276,15 +305,16 @@ async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {}): Pro
     try {
       let t: Tossing;
       try {
-        const dec = await decryptPacket({ self, lookup: (id) => nodeById(ctx.cfg, id), input: { file: fh }, what: `packet ${job.id}`, borrow: true });
+        const dec = await decryptPacket({ self, lookup: (id) => nodeById(ctx.cfg, id), input: file.input, what: `packet ${job.id}`, borrow: true });
         const { plain, body } = await openPlain(watchIntegrity(dec.plaintext, delivery), `packet ${job.id}`);
         const fields = withFields(fields0, ['Size', size]);
-        t = { ctx, opts, origin: sender, pktName: job.id, nice: job.nice, size, fields, plain, body, job: { path: job.path, nodeIdB32: queueNode, id: job.id }, delivery };
+        t = { ctx, opts, origin: sender, pktName: job.id, nice: job.nice, size, fields, plain, body, job: { path: job.path, nodeIdB32: queueNode, id: job.id }, delivery, run: opts.run };
       } catch (err) {
         ctx.log.error('rx-unmarshal', fields0, err, `Tossing ${name}/${job.id}: unmarshal`);
         if (delivery?.corrupt) await quarantine(ctx, job, delivery, fields0, name);
         return 'failed';
       }
+      if (t.plain.type !== PktType.File) await opts.alone?.();
       ctx.log.debug('rx', t.fields, `Tossing ${name}/${job.id} (${iBytes(size)})`);
       let outcome: Outcome;
       try {
@@ -300,9 +330,36 @@ async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {}): Pro
       if (opts.genAck && queue === 'rx' && !opts.dryRun && t.plain.type !== PktType.Ack && !(await genAck(ctx, opts, queueNode, job.id, t.fields, name))) return 'failed';
       return (await finish(ctx, t, job, opts)) ? 'done' : 'failed';
     } finally {
-      await fh.close();
+      await file.close();
     }
   }
+}
+
+/** A packet that decryption reads whole with its first read (one block). */
+function isSmall(job: Job): boolean {
+  return job.size < ENC_HEADER_SIZE + CT_BLOCK_SIZE;
+}
+
+interface PacketFile {
+  input: FileInput;
+  close(): Promise<void>;
+}
+
+/**
+ * Open a queued packet for decryption. One that fits in decryption's first
+ * read, the common small one, is read synchronously to its end
+ * (encrypted.ts fileSource), so it is opened and closed synchronously too:
+ * no thread-pool round trip per packet (spool/atomic.ts says why). A
+ * bigger one goes through a FileHandle, whose close waits for reads still
+ * in flight.
+ */
+async function openPacket(job: Job): Promise<PacketFile> {
+  if (isSmall(job)) {
+    const fd = fs.openSync(job.path, 'r');
+    return { input: { file: fd, start: 0 }, close: async () => fs.closeSync(fd) };
+  }
+  const fh = await open(job.path, 'r');
+  return { input: { file: fh }, close: () => fh.close() };
 }
 
 /**
