@@ -42,8 +42,10 @@ export class BlockReader {
       return out;
     }
     // The stream may end with this chunk (the tail of a small packet): then
-    // it is all there is, handed out as it is, with no block-sized copy.
-    const first = this.head;
+    // it is all there is, handed out with no block-sized buffer. Copied
+    // first (only what is left of it): asking the source for more may let it
+    // reuse the buffer this chunk lies in.
+    const first = Uint8Array.prototype.slice.call(this.head); // a copy, even of a Buffer (whose slice is a view)
     this.head = new Uint8Array(0);
     if (!(await this.fill())) {
       this.consumed += first.length;
