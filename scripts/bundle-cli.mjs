@@ -63,8 +63,11 @@ const result = await esbuild.build({
   // Less source to read and hash; names stay (stack traces), 20M instructions less per start.
   minifyWhitespace: true,
   minifySyntax: true,
+  // Non-ASCII escaped: the launcher reads the bundle as latin1, a one-byte string without decoding.
+  charset: 'ascii',
 });
 const code = result.outputFiles.find((f) => f.path.endsWith('.cjs')).text;
+if (/[^\x00-\x7f]/.test(code)) throw new Error('bundle-cli: the bundle is not ASCII, but the launcher reads it as latin1');
 const id = createHash('sha256').update(code).digest('hex').slice(0, 32);
 const inputs = Object.keys(result.metafile.inputs).map((p) => {
   const rel = path.relative(outDir, path.resolve(root, p));

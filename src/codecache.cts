@@ -91,7 +91,7 @@ export function runBundled(dir: string, args: readonly string[]): Promise<void> 
   let source: string;
   let mtimeMs: number;
   try {
-    source = readFileSync(bundlePath, 'utf8');
+    source = readFileSync(bundlePath, 'latin1'); // ASCII (esbuild escapes the rest: charset ascii): a one-byte string, no UTF-8 decoding
     mtimeMs = statSync(bundlePath).mtimeMs;
   } catch {
     return skip(`no ${bundlePath}`);

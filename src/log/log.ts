@@ -33,7 +33,6 @@
  * truncated away so that the log never holds half a record.
  */
 import fs from 'node:fs';
-import readline from 'node:readline';
 import fsExt from 'fs-ext';
 import { errorLine } from '../errors.js';
 import { printable } from '../format.js';
@@ -475,7 +474,9 @@ export function parseLog(text: string): LogRecord[] {
 /** Stream the records of a log file (or any readable stream), one at a time. */
 export async function* readLog(input: string | NodeJS.ReadableStream): AsyncGenerator<LogRecord> {
   const stream = typeof input === 'string' ? fs.createReadStream(input) : input;
-  const rl = readline.createInterface({ input: stream, crlfDelay: Infinity });
+  // Loaded here, not at start-up: only reading a log needs it.
+  const { createInterface } = await import('node:readline');
+  const rl = createInterface({ input: stream, crlfDelay: Infinity });
   const p = new RecordParser();
   for await (const l of rl) {
     const r = p.line(l);

@@ -17,7 +17,7 @@
  * from a fresh context, so globalThis.gc stays undefined). If the runtime
  * refuses, this quietly does nothing.
  */
-import v8 from 'node:v8';
+import { createRequire } from 'node:module';
 import vm from 'node:vm';
 
 type Gc = (opts?: { type?: 'minor' | 'major' }) => void;
@@ -36,6 +36,8 @@ export function enableReclaim(): void {
 function getGc(): Gc | null {
   if (gc !== undefined) return gc;
   try {
+    // node:v8 loaded at the first collection, not at start-up (it brings streams and heap utilities along).
+    const v8 = createRequire(import.meta.url)('node:v8') as typeof import('node:v8');
     v8.setFlagsFromString('--expose_gc');
     gc = vm.runInNewContext('gc') as Gc;
   } catch {
