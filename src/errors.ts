@@ -46,7 +46,6 @@ export class AuthError extends PigeonError {
   }
 }
 
-/** Render any thrown value as one human line (no stack trace). */
 /** The errno code of a system error ('ENOENT', 'EPIPE'...), undefined for anything else. */
 export function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
@@ -57,6 +56,16 @@ export function isMissing(err: unknown): boolean {
   return errCode(err) === 'ENOENT';
 }
 
+/** Run a clean-up step whose failure changes nothing (closing what is being dropped; the error that matters is already on its way). */
+export function quietly(f: () => void): void {
+  try {
+    f();
+  } catch {
+    // nothing to add
+  }
+}
+
+/** Render any thrown value as one human line (no stack trace). */
 export function errorLine(err: unknown): string {
   if (err instanceof PigeonError) return err.message;
   if (err && typeof err === 'object') {

@@ -34,7 +34,7 @@
  */
 import fs from 'node:fs';
 import fsExt from 'fs-ext';
-import { errorLine } from '../errors.js';
+import { errorLine, quietly } from '../errors.js';
 import { printable } from '../format.js';
 
 export type LogValue = string | number | bigint | boolean | readonly string[];
@@ -348,13 +348,6 @@ interface HeldFiles {
   ino: number;
 }
 
-function quietly(f: () => void): void {
-  try {
-    f();
-  } catch {
-    // closing what is being dropped
-  }
-}
 
 function writeAll(fd: number, data: Uint8Array): void {
   let off = 0;

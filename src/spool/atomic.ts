@@ -33,7 +33,7 @@
  */
 import fs, { constants as C, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { errCode } from '../errors.js';
+import { errCode, quietly } from '../errors.js';
 import { nativeModule } from '../native.js';
 
 /** True when fsync must be skipped: explicit noSync, or NNCPNOSYNC non-empty. */
@@ -88,15 +88,6 @@ export async function fsyncOpen(fd: number, p: string, noSync?: boolean): Promis
 function chmodOpen(fd: number, p: string, mode: number): void {
   if (SANDBOXED) fs.chmodSync(p, mode);
   else fs.fchmodSync(fd, mode);
-}
-
-/** Run a clean-up step whose failure changes nothing (the error it would report is already on its way). */
-function quietly(f: () => void): void {
-  try {
-    f();
-  } catch {
-    // nothing to add
-  }
 }
 
 /**

@@ -31,9 +31,10 @@ import fs, { constants as C, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { base32Encode } from '../codec/base32.js';
 import { MTH, type MthProgress } from '../crypto/mth.js';
+import { quietly } from '../errors.js';
 import { killpoint } from '../killpoint.js';
 import { decodeEncHeader, ENC_HEADER_SIZE } from '../packet/header.js';
-import { fsyncDir, fsyncOpen, renameDurably } from './atomic.js';
+import { fsyncDir, fsyncOpen, pooled, renameDurably } from './atomic.js';
 import { hasRoom } from './space.js';
 import { NOCK_SUFFIX, PART_SUFFIX, present, readHead, type Spool } from './spool.js';
 
@@ -55,13 +56,6 @@ export class ChecksumMismatchError extends Error {
   }
 }
 
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // already closed
-  }
-}
 
 /** Write rx/hdr/<PKT> from the first bytes of rx/<PKT> (nothing with nohdr). */
 async function writeRxHdr(spool: Spool, nodeIdB32: string, pktId: string): Promise<void> {
@@ -128,7 +122,7 @@ export class Partials {
    */
   async openPooled(nodeIdB32: string, pktId: string, size: number, offset: number, opts: { hash: boolean }): Promise<PartialReceive> {
     const part = this.spool.partPath(nodeIdB32, pktId);
-    const fd = await new Promise<number>((resolve, reject) => fs.open(part, C.O_RDWR | C.O_CREAT, 0o666, (err, n) => (err ? reject(err) : resolve(n))));
+    const fd = await pooled<number>((cb) => fs.open(part, C.O_RDWR | C.O_CREAT, 0o666, cb));
     return this.receiving(part, fd, nodeIdB32, pktId, size, offset, opts);
   }
 
@@ -139,7 +133,7 @@ export class Partials {
       if (this.spool.fileMode !== undefined) fs.chmodSync(part, this.spool.fileMode);
       end = fs.fstatSync(fd).size;
     } catch (err) {
-      closeQuietly(fd);
+      quietly(() => fs.closeSync(fd));
       throw err;
     }
     return new PartialReceive(this.spool, nodeIdB32, pktId, fd, opts.hash ? new MTH({ size, offset }) : null, offset, end);
@@ -273,7 +267,7 @@ export class Partials {
     try {
       return new TxPacket(fd, fs.fstatSync(fd).size);
     } catch (err) {
-      closeQuietly(fd);
+      quietly(() => fs.closeSync(fd));
       throw err;
     }
   }
@@ -352,7 +346,8 @@ export class PartialReceive {
 
   /** Close the .part; it stays, to be resumed (idempotent). */
   close(): void {
-    if (this.fd !== null) closeQuietly(this.fd);
+    const fd = this.fd;
+    if (fd !== null) quietly(() => fs.closeSync(fd));
     this.fd = null;
   }
 
@@ -428,6 +423,6 @@ export class TxPacket {
   }
 
   close(): void {
-    closeQuietly(this.fd);
+    quietly(() => fs.closeSync(this.fd));
   }
 }

@@ -64,7 +64,7 @@ import { base32Encode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { MTH } from '../crypto/mth.js';
-import { errCode, errorLine } from '../errors.js';
+import { errCode, errorLine, quietly } from '../errors.js';
 import { killpoint } from '../killpoint.js';
 import { iBytes } from '../format.js';
 import type { LogFields } from '../log/log.js';
@@ -152,7 +152,7 @@ async function readAt(fd: number, buf: Uint8Array, pos: number, sync = false): P
   while (off < buf.length) {
     const bytesRead = sync
       ? fs.readSync(fd, buf, off, buf.length - off, pos + off)
-      : await new Promise<number>((resolve, reject) => fs.read(fd, buf, off, buf.length - off, pos + off, (err, n) => (err ? reject(err) : resolve(n))));
+      : await pooled<number>((cb) => fs.read(fd, buf, off, buf.length - off, pos + off, cb));
     if (bytesRead === 0) break;
     off += bytesRead;
   }
@@ -162,14 +162,6 @@ async function readAt(fd: number, buf: Uint8Array, pos: number, sync = false): P
 /** Packets up to this size are copied in one synchronous read and one write (pipeCopy). */
 const SMALL_COPY = 64 << 10;
 
-/** Close a descriptor we only read from (a failure loses nothing). */
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // read-only: nothing was lost
-  }
-}
 
 /**
  * Copy the first `size` bytes of `src` to `dst`, chunk by chunk, with the
@@ -492,7 +484,7 @@ async function rxOne(
     if (!opts.keep) {
       try {
         // Closed first: the last reference to an unlinked file frees it, which is the unlink's work, on the pool.
-        closeQuietly(fh);
+        quietly(() => fs.closeSync(fh));
         fh = -1;
         if (group) await pooled<void>((cb) => fs.unlink(file, cb));
         else fs.unlinkSync(file);
@@ -503,7 +495,7 @@ async function rxOne(
     }
     return 'imported';
   } finally {
-    if (fh !== -1) closeQuietly(fh);
+    if (fh !== -1) quietly(() => fs.closeSync(fh));
   }
 }
 
@@ -738,7 +730,7 @@ async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string,
     ctx.log.error(who, fields, errorLine(err), `${msg}: ${what}`);
     return null;
   } finally {
-    closeQuietly(src);
+    quietly(() => fs.closeSync(src));
   }
 }
 
