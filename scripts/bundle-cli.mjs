@@ -17,7 +17,7 @@ import * as esbuild from 'esbuild';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const distDir = path.join(root, 'dist');
 const outDir = path.join(distDir, 'cmd');
-const { BUNDLE_FILE, CACHE_FILE, BUNDLE_ID_PREFIX, writeCache } = await import(path.join(root, "dist", "src", "codecache.cjs"));
+const { BUNDLE_FILE, CACHE_FILE, bundleText, writeCache } = await import(path.join(root, "dist", "src", "codecache.cjs"));
 const bundlePath = path.join(outDir, BUNDLE_FILE);
 const cachePath = path.join(outDir, CACHE_FILE);
 
@@ -54,7 +54,8 @@ const result = await esbuild.build({
   supported: { 'dynamic-import': false },
   banner: {
     js: [
-      'const __pigeonUrl = (rel) => require("node:url").pathToFileURL(require("node:path").join(__dirname, "..", rel)).href;',
+      // A plain path's file URL is the path after file:// (pathToFileURL's first call costs some 2 ms at start-up); anything else is encoded by it.
+      'const __pigeonUrl = (rel) => { const p = require("node:path").join(__dirname, "..", rel); return /^\\/[\\w./-]*$/.test(p) ? "file://" + p : require("node:url").pathToFileURL(p).href; };',
       'const __pigeonDist = __pigeonUrl(".") + "/";',
     ].join('\n'),
   },
@@ -66,7 +67,9 @@ const result = await esbuild.build({
   // Non-ASCII escaped: the launcher reads the bundle as latin1, a one-byte string without decoding.
   charset: 'ascii',
 });
-const code = result.outputFiles.find((f) => f.path.endsWith('.cjs')).text;
+// Identifiers are minified last, over the whole output (lazyBuiltins reads esbuild's own names): a quarter
+// less source to read and copy at every start. Property names, and so class and error names, stay.
+const code = (await esbuild.transform(lazyBuiltins(result.outputFiles.find((f) => f.path.endsWith('.cjs')).text), { format: 'cjs', minifyIdentifiers: true, minifyWhitespace: true, charset: 'ascii', target: 'node20', logLevel: 'warning' })).code;
 if (/[^\x00-\x7f]/.test(code)) throw new Error('bundle-cli: the bundle is not ASCII, but the launcher reads it as latin1');
 const id = createHash('sha256').update(code).digest('hex').slice(0, 32);
 const inputs = Object.keys(result.metafile.inputs).map((p) => {
@@ -77,13 +80,49 @@ const head = { id, inputs };
 
 // The bundle, then an empty cache naming it (the first training run compiles from source).
 const tmpBundle = `${bundlePath}.tmp`;
-writeFileSync(tmpBundle, `${BUNDLE_ID_PREFIX}${id}\n${code}`);
+writeFileSync(tmpBundle, bundleText(id, code));
 renameSync(tmpBundle, bundlePath);
 const tmpCache = `${cachePath}.tmp`;
 writeCache(tmpCache, head, new Uint8Array(0));
 renameSync(tmpCache, cachePath);
 
 if (!process.argv.includes('--no-train')) train();
+
+/**
+ * Node built-ins that `node -e 0` has not loaded (crypto, net, child_process,
+ * stream, fs/promises, ...) cost 2-10 ms each to compile at start-up, and a
+ * command that never calls them should not pay. esbuild assigns each
+ * `import_x = require("node:m")` (or `__toESM(require("node:m"), 1)`) when a
+ * module initialises, and reaches the module only as `import_x.name`: here
+ * each such binding becomes an object of getters for exactly the names the
+ * bundle reads from it, and the first read requires the module. A binding
+ * used any other way stays as esbuild wrote it. fs and path, loaded anyway,
+ * get the same getters instead of __toESM's copy of all their properties.
+ */
+function lazyBuiltins(text) {
+  const LAZY = new Set(['crypto', 'child_process', 'stream', 'net', 'fs/promises', 'worker_threads', 'readline', 'http', 'dgram', 'timers/promises', 'vm', 'zlib', 'os', 'events', 'url', 'module', 'buffer', 'util']);
+  // fs and path are loaded before any user code; only their __toESM copies (every property, per importing module) are worth replacing.
+  const LOADED = new Set(['fs', 'path']);
+  const assign = /\b([A-Za-z_$][A-Za-z0-9_$]*)=(__toESM\()?require\("(?:node:)?([a-z_/]+)"\)(?:,1\))?/g;
+  let lazy = 0;
+  const out = text.replace(assign, (whole, name, toEsm, mod) => {
+    if (!LAZY.has(mod) && !(toEsm && LOADED.has(mod))) return whole;
+    const uses = [...text.matchAll(new RegExp(`(?<![A-Za-z0-9_$.])${name.replace(/\$/g, '\\$')}(?![A-Za-z0-9_$])(.?)([A-Za-z0-9_$]*)`, 'g'))];
+    const names = new Set();
+    let other = 0;
+    for (const u of uses) {
+      if (u[1] === '.') names.add(u[2]);
+      else other++;
+    }
+    if (other !== 2) return whole; // not just its declaration and this assignment: it escapes, keep it eager
+    lazy++;
+    return `${name}=__lazyBuiltin(()=>require("node:${mod}"),${JSON.stringify([...names])})`;
+  });
+  if (lazy === 0) return text;
+  const helper =
+    'function __lazyBuiltin(load,names){let m;const o={};for(const n of names)Object.defineProperty(o,n,{enumerable:true,get(){m??=load();return n==="default"?m:m[n]}});return o}';
+  return out.replace('\n', `\n${helper}\n`);
+}
 
 function train() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pigeon-train-'));

@@ -63,9 +63,10 @@ async function writeCfg(dir: string, name: string, content: Raw | string): Promi
   return file;
 }
 
-async function loadError(file: string, opts: { needSelf?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+async function loadError(file: string, opts: { needSelf?: boolean; env?: NodeJS.ProcessEnv; useKey?: PrivateKey } = {}): Promise<string> {
   try {
-    await loadConfig({ cfg: file, env: opts.env ?? {}, needSelf: opts.needSelf });
+    const cfg = await loadConfig({ cfg: file, env: opts.env ?? {}, needSelf: opts.needSelf });
+    if (opts.useKey) void cfg.self![opts.useKey];
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     return err.message;
@@ -80,7 +81,11 @@ interface BadCase {
   message: string;
   nncpRefuses: boolean;
   needSelf?: boolean;
+  /** Refused not at load but at the first read of this private key (every one of them checks all three). */
+  onUse?: PrivateKey;
 }
+
+type PrivateKey = 'exchPrv' | 'signPrv' | 'noisePrv';
 
 const shortExch = b32(bob.exchPub).slice(0, 48);
 const lowerExch = b32(bob.exchPub).toLowerCase();
@@ -164,6 +169,21 @@ const badCases: BadCase[] = [
     mutate: (r) => (r.self.exchprv = b32(bob.exchPrv)),
     message: 'self.exchprv: is not the private half of self.exchpub',
     nncpRefuses: false,
+    onUse: 'exchPrv',
+  },
+  {
+    title: 'self noise key of another node, found when the sign key is read',
+    mutate: (r) => (r.self.noiseprv = b32(bob.noisePrv)),
+    message: 'self.noiseprv: is not the private half of self.noisepub',
+    nncpRefuses: false,
+    onUse: 'signPrv',
+  },
+  {
+    title: 'self sign seed of another node',
+    mutate: (r) => (r.self.signprv = b32(new Uint8Array([...bob.signPrv.subarray(0, 32), ...me.signPub]))),
+    message: 'self.signprv: is not the private half of self.signpub',
+    nncpRefuses: false,
+    onUse: 'noisePrv',
   },
   { title: 'self signprv too short', mutate: (r) => (r.self.signprv = r.self.signprv.slice(0, 52)), message: 'self.signprv: expected 103 Base32 characters, got 52', nncpRefuses: true },
   {
@@ -203,7 +223,8 @@ for (const c of badCases) {
     const raw = baseRaw();
     c.mutate(raw);
     const file = await writeCfg(dir, 'cfg.hjson', raw);
-    const msg = await loadError(file, { needSelf: c.needSelf });
+    if (c.onUse) await t.notThrowsAsync(loadConfig({ cfg: file, env: {}, needSelf: c.needSelf }), 'loads: the private keys are checked at their first use');
+    const msg = await loadError(file, { needSelf: c.needSelf, useKey: c.onUse });
     t.is(msg, `${file}: ${c.message}`);
     t.false(msg.includes('\n'));
     if (haveNncp() && !c.needSelf) {

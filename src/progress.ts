@@ -25,11 +25,13 @@ export class Progress {
   private lastDraw = 0;
   private finished = false;
   private drawn = false;
-  private readonly out: { write(s: string): unknown };
-
   constructor(private readonly opts: ProgressOptions) {
     this.done = opts.initial ?? 0;
-    this.out = opts.out ?? process.stderr;
+  }
+
+  /** process.stderr only when drawing: building that stream loads node:stream, which a run without progress need not pay. */
+  private get out(): { write(s: string): unknown } {
+    return this.opts.out ?? process.stderr;
   }
 
   /** Count `n` more bytes. */

@@ -164,10 +164,38 @@ function readSelf(c: Checker, o: Raw): SelfNode {
   const noisePub = c.key(o, 'noisepub', p, 32);
   const noisePrv = c.key(o, 'noiseprv', p, 32);
   if (!bytesEqual(nodeIdFromSignPub(signPub), id)) c.fail([...p, 'id'], `does not match self.signpub: the id is BLAKE2b-256 of signpub, ${base32Encode(nodeIdFromSignPub(signPub))}`);
-  if (!bytesEqual(signPrv.subarray(32), signPub) || !bytesEqual(ed25519Public(signPrv.subarray(0, 32)), signPub)) c.fail([...p, 'signprv'], 'is not the private half of self.signpub');
-  if (!bytesEqual(x25519Public(exchPrv), exchPub)) c.fail([...p, 'exchprv'], 'is not the private half of self.exchpub');
-  if (!bytesEqual(x25519Public(noisePrv), noisePub)) c.fail([...p, 'noiseprv'], 'is not the private half of self.noisepub');
-  return { id, idB32: base32Encode(id), exchPub, exchPrv, signPub, signPrv, noisePub, noisePrv };
+  if (!bytesEqual(signPrv.subarray(32), signPub)) c.fail([...p, 'signprv'], 'is not the private half of self.signpub');
+  // Deriving the public halves needs node:crypto (some 12 ms to load and run),
+  // which a command that never uses a private key (toss of an empty spool,
+  // stat) should not pay: the private keys are checked at their first use,
+  // and a mismatch is the same ConfigError then.
+  let checked = false;
+  const check = (): void => {
+    if (checked) return;
+    if (!bytesEqual(ed25519Public(signPrv.subarray(0, 32)), signPub)) c.fail([...p, 'signprv'], 'is not the private half of self.signpub');
+    if (!bytesEqual(x25519Public(exchPrv), exchPub)) c.fail([...p, 'exchprv'], 'is not the private half of self.exchpub');
+    if (!bytesEqual(x25519Public(noisePrv), noisePub)) c.fail([...p, 'noiseprv'], 'is not the private half of self.noisepub');
+    checked = true;
+  };
+  return {
+    id,
+    idB32: base32Encode(id),
+    exchPub,
+    signPub,
+    noisePub,
+    get exchPrv() {
+      check();
+      return exchPrv;
+    },
+    get signPrv() {
+      check();
+      return signPrv;
+    },
+    get noisePrv() {
+      check();
+      return noisePrv;
+    },
+  };
 }
 
 function readNeighbour(c: Checker, name: string, o: Raw, p: KeyPath, defDeadline: number): Neighbour {

@@ -136,6 +136,15 @@ export function aead(): Aead {
   return chosen;
 }
 
+/**
+ * The engine for a few single blocks: the one chosen if aead() has run,
+ * else node:crypto, without loading the addon (a small packet's one or two
+ * blocks cost less than mapping it).
+ */
+export function aeadForFewBlocks(): Aead {
+  return chosen ?? nodeAead;
+}
+
 /** Why the native engine is not in use ('' when it is). */
 export function aeadFallbackReason(): string {
   aead();

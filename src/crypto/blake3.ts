@@ -135,23 +135,45 @@ function loadNative(): Blake3Impl | undefined {
   }
 }
 
-const nativeImpl = loadNative();
+/** The native binding is loaded at the first hash, not at import: a command that hashes nothing does not pay its dlopen. */
+let impls: readonly Blake3Impl[] | undefined;
+let inUse: Blake3Impl | undefined;
 
 /** Every implementation available in this process, fastest first (tests compare them all). */
-export const blake3Impls: readonly Blake3Impl[] = nativeImpl ? [nativeImpl, jitImpl] : [jitImpl];
+export function blake3Impls(): readonly Blake3Impl[] {
+  if (!impls) {
+    const nativeImpl = loadNative();
+    impls = nativeImpl ? [nativeImpl, jitImpl] : [jitImpl];
+  }
+  return impls;
+}
 
 /** The implementation in use. */
-export const blake3Impl: Blake3Impl = blake3Impls[0];
+export function blake3Impl(): Blake3Impl {
+  return (inUse ??= blake3Impls()[0]);
+}
+
+/**
+ * One-shot hashes of fewer bytes than this run on the JIT implementation
+ * while the native one is not loaded yet: mapping the binding (some 5 ms)
+ * costs more than the JIT spends on a small packet's few hashes.
+ */
+const SMALL_ONE_SHOT = 64 * 1024;
+
+/** The implementation for a one-shot hash of `len` bytes. */
+function oneShotImpl(len: number): Blake3Impl {
+  return len < SMALL_ONE_SHOT && inUse === undefined ? jitImpl : blake3Impl();
+}
 
 /** Plain BLAKE3, 32-byte output. */
 export function blake3Sum256(data: Uint8Array): Uint8Array {
-  return blake3Impl.sum256(data);
+  return oneShotImpl(data.length).sum256(data);
 }
 
 /** Keyed BLAKE3 (32-byte key), 32-byte output. */
 export function blake3Keyed256(key: Uint8Array, data: Uint8Array): Uint8Array {
   checkKey(key);
-  return blake3Impl.keyed256(key, data);
+  return oneShotImpl(data.length).keyed256(key, data);
 }
 
 /**
@@ -160,16 +182,58 @@ export function blake3Keyed256(key: Uint8Array, data: Uint8Array): Uint8Array {
  */
 export function blake3DeriveKey(context: string, material: Uint8Array, outLen = BLAKE3_OUT_LEN): Uint8Array {
   if (!Number.isSafeInteger(outLen) || outLen < 1) throw new RangeError(`BLAKE3 derive-key: bad output length ${outLen}`);
-  if (outLen === BLAKE3_OUT_LEN) return blake3Impl.deriveKey256(context, material);
+  if (outLen === BLAKE3_OUT_LEN) return oneShotImpl(material.length).deriveKey256(context, material);
   // Not finalize(outLen): blake3-jit 1.1.0 gets outputs over 64 bytes wrong
   // for inputs over 1 KiB there; its XOF reader is right (spec/blake3.test.ts).
   return createDeriveKey(context).update(material).finalizeXof().read(outLen);
 }
 
-/** A fresh incremental hasher (keyed when `key` is given) from the implementation in use. */
+/**
+ * A fresh incremental hasher (keyed when `key` is given) from the
+ * implementation in use. While the native one is not loaded yet, the hasher
+ * keeps copies of its first SMALL_ONE_SHOT bytes: a digest before then runs
+ * on the JIT (a small packet's hashes never map the binding); more input
+ * loads the native implementation and replays the copies into it.
+ */
 export function blake3Hasher(key?: Uint8Array): Blake3Hasher256 {
   if (key !== undefined) checkKey(key);
-  return blake3Impl.newHasher(key);
+  if (inUse !== undefined || process.env.PIGEON_BLAKE3 === 'jit') return blake3Impl().newHasher(key);
+  return new DeferredHasher(key);
+}
+
+/** Exported for tests; blake3Hasher() hands these out. */
+export class DeferredHasher implements Blake3Hasher256 {
+  private real: Blake3Hasher256 | undefined;
+  private held: Uint8Array[] = [];
+  private heldLen = 0;
+
+  constructor(private readonly key: Uint8Array | undefined) {}
+
+  update(data: Uint8Array): void {
+    if (this.real) return this.real.update(data);
+    if (this.heldLen + data.length < SMALL_ONE_SHOT) {
+      this.held.push(new Uint8Array(data)); // a copy (Buffer#slice would not be one): callers reuse their buffers
+      this.heldLen += data.length;
+      return;
+    }
+    this.real = blake3Impl().newHasher(this.key);
+    for (const b of this.held) this.real.update(b);
+    this.held = [];
+    this.real.update(data);
+  }
+
+  digest(): Uint8Array {
+    if (this.real) return this.real.digest();
+    const h = oneShotImpl(this.heldLen).newHasher(this.key);
+    for (const b of this.held) h.update(b);
+    return h.digest();
+  }
+
+  reset(): void {
+    this.real?.reset();
+    this.held = [];
+    this.heldLen = 0;
+  }
 }
 
 /**

@@ -23,12 +23,13 @@
  *
  * Longer than 600 lines on purpose: the file and worker-thread drivers
  * (mthOfFile, MthWorker) use the tree's leaf-level entry points, and the
- * worker threads run this very module (new Worker(import.meta.url)).
+ * worker threads run mth-worker.ts, which calls back into this module
+ * (mthWorkerMain).
  */
 import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { parentPort, Worker } from 'node:worker_threads';
 import { errorLine, PigeonError } from '../errors.js';
 import { blake3Hasher, blake3Sum256, type Blake3Hasher256 } from './blake3.js';
 
@@ -349,6 +350,8 @@ export interface MthFileOptions {
 const STRIPE_LEAVES = 32; // one worker job: 32 leaves, 4 MiB
 const PARALLEL_MIN_BYTES = 16 << 20;
 const WORKER_TAG = 'pigeonMthWorker'; // workerData[WORKER_TAG]: 'leaves' | 'stream'
+/** The worker threads' entry (a separate module, so importing this one does not load node:worker_threads's state at start-up). */
+const WORKER_URL = new URL('./mth-worker.js', import.meta.url);
 
 function shortRead(pos: number): PigeonError {
   return new PigeonError('EIO', `file ended early at byte ${pos} while hashing it (changed under us?); hash it again`);
@@ -434,7 +437,7 @@ function leavesInWorkers(fd: number, n: number, pos: number, count: number, onLe
       if (wanted === stripes) finish();
     };
     for (let i = 0; i < n; i++) {
-      const w = new Worker(new URL(import.meta.url), { workerData: { [WORKER_TAG]: 'leaves', fd } });
+      const w = new Worker(WORKER_URL, { workerData: { [WORKER_TAG]: 'leaves', fd } });
       workers.push(w);
       w.on('message', (m: LeafReply) => {
         if (settled) return;
@@ -571,7 +574,7 @@ export class MthWorker {
     checkLength('size', opts.size ?? 0);
     checkLength('offset', opts.offset ?? 0);
     this.maxInFlight = opts.maxInFlight ?? 8 << 20;
-    this.worker = new Worker(new URL(import.meta.url), {
+    this.worker = new Worker(WORKER_URL, {
       workerData: { [WORKER_TAG]: 'stream', size: opts.size ?? 0, offset: opts.offset ?? 0 },
     });
     this.worker.on('message', (m: StreamReply) => {
@@ -682,7 +685,9 @@ function streamWorker(size: number, offset: number): void {
   });
 }
 
-if (!isMainThread && workerData !== null && typeof workerData === 'object') {
+/** A worker thread's start (mth-worker.ts): serve the job its workerData names. */
+export function mthWorkerMain(workerData: unknown): void {
+  if (workerData === null || typeof workerData !== 'object') return;
   const wd = workerData as Record<string, unknown>;
   if (wd[WORKER_TAG] === 'leaves') leafWorker(wd.fd as number);
   else if (wd[WORKER_TAG] === 'stream') streamWorker(wd.size as number, wd.offset as number);

@@ -134,7 +134,7 @@ export class Logger {
   readonly path: string;
   readonly quiet: boolean;
   readonly debugOn: boolean;
-  private readonly out: { write(s: string): unknown };
+  private readonly stderr: { write(s: string): unknown } | undefined;
   private lostRecords = 0;
   private readonly said = new Set<string>();
   /** The lock file and the log, kept open between the records of a burst (see append). */
@@ -146,7 +146,12 @@ export class Logger {
     this.path = opts.path;
     this.quiet = opts.quiet ?? false;
     this.debugOn = opts.debug ?? false;
-    this.out = opts.stderr ?? process.stderr;
+    this.stderr = opts.stderr;
+  }
+
+  /** Where human lines go; process.stderr is first touched here, as building that stream loads node:stream (a cost -quiet runs need not pay). */
+  private get out(): { write(s: string): unknown } {
+    return this.stderr ?? process.stderr;
   }
 
   /** Log an event: append the record, print its human line unless quiet. */

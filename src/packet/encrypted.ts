@@ -27,7 +27,7 @@ import { bufferPoolEnabled } from '../stream/pool.js';
 import { readFd } from '../stream/fileread.js';
 import type { FileHandle } from 'node:fs/promises';
 import fs from 'node:fs';
-import { aead } from '../crypto/aead.js';
+import { aead, aeadForFewBlocks, type Aead } from '../crypto/aead.js';
 import {
   decodeEncHeader,
   decodePlainHeader,
@@ -205,7 +205,8 @@ export function encryptPacket(opts: EncryptOptions): EncryptResult {
   async function* generate(): AsyncGenerator<Uint8Array> {
     yield header;
     let total = header.length;
-    const engine = aead();
+    // Chosen at the first whole batch: a payload that ends before one seals its few blocks without loading the addon.
+    let engine: Aead | undefined;
     // Two slots: one filling with plaintext while the other is sealed on the thread pool.
     const slots = [takeSlot(), takeSlot()];
     let cur = 0;
@@ -218,7 +219,7 @@ export function encryptPacket(opts: EncryptOptions): EncryptResult {
     /** Seal the first `blocks` blocks of the current slot; hand out the one sealed before. */
     async function* rotate(blocks: number): AsyncGenerator<Uint8Array> {
       const slot = slots[cur];
-      const sealed = engine.sealBatch(keys.full, counter, ad, slot.pt, slot.ct, BLOCK_SIZE, blocks);
+      const sealed = (engine ??= aead()).sealBatch(keys.full, counter, ad, slot.pt, slot.ct, BLOCK_SIZE, blocks);
       sealed.catch(() => {});
       counter += blocks;
       const prev = pending;
@@ -274,7 +275,7 @@ export function encryptPacket(opts: EncryptOptions): EncryptResult {
       let lastKey = keys.size;
       const sealOne = (key: Buffer, pt: Uint8Array): Buffer => {
         const ct = Buffer.allocUnsafe(pt.length + TAG_SIZE);
-        engine.seal(key, counter++, ad, pt, ct);
+        (engine ?? aeadForFewBlocks()).seal(key, counter++, ad, pt, ct);
         total += ct.length;
         return ct;
       };

@@ -257,6 +257,9 @@ const TOSS_WINDOW = 8;
 async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {}): Promise<PacketResult> {
   const self = ctx.cfg.self;
   if (!self) throw new ConfigError(`${ctx.cfg.path}: no self section with private keys: cannot toss`);
+  // The private keys' check runs at their first read (config/validate.ts): here, so a key that is
+  // not its node's fails the run with that ConfigError rather than each packet.
+  void self.exchPrv;
   const queue = opts.queue ?? 'rx';
   const queueNode = opts.queueNode ?? job.sender;
   const name = senderName(ctx, job);
