@@ -8,5 +8,4 @@
 import { runBundled } from '../src/codecache.cjs';
 
 const args = process.argv.slice(2);
-const fast = runBundled(__dirname, args);
-if (!fast) void import('./main.js').then((m) => m.main(args));
+void runBundled(__dirname, args, () => import('./main.js').then((m) => m.main(args)));

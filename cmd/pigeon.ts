@@ -9,6 +9,4 @@ import { fileURLToPath } from 'node:url';
 import { runBundled } from '../src/codecache.cjs';
 
 const args = process.argv.slice(2);
-const fast = runBundled(path.dirname(fileURLToPath(import.meta.url)), args);
-if (fast) await fast;
-else await (await import('./main.js')).main(args);
+await runBundled(path.dirname(fileURLToPath(import.meta.url)), args, async () => (await import('./main.js')).main(args));

@@ -164,6 +164,18 @@ test('file: refused when the sender has no incoming (rx-no-incoming)', async (t)
   t.deepEqual(listFiles(l.nodes.bob.incoming), []);
 });
 
+test('a self.exchprv that is not the half of self.exchpub fails the toss with that ConfigError, not each packet; the packet stays', async (t) => {
+  const l = await lab(t, ['alice', 'bob'], (n) => {
+    n.bob.raw.self.exchprv = n.alice.raw.self.exchprv;
+  });
+  const p = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'f.txt'), enc.encode('x'));
+  const err = await t.throwsAsync(tossAll(l.ctx.bob));
+  t.regex(err!.message, /self\.exchprv: is not the private half of self\.exchpub$/);
+  t.is(err!.name, 'ConfigError');
+  t.true(fs.existsSync(p.rxPath));
+  t.deepEqual(listFiles(l.nodes.bob.incoming), []);
+});
+
 // ---------------------------------------------------------------- bad packets
 
 function flipByte(file: string, offset: number): void {

@@ -7,8 +7,8 @@
  *
  * The cache file is: a first line `pigeon-code-cache 1`, a second line of
  * JSON (see CacheHead), then the bytes V8 produced. The bundle is used only
- * when all of these hold, else runBundled() returns false and the caller
- * imports the ES modules as before:
+ * when all of these hold, else runBundled() runs the caller's fallback (the
+ * ES modules, imported as before):
  *   - both files exist and the cache names this bundle (the bundle's first
  *     line carries the same build id);
  *   - no input module (dist/ file or dependency) the bundle was made from
@@ -22,7 +22,7 @@
  * V8 holds by then (every function the run compiled, plus those it got from
  * the cache it started with), so a build chains a few typical commands.
  */
-import { closeSync, fstatSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, stat, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
@@ -84,23 +84,34 @@ function parseCache(file: string, buf: Buffer): { head: CacheHead; data: Buffer 
   }
 }
 
-/** Undefined when every input is as old as the bundle or older and has its recorded size, else the first that is not. */
-function staleInput(dir: string, inputs: readonly [string, number][], bundleMtimeMs: number): string | undefined {
-  for (const [rel, size] of inputs) {
-    // No path.join: its normalising is most of this loop's cost, and the kernel resolves `..` as well.
-    const st = statSync(`${dir}/${rel}`, { throwIfNoEntry: false });
-    if (!st || st.size !== size || st.mtimeMs > bundleMtimeMs) return rel;
-  }
-  return undefined;
+/**
+ * Resolves to undefined when every input is as old as the bundle or older and
+ * has its recorded size, else to one that is not. The stats run on libuv's
+ * thread pool while this thread deserialises the code cache: some 170 of
+ * them on this thread would add 3-4 ms to every start.
+ */
+function staleInput(dir: string, inputs: readonly [string, number][], bundleMtimeMs: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let left = inputs.length;
+    let found: string | undefined;
+    if (left === 0) resolve(undefined);
+    for (const [rel, size] of inputs) {
+      // No path.join: its normalising is most of this loop's cost, and the kernel resolves `..` as well.
+      stat(`${dir}/${rel}`, (err, st) => {
+        if (found === undefined && (err || st.size !== size || st.mtimeMs > bundleMtimeMs)) found = rel;
+        if (--left === 0) resolve(found);
+      });
+    }
+  });
 }
 
 /**
- * Run `pigeon ARGS…` from the bundle in `dir` if it is there and fresh;
- * false (nothing run) otherwise. The promise settles when main() does.
+ * Run `pigeon ARGS…` from the bundle in `dir` if it is there and fresh, else
+ * `fallback()` (the ES modules). The promise settles when main() does.
  */
-export function runBundled(dir: string, args: readonly string[]): Promise<void> | false {
+export function runBundled(dir: string, args: readonly string[], fallback: () => Promise<void>): Promise<void> {
   const train = process.env.PIGEON_CODE_CACHE_OUT;
-  if (process.env.PIGEON_BUNDLE === '0') return skip('PIGEON_BUNDLE=0');
+  if (process.env.PIGEON_BUNDLE === '0') return skip('PIGEON_BUNDLE=0', fallback);
   const bundlePath = path.join(dir, BUNDLE_FILE);
   const cachePath = path.join(dir, CACHE_FILE);
   const fds: number[] = [];
@@ -112,14 +123,14 @@ export function runBundled(dir: string, args: readonly string[]): Promise<void> 
     try {
       fds.push((fd = openSync(bundlePath, 'r')));
     } catch {
-      return skip(`no ${bundlePath}`);
+      return skip(`no ${bundlePath}`, fallback);
     }
     const bst = fstatSync(fd);
     mtimeMs = bst.mtimeMs;
     try {
       fds.push(openSync(cachePath, 'r'));
     } catch {
-      return skip(`no ${cachePath}`);
+      return skip(`no ${cachePath}`, fallback);
     }
     const cacheSize = fstatSync(fds[1]).size;
     const buf = Buffer.allocUnsafeSlow(Math.max(bst.size, cacheSize));
@@ -128,11 +139,11 @@ export function runBundled(dir: string, args: readonly string[]): Promise<void> 
   } finally {
     for (const fd of fds) closeSync(fd);
   }
-  if (typeof cache === 'string') return skip(cache);
+  if (typeof cache === 'string') return skip(cache, fallback);
+  const head = cache.head;
   const firstLine = source.slice(0, source.indexOf('\n'));
-  if (firstLine !== BUNDLE_ID_PREFIX + cache.head.id) return skip('the cache was made for another bundle');
-  const stale = staleInput(dir, cache.head.inputs, mtimeMs);
-  if (stale) return skip(`${stale} is newer than the bundle`);
+  if (firstLine !== BUNDLE_ID_PREFIX + head.id) return skip('the cache was made for another bundle', fallback);
+  const stale = staleInput(dir, head.inputs, mtimeMs);
 
   const script = new vm.Script(source, {
     filename: bundlePath,
@@ -140,17 +151,20 @@ export function runBundled(dir: string, args: readonly string[]): Promise<void> 
     cachedData: cache.data.length > 0 ? cache.data : undefined,
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
-  if (process.env.PIGEON_BUNDLE_DEBUG) process.stderr.write(`pigeon: bundle ${bundlePath}, code cache ${script.cachedDataRejected === false ? 'used' : 'not used'}\n`);
-  if (train) process.once('exit', () => writeCache(train, cache.head, script.createCachedData()));
-  const mod = { exports: {} as BundleExports };
-  (script.runInThisContext() as (...a: unknown[]) => void).call(mod.exports, mod.exports, createRequire(bundlePath), mod, bundlePath, dir);
-  return mod.exports.main(args);
+  return stale.then((rel) => {
+    if (rel) return skip(`${rel} is newer than the bundle`, fallback);
+    if (process.env.PIGEON_BUNDLE_DEBUG) process.stderr.write(`pigeon: bundle ${bundlePath}, code cache ${script.cachedDataRejected === false ? 'used' : 'not used'}\n`);
+    if (train) process.once('exit', () => writeCache(train, head, script.createCachedData()));
+    const mod = { exports: {} as BundleExports };
+    (script.runInThisContext() as (...a: unknown[]) => void).call(mod.exports, mod.exports, createRequire(bundlePath), mod, bundlePath, dir);
+    return mod.exports.main(args);
+  });
 }
 
-function skip(why: string): false {
+function skip(why: string, fallback: () => Promise<void>): Promise<void> {
   bundleSkipped = why;
   if (process.env.PIGEON_BUNDLE_DEBUG) process.stderr.write(`pigeon: not using the bundle: ${why}\n`);
-  return false;
+  return fallback();
 }
 
 /** Write a cache file (the build's and training runs' way; plain write: the build renames it into place). */

@@ -16,7 +16,7 @@ export interface NodeKeys {
 
 export interface SelfNode extends NodeKeys {
   idB32: string;
-  /** The private keys are checked against the public ones at the first read of any of them (a mismatch throws the ConfigError naming the key then). */
+  /** Each private key is checked against its public half at its first read (a mismatch throws the ConfigError naming it then). */
   exchPrv: Uint8Array;
   /** 64 bytes: Ed25519 seed ‖ public key (Go's layout). */
   signPrv: Uint8Array;

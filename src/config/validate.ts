@@ -165,18 +165,26 @@ function readSelf(c: Checker, o: Raw): SelfNode {
   const noisePrv = c.key(o, 'noiseprv', p, 32);
   if (!bytesEqual(nodeIdFromSignPub(signPub), id)) c.fail([...p, 'id'], `does not match self.signpub: the id is BLAKE2b-256 of signpub, ${base32Encode(nodeIdFromSignPub(signPub))}`);
   if (!bytesEqual(signPrv.subarray(32), signPub)) c.fail([...p, 'signprv'], 'is not the private half of self.signpub');
-  // Deriving the public halves needs node:crypto (some 12 ms to load and run),
-  // which a command that never uses a private key (toss of an empty spool,
-  // stat) should not pay: the private keys are checked at their first use,
-  // and a mismatch is the same ConfigError then.
-  let checked = false;
-  const check = (): void => {
-    if (checked) return;
-    if (!bytesEqual(ed25519Public(signPrv.subarray(0, 32)), signPub)) c.fail([...p, 'signprv'], 'is not the private half of self.signpub');
-    if (!bytesEqual(x25519Public(exchPrv), exchPub)) c.fail([...p, 'exchprv'], 'is not the private half of self.exchpub');
-    if (!bytesEqual(x25519Public(noisePrv), noisePub)) c.fail([...p, 'noiseprv'], 'is not the private half of self.noisepub');
-    checked = true;
+  // Deriving a public half needs node:crypto (some 10 ms to load, 1 ms a
+  // key), which a command that never uses a private key (toss of an empty
+  // spool, stat) should not pay: each private key is checked at its first
+  // read, and a mismatch is the same ConfigError then.
+  const checked = (check: () => void): (() => void) => {
+    let done = false;
+    return () => {
+      if (!done) check();
+      done = true;
+    };
   };
+  const checkSign = checked(() => {
+    if (!bytesEqual(ed25519Public(signPrv.subarray(0, 32)), signPub)) c.fail([...p, 'signprv'], 'is not the private half of self.signpub');
+  });
+  const checkExch = checked(() => {
+    if (!bytesEqual(x25519Public(exchPrv), exchPub)) c.fail([...p, 'exchprv'], 'is not the private half of self.exchpub');
+  });
+  const checkNoise = checked(() => {
+    if (!bytesEqual(x25519Public(noisePrv), noisePub)) c.fail([...p, 'noiseprv'], 'is not the private half of self.noisepub');
+  });
   return {
     id,
     idB32: base32Encode(id),
@@ -184,15 +192,15 @@ function readSelf(c: Checker, o: Raw): SelfNode {
     signPub,
     noisePub,
     get exchPrv() {
-      check();
+      checkExch();
       return exchPrv;
     },
     get signPrv() {
-      check();
+      checkSign();
       return signPrv;
     },
     get noisePrv() {
-      check();
+      checkNoise();
       return noisePrv;
     },
   };
