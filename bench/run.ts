@@ -56,7 +56,7 @@ const detail = (text: string) => {
 const t0 = Date.now();
 if (only.includes('small')) detail(await benchSmall({ count, runs, modes: [true, false], rows }));
 // Start-up needs more rounds than the bulk work: at least 11.
-if (only.includes('startup')) detail(await benchStartup({ runs: Math.max(11, runs), rows }));
+if (only.includes('startup')) detail(await benchStartup({ runs: Math.max(21, runs), rows }));
 for (const sizeMiB of only.includes('bulk') ? sizes : []) {
   for (const sync of [false, true]) detail(await benchOffline({ sizeMiB, runs, sync, rows }));
 }

@@ -155,14 +155,19 @@ export function blake3Impl(): Blake3Impl {
 
 /**
  * One-shot hashes of fewer bytes than this run on the JIT implementation
- * while the native one is not loaded yet: mapping the binding (some 5 ms)
- * costs more than the JIT spends on a small packet's few hashes.
+ * while the native one is not loaded yet, up to JIT_HASHES of them: mapping
+ * the binding (some 5 ms) costs more than the JIT spends on a small
+ * packet's few hashes, but not than it spends on a thousand packets'.
  */
 const SMALL_ONE_SHOT = 64 * 1024;
 
+/** Small hashes the JIT may take before the native implementation is loaded anyway (a toss of many small packets wants it). */
+const JIT_HASHES = 64;
+let jitHashes = 0;
+
 /** The implementation for a one-shot hash of `len` bytes. */
 function oneShotImpl(len: number): Blake3Impl {
-  return len < SMALL_ONE_SHOT && inUse === undefined ? jitImpl : blake3Impl();
+  return len < SMALL_ONE_SHOT && inUse === undefined && ++jitHashes <= JIT_HASHES ? jitImpl : blake3Impl();
 }
 
 /** Plain BLAKE3, 32-byte output. */
