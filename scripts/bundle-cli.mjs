@@ -8,7 +8,7 @@
 // Run after tsc (npm run build does). Usage: node scripts/bundle-cli.mjs [--no-train]
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,7 @@ import * as esbuild from 'esbuild';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const distDir = path.join(root, 'dist');
 const outDir = path.join(distDir, 'cmd');
-const { BUNDLE_FILE, CACHE_FILE, bundleText, writeCache } = await import(path.join(root, "dist", "src", "codecache.cjs"));
+const { ANY_COMMAND, BUNDLE_FILE, CACHE_FILE, bundleText, writeCache } = await import(path.join(root, "dist", "src", "codecache.cjs"));
 const bundlePath = path.join(outDir, BUNDLE_FILE);
 const cachePath = path.join(outDir, CACHE_FILE);
 
@@ -86,7 +86,22 @@ const tmpCache = `${cachePath}.tmp`;
 writeCache(tmpCache, head, new Uint8Array(0));
 renameSync(tmpCache, cachePath);
 
-if (!process.argv.includes('--no-train')) train();
+// Sections of the cache (CacheHead.sections): one trained on every command
+// below, for any command, and one each for the commands whose start-up
+// matters most, trained on that command's runs only.
+const SECTIONS = { [ANY_COMMAND]: null, toss: ['toss'], file: ['file'], stat: ['stat'] };
+if (!process.argv.includes('--no-train')) {
+  const data = {};
+  for (const [name, commands] of Object.entries(SECTIONS)) data[name] = train(commands);
+  const sections = {};
+  let off = 0;
+  for (const [name, d] of Object.entries(data)) {
+    sections[name] = [off, d.length];
+    off += d.length;
+  }
+  writeCache(tmpCache, { ...head, sections }, Buffer.concat(Object.values(data)));
+  renameSync(tmpCache, cachePath);
+}
 
 /**
  * Node built-ins that `node -e 0` has not loaded (crypto, net, child_process,
@@ -124,15 +139,25 @@ function lazyBuiltins(text) {
   return out.replace('\n', `\n${helper}\n`);
 }
 
-function train() {
+/**
+ * One training sequence on a fresh pair of nodes, from an empty cache: the
+ * runs of `commands` (null: of all) each start from the cache so far and
+ * write it back with what they compiled; the others run from it. Returns
+ * the cache V8 made.
+ */
+function train(commands) {
+  writeCache(tmpCache, head, new Uint8Array(0));
+  renameSync(tmpCache, cachePath);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pigeon-train-'));
   try {
     const pigeonJs = path.join(outDir, 'pigeon.cjs');
-    const env = { ...process.env, NNCPNOSYNC: '1', PIGEON_CODE_CACHE_OUT: tmpCache };
-    delete env.PIGEON_BUNDLE;
     const run = (...args) => {
+      const trains = commands === null || commands.includes(args[0]);
+      const env = { ...process.env, NNCPNOSYNC: '1', ...(trains ? { PIGEON_CODE_CACHE_OUT: tmpCache } : {}) };
+      delete env.PIGEON_BUNDLE;
+      if (!trains) delete env.PIGEON_CODE_CACHE_OUT;
       const out = execFileSync(process.execPath, [pigeonJs, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
-      renameSync(tmpCache, cachePath);
+      if (trains) renameSync(tmpCache, cachePath);
       return out;
     };
     // Two nodes that know each other, from pigeon's own cfgnew.
@@ -164,6 +189,8 @@ function train() {
     run('xfer', '-quiet', '-cfg', bob.cfg, '-rx', path.join(dir, 'stick'));
     run('toss', '-quiet', '-cfg', bob.cfg);
     run('stat', '-cfg', alice.cfg);
+    const buf = readFileSync(cachePath);
+    return buf.subarray(buf.indexOf(10, buf.indexOf(10) + 1) + 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });
     rmSync(tmpCache, { force: true });

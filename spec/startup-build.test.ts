@@ -21,7 +21,7 @@ import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUNDLE_FILE, CACHE_FILE } from '../src/codecache.cjs';
+import { ANY_COMMAND, BUNDLE_FILE, CACHE_FILE, type CacheHead } from '../src/codecache.cjs';
 import { makeNodes } from './helpers/nncp.js';
 import { freePort, listening, PIGEON_JS, run, runPigeon, startPigeon, tmpDir, until, type RunOptions } from './helpers/util.js';
 
@@ -52,6 +52,20 @@ test.serial('the bin and the ES-module entry run the bundle from its code cache'
   t.regex(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'), /"pigeon": "dist\/cmd\/pigeon\.cjs"/);
   const shim = await run(path.join(ROOT, 'compat', 'nncp-stat'), ['-version'], { env: DEBUG });
   t.regex(shim.stderr, USED, 'the compat shims run the bin');
+});
+
+test.serial('the cache has sections for toss, file and stat, each smaller than the one for any command, within the file', (t) => {
+  const buf = fs.readFileSync(CACHE);
+  const a = buf.indexOf(10);
+  const b = buf.indexOf(10, a + 1);
+  const head = JSON.parse(buf.toString('utf8', a + 1, b)) as CacheHead;
+  const sections = head.sections!;
+  t.deepEqual(Object.keys(sections).sort(), [ANY_COMMAND, 'file', 'stat', 'toss'].sort());
+  const dataLen = buf.length - (b + 1);
+  for (const [name, [off, len]] of Object.entries(sections)) {
+    t.true(len > 10_000 && off + len <= dataLen, `${name}: ${off}+${len} of ${dataLen}`);
+    if (name !== ANY_COMMAND) t.true(len < sections[ANY_COMMAND][1], `${name} is smaller than ${ANY_COMMAND}`);
+  }
 });
 
 test.serial('each command family works from the bundle', async (t) => {

@@ -6,7 +6,8 @@
  * has no module.enableCompileCache, so the cache is vm.Script's cachedData.
  *
  * The cache file is: a first line `pigeon-code-cache 1`, a second line of
- * JSON (see CacheHead), then the bytes V8 produced. The bundle is used only
+ * JSON (see CacheHead), then the bytes V8 produced (one cache per section
+ * the head names). The bundle is used only
  * when all of these hold, else runBundled() runs the caller's fallback (the
  * ES modules, imported as before):
  *   - both files exist and the cache names this bundle (the bundle's first
@@ -38,7 +39,21 @@ export interface CacheHead {
   id: string;
   /** Inputs as [path relative to the bundle's directory, size]. */
   inputs: [string, number][];
+  /**
+   * The data after the head as caches trained on one command each, by
+   * command (`*`: trained on all of them, for every other command), as
+   * [offset from the data's start, length]: V8 deserialises all of a cache
+   * it is given, and toss, file and stat start faster from their own (some
+   * 3 ms). Absent (a training run's file): the data is one cache.
+   */
+  sections?: Record<string, [number, number]>;
 }
+
+/** The section a command's run compiles from. */
+export const ANY_COMMAND = '*';
+
+/** A cache file's head is read first, this much of the file at most, then only the section the run needs. */
+const HEAD_MAX = 256 * 1024;
 
 /** What the bundle exports. */
 interface BundleExports {
@@ -58,30 +73,41 @@ export function bundleText(id: string, code: string): string {
 }
 
 /**
- * An open file's bytes, read into `buf` (which must be large enough). Both
- * files are read through one buffer: on a machine where touching a fresh page
- * costs some 20 µs, a second 600 KB buffer is 3 ms of a 200 ms start.
+ * `size` bytes of an open file from `position`, read into `buf` (which must be
+ * large enough). Both files are read through one buffer: on a machine where
+ * touching a fresh page costs some 20 µs, a second 600 KB buffer is 3 ms of a
+ * 200 ms start.
  */
-function readWhole(fd: number, size: number, buf: Buffer): Buffer {
+function readAt(fd: number, size: number, position: number, buf: Buffer): Buffer {
   let off = 0;
   while (off < size) {
-    const n = readSync(fd, buf, off, size - off, off);
+    const n = readSync(fd, buf, off, size - off, position + off);
     if (n === 0) break;
     off += n;
   }
   return buf.subarray(0, off);
 }
 
-/** The parsed cache file, or a reason it is unusable. `buf` is the cache's bytes; `data` is a view of it. */
-function parseCache(file: string, buf: Buffer): { head: CacheHead; data: Buffer } | string {
-  const a = buf.indexOf(10);
-  const b = a < 0 ? -1 : buf.indexOf(10, a + 1);
-  if (b < 0 || buf.toString('latin1', 0, a) !== MAGIC) return `${file} is not a pigeon code cache`;
+/**
+ * The cache file open as `fd` (`size` bytes), parsed: its head and the data
+ * for `command` (its section, else the `*` one, else all of the data), read
+ * into `buf` when it fits (else a new buffer); or a reason it is unusable.
+ */
+function readCache(file: string, fd: number, size: number, command: string, buf: Buffer): { head: CacheHead; data: Buffer } | string {
+  const first = readAt(fd, Math.min(size, HEAD_MAX, buf.length), 0, buf);
+  const a = first.indexOf(10);
+  const b = a < 0 ? -1 : first.indexOf(10, a + 1);
+  if (b < 0 || first.toString('latin1', 0, a) !== MAGIC) return `${file} is not a pigeon code cache`;
+  let head: CacheHead;
   try {
-    return { head: JSON.parse(buf.toString('utf8', a + 1, b)) as CacheHead, data: buf.subarray(b + 1) };
+    head = JSON.parse(first.toString('utf8', a + 1, b)) as CacheHead;
   } catch {
     return `${file} has a damaged head`;
   }
+  const base = b + 1;
+  const [off, len] = head.sections?.[command] ?? head.sections?.[ANY_COMMAND] ?? [0, size - base];
+  if (off < 0 || len < 0 || base + off + len > size) return `${file} has a damaged head`;
+  return { head, data: readAt(fd, len, base + off, len <= buf.length ? buf : Buffer.allocUnsafeSlow(len)) };
 }
 
 /**
@@ -117,7 +143,7 @@ export function runBundled(dir: string, args: readonly string[], fallback: () =>
   const fds: number[] = [];
   let source: string;
   let mtimeMs: number;
-  let cache: ReturnType<typeof parseCache>;
+  let cache: ReturnType<typeof readCache>;
   try {
     let fd: number;
     try {
@@ -132,10 +158,9 @@ export function runBundled(dir: string, args: readonly string[], fallback: () =>
     } catch {
       return skip(`no ${cachePath}`, fallback);
     }
-    const cacheSize = fstatSync(fds[1]).size;
-    const buf = Buffer.allocUnsafeSlow(Math.max(bst.size, cacheSize));
-    source = readWhole(fd, bst.size, buf).toString('latin1'); // ASCII (esbuild escapes the rest: charset ascii): a one-byte string, no UTF-8 decoding
-    cache = parseCache(cachePath, readWhole(fds[1], cacheSize, buf)); // the same buffer: the source is a copy by now
+    const buf = Buffer.allocUnsafeSlow(bst.size);
+    source = readAt(fd, bst.size, 0, buf).toString('latin1'); // ASCII (esbuild escapes the rest: charset ascii): a one-byte string, no UTF-8 decoding
+    cache = readCache(cachePath, fds[1], fstatSync(fds[1]).size, args[0] ?? '', buf); // the same buffer: the source is a copy by now
   } finally {
     for (const fd of fds) closeSync(fd);
   }
@@ -155,7 +180,7 @@ export function runBundled(dir: string, args: readonly string[], fallback: () =>
     if (rel) return skip(`${rel} is newer than the bundle`, fallback);
     if (!train && MANY_PACKETS.has(args[0])) keepYoungGenerationSmall();
     if (process.env.PIGEON_BUNDLE_DEBUG) process.stderr.write(`pigeon: bundle ${bundlePath}, code cache ${script.cachedDataRejected === false ? 'used' : 'not used'}\n`);
-    if (train) process.once('exit', () => writeCache(train, head, script.createCachedData()));
+    if (train) process.once('exit', () => writeCache(train, { id: head.id, inputs: head.inputs }, script.createCachedData()));
     const mod = { exports: {} as BundleExports };
     (script.runInThisContext() as (...a: unknown[]) => void).call(mod.exports, mod.exports, createRequire(bundlePath), mod, bundlePath, dir);
     return mod.exports.main(args);
