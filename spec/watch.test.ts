@@ -265,9 +265,20 @@ test('toss -watch waits while another toss holds the node, then tosses', async (
   const s = await setup(t);
   const [alice, bob] = [s.l.nodes.alice, s.l.nodes.bob];
   const w = await watcher(t, s, 'bob', ['toss']);
-  const lock = await s.l.ctx.bob.spool.lock(alice.idB32, 'toss');
+  // The watcher's own pass over the queue may hold the lock for a moment: take it once that ends.
+  let lock: Awaited<ReturnType<typeof s.l.ctx.bob.spool.lock>> | undefined;
+  await until(async () => {
+    try {
+      lock = await s.l.ctx.bob.spool.lock(alice.idB32, 'toss');
+      return true;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ELOCKED') throw err;
+      return false;
+    }
+  }, WAIT, 'the toss lock, free of the watcher\'s own pass');
+  if (!lock) throw new Error('no lock');
   let held = true;
-  t.teardown(() => held && lock.release());
+  t.teardown(() => held && lock!.release());
   const q = await queueFile(s.l.ctx.alice, 'bob', 'locked.bin', 3000);
   ok(t, 'xfer -tx', await runPigeon(['xfer', '-cfg', alice.cfgPath, '-quiet', '-tx', '-mkdir', s.stick]));
   ok(t, 'xfer -rx', await runPigeon(['xfer', '-cfg', bob.cfgPath, '-quiet', '-rx', s.stick]));
