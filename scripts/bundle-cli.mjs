@@ -153,9 +153,10 @@ function train(commands) {
     const pigeonJs = path.join(outDir, 'pigeon.cjs');
     const run = (...args) => {
       const trains = commands === null || commands.includes(args[0]);
-      const env = { ...process.env, NNCPNOSYNC: '1', ...(trains ? { PIGEON_CODE_CACHE_OUT: tmpCache } : {}) };
+      const env = { ...process.env, NNCPNOSYNC: '1' };
       delete env.PIGEON_BUNDLE;
-      if (!trains) delete env.PIGEON_CODE_CACHE_OUT;
+      if (trains) env.PIGEON_CODE_CACHE_OUT = tmpCache;
+      else delete env.PIGEON_CODE_CACHE_OUT;
       const out = execFileSync(process.execPath, [pigeonJs, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
       if (trains) renameSync(tmpCache, cachePath);
       return out;

@@ -189,8 +189,6 @@ export function chachaSealInto(key: Uint8Array, nonce: Uint8Array, ad: Uint8Arra
 /** Seal one message with any 12-byte nonce: ciphertext ‖ tag in one new buffer. */
 export function chachaSealWithNonce(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, pt: Uint8Array): Uint8Array {
   const out = new Uint8Array(pt.length + AEAD_TAG);
-  const mod = aead().engine === 'native' ? nativeModule() : null;
-  if (mod) mod.seal(key, nonce, ad, pt, out);
-  else nodeSealWithNonce(key, nonce, ad, pt, out);
+  chachaSealInto(key, nonce, ad, pt, out);
   return out;
 }

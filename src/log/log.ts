@@ -353,7 +353,6 @@ interface HeldFiles {
   ino: number;
 }
 
-
 function writeAll(fd: number, data: Uint8Array): void {
   let off = 0;
   while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);

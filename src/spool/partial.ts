@@ -56,7 +56,6 @@ export class ChecksumMismatchError extends Error {
   }
 }
 
-
 /** Write rx/hdr/<PKT> from the first bytes of rx/<PKT> (nothing with nohdr). */
 async function writeRxHdr(spool: Spool, nodeIdB32: string, pktId: string): Promise<void> {
   if (spool.noHdr) return;
