@@ -17,6 +17,7 @@ import { decryptPacket, encryptPacket, openPlain, padSizeFor } from '../src/pack
 import { encodePlainHeader, PktType, PlainHeader } from '../src/packet/header.js';
 import { MAGIC_ENC } from '../src/packet/magic.js';
 import { concatBytes } from '../src/codec/bytes.js';
+import { fileFiller, type FillSource } from '../src/stream/fileread.js';
 
 const BLK = 128 * 1024;
 const alice = generateNodeKeys();
@@ -74,6 +75,19 @@ async function* chunks(data: Uint8Array, size: number): AsyncGenerator<Uint8Arra
   for (let o = 0; o < data.length; o += size) yield data.subarray(o, o + size);
 }
 
+/** A FillSource over bytes in memory (the contract: full fills until the end). */
+function memFiller(data: Uint8Array): FillSource {
+  let pos = 0;
+  return {
+    async fill(buf, off, len) {
+      const n = Math.min(len, data.length - pos);
+      buf.set(data.subarray(pos, pos + n), off);
+      pos += n;
+      return n;
+    },
+  };
+}
+
 async function collect(src: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   for await (const c of src) parts.push(Uint8Array.from(c));
@@ -105,6 +119,10 @@ for (const size of sizes) {
       t.true(Buffer.from(packet).equals(Buffer.from(oracle)), 'bytes differ from the oracle');
       t.is(enc.info.totalSize, packet.length);
       if (wrappers === 1 && minSize > 0) t.true(packet.length >= minSize);
+      // The same payload read straight into the sealing buffers (a FillSource) gives the same bytes.
+      const filled = encryptPacket({ sender: alice, recipient: bob, nice: 77, plain, payload: memFiller(data), minSize, wrappers, ephemeralPrv: eph });
+      t.true(Buffer.from(await collect(filled.stream)).equals(Buffer.from(oracle)), 'FillSource: bytes differ from the oracle');
+      t.is(filled.info.totalSize, packet.length);
 
       const dec = await decryptPacket({
         self: bob,
@@ -139,7 +157,15 @@ for (const size of batchSizes) {
       const file = path.join(dir, 'pkt');
       writeFileSync(file, packet);
       const fh = await open(file, 'r');
+      const src = path.join(dir, 'src');
+      writeFileSync(src, data);
+      const sfh = await open(src, 'r');
       try {
+        // A regular file read straight into the sealing buffers, batch after batch, gives the same bytes.
+        for (const borrow of [true, false]) {
+          const filled = encryptPacket({ sender: alice, recipient: bob, nice: 9, plain, payload: fileFiller(sfh), minSize, ephemeralPrv: eph, borrow });
+          t.true(Buffer.from(await collect(filled.stream)).equals(Buffer.from(packet)), `file FillSource (borrow ${borrow}): bytes differ`);
+        }
         for (const borrow of [true, false]) {
           const dec = await decryptPacket({
             self: bob,
@@ -161,6 +187,7 @@ for (const size of batchSizes) {
         }
       } finally {
         await fh.close();
+        await sfh.close();
         rmSync(dir, { recursive: true, force: true });
       }
     });
@@ -197,4 +224,6 @@ test('padSizeFor accounts for every wrapping layer', (t) => {
 test('maxSize refuses an oversize payload', async (t) => {
   const enc = encryptPacket({ sender: alice, recipient: bob, nice: 1, plain, payload: chunks(new Uint8Array(5000), 1000), maxSize: 4000 });
   await t.throwsAsync(collect(enc.stream), { message: /too big/ });
+  const filled = encryptPacket({ sender: alice, recipient: bob, nice: 1, plain, payload: memFiller(new Uint8Array(3 << 20)), maxSize: 2 << 20 });
+  await t.throwsAsync(collect(filled.stream), { message: /too big/ });
 });

@@ -61,8 +61,13 @@ test('files from pigeon file (regular, stdin, into a subdirectory, empty) land i
   await pigeon(t, ['file', '-cfg', alice.cfgPath, src, 'bob:']);
   await pigeon(t, ['file', '-cfg', alice.cfgPath, '-', 'bob:docs/from-stdin.bin'], data);
   await pigeon(t, ['file', '-cfg', alice.cfgPath, '-minsize', '64', path.join(alice.dir, 'empty'), 'bob:']);
-  t.is(deliver(alice, bob).length, 3);
+  // Several sealing batches, read straight from the file into them.
+  const big = randomBytes((5 << 20) + 12345);
+  fs.writeFileSync(path.join(alice.dir, 'big.bin'), big);
+  await pigeon(t, ['file', '-cfg', alice.cfgPath, path.join(alice.dir, 'big.bin'), 'bob:']);
+  t.is(deliver(alice, bob).length, 4);
   await toss(t, bob);
+  t.true(fs.readFileSync(path.join(bob.incoming, 'big.bin')).equals(big));
   t.true(fs.readFileSync(path.join(bob.incoming, 'data.bin')).equals(data));
   t.true(fs.readFileSync(path.join(bob.incoming, 'docs', 'from-stdin.bin')).equals(data));
   t.is(fs.statSync(path.join(bob.incoming, 'empty')).size, 0);

@@ -23,7 +23,8 @@ export interface NativeModule {
   seal(key: Uint8Array, counter: number | Uint8Array, ad: Uint8Array, pt: Uint8Array, ct: Uint8Array): void;
   openBatch(key: Uint8Array, counter: number, ad: Uint8Array, ct: Uint8Array, pt: Uint8Array, blockLen: number, n: number, cb: (err: Error | undefined, n: number) => void): void;
   sealBatch(key: Uint8Array, counter: number, ad: Uint8Array, pt: Uint8Array, ct: Uint8Array, blockLen: number, n: number, cb: (err: Error | undefined) => void): void;
-  pwriteAll(fd: number, buf: Uint8Array, position: number, piece: number, cb: (errno: number, written: number) => void): void;
+  /** With `writeback`, the disk starts writing the range once it is written (Linux), without waiting for it. */
+  pwriteAll(fd: number, buf: Uint8Array, position: number, piece: number, writeback: boolean, cb: (errno: number, written: number) => void): void;
 }
 
 /** Where the addon is, from dist/src (built layout) or src. */

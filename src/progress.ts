@@ -5,6 +5,7 @@
  * Disabled (every call a no-op) unless the context says to draw.
  */
 import { iBytes, printable } from './format.js';
+import { isFillSource, type FillSource } from './stream/fileread.js';
 
 export interface ProgressOptions {
   enabled: boolean;
@@ -59,6 +60,23 @@ export class Progress {
       yield c;
     }
     this.finish();
+  }
+
+  /** Count what a FillSource puts in place; done at its end (a short fill). */
+  trackFill(src: FillSource): FillSource {
+    return {
+      fill: async (buf, off, len) => {
+        const n = await src.fill(buf, off, len);
+        this.add(n);
+        if (n < len) this.finish();
+        return n;
+      },
+    };
+  }
+
+  /** track or trackFill, whichever the payload needs. */
+  trackPayload(src: AsyncIterable<Uint8Array> | FillSource): AsyncIterable<Uint8Array> | FillSource {
+    return isFillSource(src) ? this.trackFill(src) : this.track(src);
   }
 
   private draw(): void {

@@ -24,7 +24,7 @@ import { bytesEqual } from '../codec/bytes.js';
 import { BlockReader } from '../stream/blockreader.js';
 import { takeHead } from '../stream/head.js';
 import { bufferPoolEnabled } from '../stream/pool.js';
-import { readFd } from '../stream/fileread.js';
+import { isFillSource, readFd, type FillSource } from '../stream/fileread.js';
 import type { FileHandle } from 'node:fs/promises';
 import fs from 'node:fs';
 import { aead, aeadForFewBlocks, type Aead } from '../crypto/aead.js';
@@ -160,7 +160,8 @@ export interface EncryptOptions {
   nice: number;
   /** The plain packet header that precedes the payload inside the encryption. */
   plain: PlainHeader;
-  payload: AsyncIterable<Uint8Array>;
+  /** Chunks, or a FillSource read straight into the buffers that are sealed (no copy). */
+  payload: AsyncIterable<Uint8Array> | FillSource;
   /** Pad so that the outermost of `wrappers` layers is at least this long. */
   minSize?: number;
   wrappers?: number;
@@ -214,6 +215,7 @@ export function encryptPacket(opts: EncryptOptions): EncryptResult {
     slots[cur].pt.set(plainHeader);
     let counter = 0;
     let size = plainHeader.length;
+    const batchBytes = BATCH_BLOCKS * BLOCK_SIZE;
     type Pending = { slot: Slot; blocks: number; sealed: Promise<void> };
     let pending = null as Pending | null;
     /** Seal the first `blocks` blocks of the current slot; hand out the one sealed before. */
@@ -227,17 +229,41 @@ export function encryptPacket(opts: EncryptOptions): EncryptResult {
       if (prev) yield* handOut(prev);
       cur ^= 1;
     }
+    // A FillSource reads the next batch into a slot's plaintext as soon as that slot is sealed, while its ciphertext is out.
+    const filler = isFillSource(opts.payload) ? opts.payload : null;
+    let filled = false; // the filler came back short: nothing more to read
+    let prefetch: Promise<number> | null = null;
     async function* handOut(p: Pending): AsyncGenerator<Uint8Array> {
       await p.sealed;
+      if (filler && !filled) {
+        prefetch = filler.fill(p.slot.pt, 0, batchBytes);
+        prefetch.catch(() => {});
+      }
       total += p.blocks * CT_BLOCK_SIZE;
       const view = p.slot.ct.subarray(0, p.blocks * CT_BLOCK_SIZE);
       yield opts.borrow ? view : Uint8Array.prototype.slice.call(view);
     }
-    const batchBytes = BATCH_BLOCKS * BLOCK_SIZE;
+    const grow = (n: number) => {
+      size += n;
+      if (size > maxSize) throw new PacketError(`payload of more than ${maxSize} bytes is too big for this packet (maxsize)`);
+    };
     try {
-      for await (const chunk of opts.payload) {
-        size += chunk.length;
-        if (size > maxSize) throw new PacketError(`payload of more than ${maxSize} bytes is too big for this packet (maxsize)`);
+      while (filler && !filled) {
+        // After a rotation the slot to fill is the one just handed out, its read already started (handOut).
+        const want = batchBytes - fill;
+        const started = prefetch;
+        prefetch = null;
+        const n = await (started ?? filler.fill(slots[cur].pt, fill, want));
+        filled = n < want;
+        grow(n);
+        fill += n;
+        if (fill === batchBytes) {
+          yield* rotate(BATCH_BLOCKS);
+          fill = 0;
+        }
+      }
+      for await (const chunk of filler ? [] : (opts.payload as AsyncIterable<Uint8Array>)) {
+        grow(chunk.length);
         let off = 0;
         while (off < chunk.length) {
           const take = Math.min(batchBytes - fill, chunk.length - off);
@@ -304,6 +330,7 @@ export function encryptPacket(opts: EncryptOptions): EncryptResult {
       info.totalSize = total;
     } finally {
       if (pending) await pending.sealed.catch(() => {});
+      if (prefetch) await (prefetch as Promise<number>).catch(() => 0);
       giveSlots(slots);
     }
   }

@@ -337,6 +337,16 @@ const BATCH_BYTES = 512 << 10;
  */
 const SYNC_WRITE_BYTES = 64 << 10;
 const MAX_IN_FLIGHT = 2;
+/**
+ * A file that will be fsynced is also fdatasynced in the background each
+ * time this many more bytes have been written (TmpFile.syncBehind). On
+ * these machines a flush costs in proportion to what it carries (measured
+ * on 256 MiB: one fsync at the end 0.13-0.18 s even with the pages already
+ * handed to the disk, against 0.00 s after flushes every 64 MiB), so the
+ * cost moves off the end of the write, where the caller waits for it, to
+ * while the producer still computes.
+ */
+const SYNC_BEHIND_BYTES = 32 << 20;
 
 /**
  * Bytes per write(2). The page cache sizes its folios by the write's
@@ -361,12 +371,18 @@ const FALLBACK_WRITE_PIECE = overridden ? PIECE_OVERRIDE : 128 << 10;
  * Write all of `buf` at `position`, in WRITE_PIECE calls on the thread pool
  * in one job with the native addon, else one fs call per 128 KiB. A
  * failure (full disk) is node's own error for the write that failed.
+ *
+ * With `writeback` (a file that will be fsynced), the native job then asks
+ * the kernel to start writing the range to disk, without waiting for it
+ * (Linux sync_file_range): the disk works while the producer computes the
+ * rest, and the final fsync finds most pages clean instead of writing them
+ * all then. Without the addon, or elsewhere, the hint is skipped.
  */
-export async function writeAllAt(fd: number, buf: Uint8Array, position: number): Promise<void> {
+export async function writeAllAt(fd: number, buf: Uint8Array, position: number, writeback = false): Promise<void> {
   let done = 0;
   const mod = nativeModule();
   if (mod) {
-    done = await new Promise<number>((resolve) => mod.pwriteAll(fd, buf, position, WRITE_PIECE, (_errno, written) => resolve(written)));
+    done = await new Promise<number>((resolve) => mod.pwriteAll(fd, buf, position, WRITE_PIECE, writeback, (_errno, written) => resolve(written)));
     // On an error, the fs call below meets it again and reports it as node does.
   }
   while (done < buf.length) {
@@ -403,11 +419,17 @@ export class TmpFile {
   private inFlight: Promise<void>[] = [];
   private failure: unknown = null;
   private readonly opts: TmpFileOptions;
+  /** The file will be fsynced when sealed: start the disk on each batch as it is written (writeAllAt). */
+  private readonly writeback: boolean;
+  /** With writeback: the background fdatasync running (syncBehind), and where the last one started. */
+  private behind: Promise<void> | null = null;
+  private behindAt = 0;
 
   private constructor(p: string, fd: number, opts: TmpFileOptions) {
     this.path = p;
     this.fd = fd;
     this.opts = opts;
+    this.writeback = !syncDisabled(opts.noSync);
   }
 
   /**
@@ -463,11 +485,31 @@ export class TmpFile {
     this.written += total;
     const job = (async () => {
       // One buffer per write job: small ones gathered into a batch are joined first.
-      await writeAllAt(fd, buffers.length === 1 ? buffers[0] : Buffer.concat(buffers, total), position);
+      await writeAllAt(fd, buffers.length === 1 ? buffers[0] : Buffer.concat(buffers, total), position, this.writeback);
+      this.syncBehind(fd, position + total);
     })().catch((err) => {
       if (this.failure === null) this.failure = err;
     });
     this.inFlight.push(job);
+  }
+
+  /**
+   * `end` bytes are in the kernel: with writeback, and SYNC_BEHIND_BYTES
+   * more than at the last one, start an fdatasync on the thread pool, not
+   * awaited here (seal and abort wait for it). Its failure fails the file:
+   * the kernel reports a write error to one fsync only.
+   */
+  private syncBehind(fd: number, end: number): void {
+    // Not once abort() has let go of the descriptor (it may be closed and reused).
+    if (!this.writeback || this.fd === null || this.behind !== null || end - this.behindAt < SYNC_BEHIND_BYTES) return;
+    this.behindAt = end;
+    this.behind = pooled<void>((cb) => fs.fdatasync(fd, cb)).then(
+      () => void (this.behind = null),
+      (err) => {
+        this.behind = null;
+        if (this.failure === null) this.failure = err;
+      },
+    );
   }
 
   private async drain(limit: number): Promise<void> {
@@ -513,7 +555,7 @@ export class TmpFile {
     if (this.batchBytes !== 0 || this.inFlight.length !== 0) throw new Error(`temporary file ${this.path}: writeAt after write`);
     const end = position + chunk.length;
     if (end > this.written) this.written = end;
-    return writeAllAt(fd, chunk, position);
+    return writeAllAt(fd, chunk, position, this.writeback).then(() => this.syncBehind(fd, end));
   }
 
   /** Wait until everything accepted so far is in the kernel. */
@@ -564,6 +606,8 @@ export class TmpFile {
       this.state = 'sealed';
       if (this.opts.pooled || !this.writeSmallNow(fd)) this.flushBatch(fd);
       await this.drain(0);
+      await this.behind;
+      if (this.failure !== null) throw this.failure;
       this.stage('written');
       if (!syncDisabled(this.opts.noSync)) {
         await fsyncFd(fd, this.path);
@@ -647,7 +691,7 @@ export class TmpFile {
     this.state = 'done';
     const fd = this.fd;
     this.fd = null;
-    await Promise.allSettled(this.inFlight);
+    await Promise.allSettled([...this.inFlight, this.behind]);
     this.inFlight = [];
     if (fd !== null) quietly(() => fs.closeSync(fd));
     quietly(() => fs.unlinkSync(this.path));

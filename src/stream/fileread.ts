@@ -39,6 +39,39 @@ export async function* readReused(source: string | FileHandle, opts: { chunk?: n
   }
 }
 
+/**
+ * A payload read straight into its consumer's buffer: fill(buf, off, len)
+ * fills buf[off, off + len) and resolves to the bytes it put there, fewer
+ * than `len` only at the end of the data (0: nothing was left). The
+ * encryptor reads a regular file this way into the very buffer it seals,
+ * with no chunk buffers and no copy.
+ */
+export interface FillSource {
+  fill(buf: Uint8Array, off: number, len: number): Promise<number>;
+}
+
+/** The payload is a FillSource rather than a stream of chunks. */
+export function isFillSource(p: AsyncIterable<Uint8Array> | FillSource): p is FillSource {
+  return typeof (p as FillSource).fill === 'function';
+}
+
+/** A regular file from `start` on, read with positioned reads on the thread pool (the caller keeps and closes it). */
+export function fileFiller(fh: FileHandle, start = 0): FillSource {
+  let pos = start;
+  return {
+    async fill(buf, off, len) {
+      let have = 0;
+      while (have < len) {
+        const { bytesRead } = await fh.read(buf, off + have, len - have, pos);
+        if (bytesRead === 0) break;
+        have += bytesRead;
+        pos += bytesRead;
+      }
+      return have;
+    },
+  };
+}
+
 /** Give each chunk of a reused-buffer stream its own copy (for consumers that keep chunks). */
 export async function* copyChunks(src: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   for await (const c of src) yield Uint8Array.prototype.slice.call(c);

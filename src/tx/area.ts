@@ -16,6 +16,7 @@ import { iBytes } from '../format.js';
 import { formatNice } from '../nice.js';
 import { encryptPacket } from '../packet/encrypted.js';
 import { areaMsgHash, PktType, type PlainHeader } from '../packet/header.js';
+import type { FillSource } from '../stream/fileread.js';
 import { txPacket, type TxResult } from './send.js';
 
 export interface AreaTxRequest {
@@ -23,7 +24,7 @@ export interface AreaTxRequest {
   /** Plain header of the message (file, exec…). */
   plain: PlainHeader;
   nice: number;
-  payload: AsyncIterable<Uint8Array>;
+  payload: AsyncIterable<Uint8Array> | FillSource;
   minSize?: number;
   maxSize?: number;
   /** Size announced in the tx-area record (the reference's estimate; 0 when unknown). */

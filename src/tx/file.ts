@@ -19,7 +19,7 @@ import { encryptedSize, padSizeFor } from '../packet/encrypted.js';
 import { MAX_PATH_SIZE, PLAIN_HEADER_SIZE, PktType } from '../packet/header.js';
 import { Progress } from '../progress.js';
 import { BlockReader, once } from '../stream/blockreader.js';
-import { readReused } from '../stream/fileread.js';
+import { fileFiller, readReused, type FillSource } from '../stream/fileread.js';
 import { readStdin } from '../stream/stdin.js';
 import { pigeonVersion } from '../version.js';
 import { txArea } from './area.js';
@@ -87,6 +87,8 @@ export function cleanRelPath(p: string, what: string, within = 'the incoming dir
 
 interface Source {
   stream: AsyncIterable<Uint8Array>;
+  /** A regular file sent as one packet is read from this instead, straight into the encryptor's buffers. */
+  filler?: FillSource;
   /** Bytes, or 0 when unknown (stdin). */
   size: number;
   archived: boolean;
@@ -123,7 +125,7 @@ async function openSource(src: string, kind: SourceKind, input?: AsyncIterable<U
     throw new PigeonError('EIO', `${src}: cannot open: ${(err as NodeJS.ErrnoException).code ?? err}`, { cause: err });
   });
   const st = await fh.stat();
-  return { stream: readReused(fh, { start: 0 }), size: st.size, archived: false, close: () => fh.close() };
+  return { stream: readReused(fh, { start: 0 }), filler: fileFiller(fh), size: st.size, archived: false, close: () => fh.close() };
 }
 
 /**
@@ -168,7 +170,7 @@ async function sendLogged(
   ctx: Context,
   opts: TxFileOptions,
   dst: string,
-  payload: AsyncIterable<Uint8Array>,
+  payload: AsyncIterable<Uint8Array> | FillSource,
   total: number | undefined,
   logSize?: number,
   expectedSize?: number,
@@ -176,7 +178,7 @@ async function sendLogged(
   const progress = new Progress({ enabled: ctx.progress, label: `Tx ${dst}`, total });
   try {
     const plain = { type: PktType.File, nice: opts.nice, path: utf8.encode(dst) };
-    const common = { plain, nice: opts.nice, payload: progress.track(payload), minSize: opts.minSize, maxSize: opts.maxSize };
+    const common = { plain, nice: opts.nice, payload: progress.trackPayload(payload), minSize: opts.minSize, maxSize: opts.maxSize };
     const res = opts.area
       ? await txArea(ctx, { ...common, area: opts.area, expectedSize })
       : await txPacket(ctx, { ...common, to: opts.to, via: opts.via });
@@ -221,7 +223,7 @@ export async function txFile(ctx: Context, opts: TxFileOptions): Promise<void> {
     if (chunkSize <= 0 || (source.size > 0 && source.size <= chunkSize)) {
       const expected = source.size > 0 ? expectedPacketSize(source.size, minSize, layers) : 0;
       if (expected > 0) await checkSize(ctx, opts.src, expected, opts.maxSize);
-      await sendLogged(ctx, opts, dst, source.stream, source.size || undefined, undefined, expected);
+      await sendLogged(ctx, opts, dst, source.filler ?? source.stream, source.size || undefined, undefined, expected);
       return;
     }
     cleanRelPath(dst + META_SUFFIX, 'destination');

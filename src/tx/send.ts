@@ -10,6 +10,7 @@ import { ConfigError, PigeonError } from '../errors.js';
 import { encryptPacket } from '../packet/encrypted.js';
 import { PktType, PlainHeader } from '../packet/header.js';
 import type { Spool } from '../spool/spool.js';
+import type { FillSource } from '../stream/fileread.js';
 import { routeHops } from './route.js';
 
 export interface TxContext {
@@ -24,7 +25,7 @@ export interface TxRequest {
   plain: PlainHeader;
   /** Niceness of every encrypted layer. */
   nice: number;
-  payload: AsyncIterable<Uint8Array>;
+  payload: AsyncIterable<Uint8Array> | FillSource;
   /** Pad the innermost layer so the packet queued is at least this long (bytes). */
   minSize?: number;
   /** Refuse a payload longer than this (bytes). */
