@@ -115,6 +115,48 @@ test('file: placed, then moved away by the user before the toss that removes the
   spoolClean(t, l);
 });
 
+/** Two file packets of more than a block (tossed one at a time), then a toss killed once the second's record file is made from the first's. */
+async function twoFilesKilledAtReuse(t: ExecutionContext, l: Lab): Promise<{ a: Buffer; b: Buffer; dir: string }> {
+  const a = randomBytes(300_000);
+  const b = randomBytes(300_000);
+  const pa = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'a.bin'), a);
+  const pb = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'b.bin'), b);
+  await tossKilledAt(t, l, 'toss-record-reused');
+  const dir = l.ctx.bob.spool.deliveryDir(l.nodes.alice.idB32);
+  const [reused] = listFiles(dir).filter((f) => f === pa.id || f === pb.id);
+  t.truthy(reused, 'the second packet has a record file');
+  const other = reused === pa.id ? pb.id : pa.id;
+  t.true(fs.readFileSync(path.join(dir, reused), 'utf8').includes(`"pkt":"${other}"`), 'it still holds the record of the packet delivered before');
+  t.true(listFiles(dir).some((f) => f.startsWith('.spare-')), 'the spare\'s name is left');
+  return { a, b, dir };
+}
+
+function bothOnce(t: ExecutionContext, l: Lab, a: Buffer, b: Buffer): void {
+  const inc = l.nodes.bob.incoming;
+  t.deepEqual(listFiles(inc), ['a.bin', 'b.bin'], 'both delivered, once each');
+  t.deepEqual(fs.readFileSync(path.join(inc, 'a.bin')), a);
+  t.deepEqual(fs.readFileSync(path.join(inc, 'b.bin')), b);
+}
+
+test('two files, killed just after the second packet\'s record file was made from the first\'s: each delivered once, no spare left', async (t) => {
+  const l = await lab(t, ['alice', 'bob']);
+  const { a, b } = await twoFilesKilledAtReuse(t, l);
+  await tossAgain(t, l);
+  bothOnce(t, l, a, b);
+  spoolClean(t, l);
+});
+
+test('pigeon rm -tmp removes the spare record files of a killed toss, and the next toss still delivers each file once', async (t) => {
+  const l = await lab(t, ['alice', 'bob']);
+  const { a, b, dir } = await twoFilesKilledAtReuse(t, l);
+  const r = await runPigeon(['rm', '-quiet', '-cfg', l.nodes.bob.cfgPath, '-tmp']);
+  t.is(r.code, 0, r.stderr);
+  t.false(listFiles(dir).some((f) => f.startsWith('.spare-')), 'no spare left');
+  await tossAgain(t, l);
+  bothOnce(t, l, a, b);
+  spoolClean(t, l);
+});
+
 /** An exec packet whose handle appends one line per run (with PIGEON_RETRY) to runs.log and copies its input. */
 async function execPacket(l: Lab, data: Uint8Array): Promise<{ runs: () => string[]; out: string }> {
   const runsLog = path.join(l.dir, 'runs.log');

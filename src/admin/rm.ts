@@ -36,7 +36,7 @@ import path from 'node:path';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
 import { errorLine, isMissing, PigeonError } from '../errors.js';
-import { deliveryRecords, incomingDebris } from '../spool/delivery.js';
+import { deliveryRecords, incomingDebris, leftSpares } from '../spool/delivery.js';
 import { LOCK_SUFFIX, NOCK_SUFFIX, PART_SUFFIX } from '../spool/spool.js';
 
 export interface RmOptions {
@@ -208,13 +208,14 @@ class Remover {
   /**
    * The incoming/ debris of a node's interrupted deliveries that no toss
    * will finish (packet gone, or stopped while writing), with their
-   * records; under the node's toss lock, skipped while a toss holds it. A
-   * complete file about to be placed is left for the next toss to settle.
+   * records, and the spare record files of a killed toss; under the
+   * node's toss lock, skipped while a toss holds it. A complete file about
+   * to be placed is left for the next toss to settle.
    */
   async incomingDebris(nodeIdB32: string): Promise<void> {
     const spool = this.ctx.spool;
     const stale = (await deliveryRecords(spool, nodeIdB32)).filter((s) => s.packetGone || (s.record?.kind === 'file' && s.record.state === 'writing'));
-    if (stale.length === 0) return;
+    if (stale.length === 0 && (await leftSpares(spool, nodeIdB32)).length === 0) return;
     let lock;
     try {
       lock = await spool.lock(nodeIdB32, 'toss');
@@ -228,6 +229,7 @@ class Remover {
         if (rec?.kind === 'file' && rec.state !== 'done') for (const p of await incomingDebris(rec)) await this.remove(p, false);
         await this.remove(spool.deliveryPath(nodeIdB32, s.pktId), false);
       }
+      for (const p of await leftSpares(spool, nodeIdB32)) await this.remove(p, false); // record files a killed toss kept for reuse
     } finally {
       lock.release();
     }

@@ -20,7 +20,7 @@ import type { LogFields, LogValue } from '../log/log.js';
 import { CT_BLOCK_SIZE, SIZE_STRUCT_SIZE, TAG_SIZE } from '../packet/encrypted.js';
 import { ENC_HEADER_SIZE, PLAIN_HEADER_SIZE, type PlainHeader } from '../packet/header.js';
 import { PacketError } from '../errors.js';
-import { writeDelivery, type DeliveryRecord, type Durability } from '../spool/delivery.js';
+import { writeDelivery, type DeliveryRecord, type Durability, type SpareRecords } from '../spool/delivery.js';
 
 /** toss's -seen and -no* switches (also the -autotoss-* flags of call, daemon and caller). */
 export interface TossSwitches {
@@ -111,6 +111,8 @@ export interface TossRun {
    * when unknown: each packet's record is then looked for.
    */
   recorded: Set<string> | null;
+  /** Record files of packets delivered in this run, for the next records (spool/delivery.ts). */
+  spares?: SpareRecords;
 }
 
 /** Which record a delivery writes, and what it held when the toss began. */
@@ -127,7 +129,7 @@ export interface DeliveryRef {
 export async function noteDelivery(t: Tossing, rec: DeliveryRecord, durability: Durability = 'full'): Promise<void> {
   const ref = t.delivery;
   if (!ref) return;
-  await writeDelivery(t.ctx.spool, ref.nodeIdB32, ref.pktId, rec, durability);
+  await writeDelivery(t.ctx.spool, ref.nodeIdB32, ref.pktId, rec, durability, t.run?.spares);
   ref.record = rec;
 }
 

@@ -39,7 +39,7 @@ import type { LogFields } from '../log/log.js';
 import { formatNice } from '../nice.js';
 import { CT_BLOCK_SIZE, decryptPacket, openPlain, type FileInput } from '../packet/encrypted.js';
 import { ENC_HEADER_SIZE, PKT_TYPE_NAMES, PktType } from '../packet/header.js';
-import { listDeliveries, readDelivery, removeDelivery, sweepDeliveries } from '../spool/delivery.js';
+import { listDeliveries, readDelivery, removeDelivery, SpareRecords, sweepDeliveries } from '../spool/delivery.js';
 import { quarantinePacket } from '../spool/quarantine.js';
 import type { Job, Queue } from '../spool/spool.js';
 import { tossAck } from './ack.js';
@@ -171,7 +171,10 @@ async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossO
   }
   try {
     const run: TossRun = { realIncoming: new Map(), recorded: null };
-    if (xx === 'rx' && !opts.dryRun) run.recorded = await sweep(ctx, nodeIdB32);
+    if (xx === 'rx' && !opts.dryRun) {
+      run.recorded = await sweep(ctx, nodeIdB32);
+      run.spares = new SpareRecords(ctx.spool.deliveryDir(nodeIdB32));
+    }
     const maxNice = opts.nice ?? 255;
     const { jobs, skipped } = await ctx.spool.scan(nodeIdB32, xx);
     for (const s of skipped) {
@@ -199,6 +202,7 @@ async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossO
       }
     } finally {
       await window.finish();
+      run.spares?.drop();
     }
   } finally {
     lock.release();
@@ -459,7 +463,7 @@ async function finish(ctx: Context, t: Tossing, job: Job, opts: PacketOptions): 
   if (t.delivery) {
     killpoint('toss-removed');
     // A record left behind by a failure here goes with the next sweep.
-    await removeDelivery(ctx.spool, t.delivery.nodeIdB32, job.id).catch(() => {});
+    await removeDelivery(ctx.spool, t.delivery.nodeIdB32, job.id, t.run?.spares).catch(() => {});
   }
   return true;
 }
