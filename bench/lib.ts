@@ -114,7 +114,8 @@ export interface SummaryRow {
   rssMB?: number;
 }
 
-const sec = (x: number) => x.toFixed(x < 1 ? 3 : 2);
+/** Seconds as the tables print them; Infinity is a run that did not finish (sp.ts). */
+const sec = (x: number) => (x === Infinity ? 'unfinished' : x.toFixed(x < 1 ? 3 : 2));
 const cell = (xs: number[]) => `${sec(median(xs))} (${sec(Math.min(...xs))}–${sec(Math.max(...xs))})`;
 
 /** Whether a row meets its ratio (and, where measured, the RSS limit). */
