@@ -231,25 +231,25 @@ export class SpareRecords {
   }
 }
 
-/** The spares a killed toss left behind (paths). */
-export async function leftSpares(spool: Spool, nodeIdB32: string): Promise<string[]> {
-  const dir = spool.deliveryDir(nodeIdB32);
+/** The names in a node's rx/delivery/ (none when it does not exist). */
+async function deliveryNames(spool: Spool, nodeIdB32: string): Promise<string[]> {
   try {
-    return (await fsp.readdir(dir)).filter((n) => n.startsWith(SPARE_PREFIX)).map((n) => path.join(dir, n));
+    return await fsp.readdir(spool.deliveryDir(nodeIdB32));
   } catch (err) {
     if (isMissing(err)) return [];
     throw err;
   }
 }
 
+/** The spares a killed toss left behind (paths). */
+export async function leftSpares(spool: Spool, nodeIdB32: string): Promise<string[]> {
+  const dir = spool.deliveryDir(nodeIdB32);
+  return (await deliveryNames(spool, nodeIdB32)).filter((n) => n.startsWith(SPARE_PREFIX)).map((n) => path.join(dir, n));
+}
+
 /** Ids of the packets of a node that have a record. */
 export async function listDeliveries(spool: Spool, nodeIdB32: string): Promise<string[]> {
-  try {
-    return (await fsp.readdir(spool.deliveryDir(nodeIdB32))).filter(isId).sort();
-  } catch (err) {
-    if (isMissing(err)) return [];
-    throw err;
-  }
+  return (await deliveryNames(spool, nodeIdB32)).filter(isId).sort();
 }
 
 /** Whether `p` is the file of the record (same device and inode). */
