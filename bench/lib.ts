@@ -1,7 +1,8 @@
 /** Timing helpers for side-by-side benchmarks: wall time and peak RSS of a child process. */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rm } from 'node:fs/promises';
+import { TRASH_PREFIX } from '../src/spool/trash.js';
 import path from 'node:path';
 import type { TestNode } from '../spec/helpers/nncp.js';
 
@@ -83,8 +84,25 @@ export function inTurn<T>(i: number, pair: readonly [T, T]): readonly [T, T] {
   return i % 2 === 0 ? pair : [pair[1], pair[0]];
 }
 
-/** Between runs: empty both nodes' queues for each other, the stick, and the receiver's incoming/. */
+/**
+ * Until no trash directory is left in either spool's tmp/: a pigeon toss
+ * frees a big packet after it exits (src/spool/trash.ts), and that work
+ * must not run into the next command timed, the reference's or ours.
+ */
+async function trashGone(nodes: TestNode[]): Promise<void> {
+  const left = async () => {
+    for (const n of nodes) {
+      const names = await readdir(path.join(n.spool, 'tmp')).catch(() => [] as string[]);
+      if (names.some((x) => x.startsWith(TRASH_PREFIX))) return true;
+    }
+    return false;
+  };
+  for (const end = Date.now() + 60_000; (await left()) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 5));
+}
+
+/** Between runs: empty both nodes' queues for each other, the stick, and the receiver's incoming/ (once pigeon's trash is gone). */
 export async function resetPair(alice: TestNode, bob: TestNode, stick: string): Promise<void> {
+  await trashGone([alice, bob]);
   await rm(path.join(alice.spool, bob.idB32), { recursive: true, force: true });
   await rm(path.join(bob.spool, alice.idB32), { recursive: true, force: true });
   await rm(stick, { recursive: true, force: true });

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { findNode } from '../src/config/types.js';
 import { PktType } from '../src/packet/header.js';
+import { TRASH_MIN_BYTES } from '../src/spool/trash.js';
 import { txPacket } from '../src/tx/send.js';
 import { lab as makeLab, type Lab, type TestNode } from './helpers/nncp.js';
 import { carry, chunks, plainOf, sendPacket } from './helpers/packets.js';
@@ -245,5 +246,60 @@ test('pigeon rm -tmp removes the temporary file of a killed toss (and its record
   await tossAgain(t, l);
   t.deepEqual(listFiles(inc), ['f.bin']);
   t.deepEqual(fs.readFileSync(path.join(inc, 'f.bin')), data);
+  spoolClean(t, l);
+});
+
+/** Byte equality of buffers too big for t.deepEqual's diff. */
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
+
+/** Wait (up to 10 s) for `dir` to hold no file: a detached `rm` empties the trash after the toss exits. */
+async function emptied(dir: string): Promise<string[]> {
+  for (const end = Date.now() + 10_000; listFiles(dir).length > 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+  return listFiles(dir);
+}
+
+test('a big file packet leaves rx/ for the trash: killed at toss-trashed, delivered once, and the next toss frees it', async (t) => {
+  const l = await lab(t, ['alice', 'bob']);
+  const inc = l.nodes.bob.incoming;
+  const tmp = l.ctx.bob.spool.tmpDir();
+  const data = randomBytes(TRASH_MIN_BYTES + 12_345);
+  const p = await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'big.bin'), data);
+  const ino = fs.statSync(p.rxPath).ino;
+  await tossKilledAt(t, l, 'toss-trashed');
+  t.deepEqual(listFiles(inc), ['big.bin']);
+  t.deepEqual(packetIds(l.ctx.bob.spool.queueDir(l.nodes.alice.idB32, 'rx')), []);
+  const trashed = listFiles(tmp);
+  t.is(trashed.length, 1);
+  t.regex(trashed[0] ?? '', new RegExp(`^\\.pigeon-trash\\.[0-9a-f]+/${p.id}$`));
+  t.is(fs.statSync(path.join(tmp, trashed[0])).ino, ino, 'the packet itself, renamed: nothing freed yet');
+  await tossAgain(t, l);
+  t.deepEqual(listFiles(inc), ['big.bin'], 'not delivered again');
+  t.true(sameBytes(fs.readFileSync(path.join(inc, 'big.bin')), data));
+  t.deepEqual(await emptied(tmp), [], 'the next toss took the trash the kill left');
+  spoolClean(t, l);
+});
+
+test('pigeon rm -tmp removes the trash of a killed toss', async (t) => {
+  const l = await lab(t, ['alice', 'bob']);
+  await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'big.bin'), randomBytes(TRASH_MIN_BYTES));
+  await tossKilledAt(t, l, 'toss-trashed');
+  t.is(listFiles(l.ctx.bob.spool.tmpDir()).length, 1);
+  const r = await runPigeon(['rm', '-quiet', '-cfg', l.nodes.bob.cfgPath, '-tmp']);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(listFiles(l.ctx.bob.spool.tmpDir()), [], 'the packet is gone (its emptied directory goes with the next toss)');
+});
+
+test('big and small file packets in one toss: each delivered once, the big one freed after the toss', async (t) => {
+  const l = await lab(t, ['alice', 'bob']);
+  const inc = l.nodes.bob.incoming;
+  const big = randomBytes(TRASH_MIN_BYTES + 1);
+  const small = randomBytes(100_000);
+  await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'big.bin'), big);
+  await sendPacket(l, 'alice', 'bob', plainOf(PktType.File, 'small.bin'), small);
+  await tossAgain(t, l);
+  t.deepEqual(listFiles(inc), ['big.bin', 'small.bin']);
+  t.true(sameBytes(fs.readFileSync(path.join(inc, 'big.bin')), big));
+  t.deepEqual(fs.readFileSync(path.join(inc, 'small.bin')), small);
+  t.deepEqual(await emptied(l.ctx.bob.spool.tmpDir()), []);
   spoolClean(t, l);
 });

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { base32Encode } from '../src/codec/base32.js';
 import { mthOfFile } from '../src/crypto/mth.js';
 import { ENC_HEADER_SIZE } from '../src/packet/header.js';
+import { TRASH_MIN_BYTES } from '../src/spool/trash.js';
 import { xferRx, xferTx } from '../src/xfer/xfer.js';
 import { capturingContext, makeNodes, type TestNode } from './helpers/nncp.js';
 import { fakePacket } from './helpers/packets.js';
@@ -314,4 +315,39 @@ test('a packet appears on the medium (and in rx/) only complete, under its final
   t.is(rx.r.code, 0, rx.r.stderr);
   t.false(rx.seenPartial, 'never a partial file under the packet name in rx/');
   t.true(fs.readFileSync(path.join(rxDir, big.id)).equals(big.data));
+});
+
+test('-tx: a big packet leaves tx/ for the spool trash, which is freed after the run; small ones are unlinked at once', async (t) => {
+  const { dir, a, b } = await nodes(t);
+  const big = queue(a, b, 96, TRASH_MIN_BYTES);
+  const small = queue(a, b, 96, 1000);
+  const bigIno = fs.statSync(path.join(a.spool, b.idB32, 'tx', big.id)).ino;
+  const medium = path.join(dir, 'stick');
+  fs.mkdirSync(path.join(medium, b.idB32), { recursive: true });
+  const { ctx } = await capturingContext(a.cfgPath);
+  // At the end of bob's run (each node's run empties the trash), only the big packet is in it, under its own inode.
+  const tmp = path.join(a.spool, 'tmp');
+  const seen: { files: string[]; ino: number }[] = [];
+  const trash = ctx.spool.trash.bind(ctx.spool);
+  ctx.spool.trash = () => {
+    const tr = trash();
+    const empty = tr.empty.bind(tr);
+    tr.empty = async () => {
+      const files = listFiles(tmp);
+      if (files.length > 0) seen.push({ files, ino: files.length === 1 ? fs.statSync(path.join(tmp, files[0])).ino : -1 });
+      await empty();
+    };
+    return tr;
+  };
+  const r = await xferTx(ctx, { dir: medium });
+  t.true(r.ok);
+  t.deepEqual(r.packets.sort(), [big.id, small.id].sort());
+  t.is(seen.length, 1, 'one node had a big packet');
+  t.deepEqual(seen[0].files.map((f) => path.basename(f)), [big.id]);
+  t.regex(seen[0].files[0], new RegExp(`^\\.pigeon-trash\\.[0-9a-f]+/${big.id}$`));
+  t.is(seen[0].ino, bigIno);
+  t.deepEqual(listFiles(path.join(a.spool, b.idB32, 'tx')), []);
+  t.is(Buffer.compare(fs.readFileSync(path.join(medium, b.idB32, a.idB32, big.id)), big.data), 0);
+  for (const end = Date.now() + 10_000; listFiles(tmp).length > 0 && Date.now() < end; ) await new Promise((res) => setTimeout(res, 20));
+  t.deepEqual(listFiles(tmp), [], 'freed after the run');
 });

@@ -207,7 +207,7 @@ export async function ensureDir(dir: string, mode?: number): Promise<void> {
   ensureDirSync(dir, mode);
 }
 
-function ensureDirSync(dir: string, mode?: number): void {
+export function ensureDirSync(dir: string, mode?: number): void {
   if (isDir(dir)) return;
   const parent = path.dirname(dir);
   if (parent !== dir) ensureDirSync(parent, mode);
@@ -278,7 +278,7 @@ const TMP_PREFIX = 'nncp';
 let tmpCounter = 0;
 
 /** A temporary-file name in the reference's style: `prefix` + hex digits. */
-function tmpName(prefix: string): string {
+export function tmpName(prefix: string): string {
   const ns = BigInt(Date.now()) * 1_000_000n + process.hrtime.bigint() % 1_000_000n;
   const salt = BigInt(process.pid) + BigInt(tmpCounter++) + BigInt(Math.floor(Math.random() * 0x10000)) * 0x100000000n;
   return prefix + (ns + salt).toString(16);

@@ -15,6 +15,7 @@ import { base32Encode } from '../codec/base32.js';
 import { errorLine, isMissing } from '../errors.js';
 import { decodeEncHeader, ENC_HEADER_SIZE, type EncHeader } from '../packet/header.js';
 import { ensureDir, pooled, TmpFile, touchMarker, writeAtomic, type TmpFileOptions } from './atomic.js';
+import { Trash, TRASH_MIN_BYTES } from './trash.js';
 import { isId, partialId, SpoolLayout, type PartialSuffix, type Queue } from './layout.js';
 import { lockDir, type LockContext, type SpoolLock } from './lock.js';
 import { freeBytes, hasRoom } from './space.js';
@@ -131,6 +132,11 @@ export class Spool extends SpoolLayout {
     const dir = this.queueDir(nodeIdB32, xx);
     await ensureDir(dir, this.dirMode);
     return dir;
+  }
+
+  /** A trash for packets this run removes (trash.ts); empty() it at the run's end. */
+  trash(): Trash {
+    return new Trash(this.tmpDir(), this.dirMode);
   }
 
   /** A new temporary file in tmp/, to be committed into a queue (`onStage`, `syncDir` as TmpFile's). */
@@ -422,19 +428,24 @@ export class Spool extends SpoolLayout {
   /**
    * Remove a packet and its hdr/ file (a missing one is fine); with
    * `pooled`, both unlinks on the thread pool (TmpFileOptions.pooled).
+   * With `trash`, a packet of TRASH_MIN_BYTES or more is moved there
+   * instead (freed after the run: trash.ts), or unlinked when it cannot be.
+   * Says whether it went to the trash.
    */
-  async remove(job: Pick<Job, 'path'>, opts: Pick<TmpFileOptions, 'pooled'> = {}): Promise<void> {
+  async remove(job: Pick<Job, 'path'> & { size?: number }, opts: Pick<TmpFileOptions, 'pooled'> & { trash?: Trash } = {}): Promise<'trashed' | 'removed'> {
     const unlink = (p: string): void | Promise<void> => (opts.pooled ? pooled<void>((cb) => fs.unlink(p, cb)) : fs.unlinkSync(p));
-    await unlink(job.path);
+    const trashed = opts.trash !== undefined && (job.size ?? 0) >= TRASH_MIN_BYTES && opts.trash.put(job.path);
+    if (!trashed) await unlink(job.path);
     try {
       await unlink(this.hdrPathOf(job.path));
     } catch (err) {
       if (!isMissing(err)) throw err;
     }
+    return trashed ? 'trashed' : 'removed';
   }
 
   /** remove() by id; `pooled` for a session removing packet after packet as DONEs come (an unlink waiting on a busy journal must not hold up its frame loop). */
-  removePacket(nodeIdB32: string, xx: Queue, pktId: string, opts: Pick<TmpFileOptions, 'pooled'> = {}): Promise<void> {
+  removePacket(nodeIdB32: string, xx: Queue, pktId: string, opts: Pick<TmpFileOptions, 'pooled'> = {}): Promise<'trashed' | 'removed'> {
     return this.remove({ path: this.packetPath(nodeIdB32, xx, pktId) }, opts);
   }
 

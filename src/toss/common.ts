@@ -21,6 +21,7 @@ import { CT_BLOCK_SIZE, SIZE_STRUCT_SIZE, TAG_SIZE } from '../packet/encrypted.j
 import { ENC_HEADER_SIZE, PLAIN_HEADER_SIZE, type PlainHeader } from '../packet/header.js';
 import { PacketError } from '../errors.js';
 import { writeDelivery, type DeliveryRecord, type Durability, type SpareRecords } from '../spool/delivery.js';
+import type { Trash } from '../spool/trash.js';
 
 /** toss's -seen and -no* switches (also the -autotoss-* flags of call, daemon and caller). */
 export interface TossSwitches {
@@ -113,6 +114,8 @@ export interface TossRun {
   recorded: Set<string> | null;
   /** Record files of packets delivered in this run, for the next records (spool/delivery.ts). */
   spares?: SpareRecords;
+  /** Where big packets go once tossed, freed after the run (spool/trash.ts); none in a dry run. */
+  trash?: Trash;
 }
 
 /** Which record a delivery writes, and what it held when the toss began. */

@@ -4,7 +4,9 @@
  * lock, packets are taken most urgent first; each is decrypted as a stream,
  * its sender authenticated, and its payload handed to the handler of its
  * type (file, freq, exec, trns, area, ack). A packet handled successfully is
- * removed with its hdr/ file (after an rx/seen/ marker with doSeen); one
+ * removed with its hdr/ file (after an rx/seen/ marker with doSeen; a big
+ * one by way of the spool's trash, freed after the queue's run:
+ * spool/trash.ts); one
  * that is refused or fails is logged with the reference's Who and fields
  * and stays queued; the rest of the queue is processed either way.
  *
@@ -175,6 +177,7 @@ async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossO
       run.recorded = await sweep(ctx, nodeIdB32);
       run.spares = new SpareRecords(ctx.spool.deliveryDir(nodeIdB32));
     }
+    if (!opts.dryRun) run.trash = ctx.spool.trash();
     const maxNice = opts.nice ?? 255;
     const { jobs, skipped } = await ctx.spool.scan(nodeIdB32, xx);
     for (const s of skipped) {
@@ -201,8 +204,12 @@ async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossO
         });
       }
     } finally {
-      await window.finish();
-      run.spares?.drop();
+      try {
+        await window.finish();
+      } finally {
+        run.spares?.drop();
+        await run.trash?.empty();
+      }
     }
   } finally {
     lock.release();
@@ -274,7 +281,7 @@ async function tossPacket(ctx: Context, job: Job, opts: PacketOptions = {}): Pro
     if (opts.genAck && !opts.dryRun && !(await reAck(ctx, opts, job, queueNode, fields0, name))) return 'failed';
     if (!opts.dryRun) {
       try {
-        await ctx.spool.remove(job);
+        await ctx.spool.remove(job, { trash: opts.run?.trash });
         await removeDelivery(ctx.spool, queueNode, job.id);
       } catch (err) {
         ctx.log.error('rx-remove', fields0, err, `Tossing ${name}/${job.id}: already seen: removing`);
@@ -455,7 +462,7 @@ async function finish(ctx: Context, t: Tossing, job: Job, opts: PacketOptions): 
     killpoint('toss-seen');
   }
   try {
-    await ctx.spool.remove(job);
+    if ((await ctx.spool.remove(job, { trash: t.run?.trash })) === 'trashed') killpoint('toss-trashed');
   } catch (err) {
     ctx.log.error('rx-remove', t.fields, err, `${prefix}: removing`);
     return false;

@@ -13,7 +13,8 @@
  *   "nncpxfer<hex>" in the destination directory, fsynced, renamed to the
  *   packet id and the directory fsynced (the spool's TmpFile), so a reader
  *   never sees half a packet under a packet name. The queued packet (and
- *   its hdr/ file) is removed afterwards unless -keep.
+ *   its hdr/ file) is removed afterwards unless -keep; a big one by way of
+ *   the spool's trash, freed after the node's run (spool/trash.ts).
  *   After a run killed on the way (unlike the reference, which leaves both
  *   behind): temporary files it left in DIR/N/<our id>/ are removed (lock
  *   held: nobody else can be writing them), and a packet already on the
@@ -71,6 +72,7 @@ import type { LogFields } from '../log/log.js';
 import { ENC_HEADER_SIZE } from '../packet/header.js';
 import { Progress } from '../progress.js';
 import { DirSyncGroup, makeDir, pooled, TmpFile, type WriteStage } from '../spool/atomic.js';
+import type { Trash } from '../spool/trash.js';
 import { entries, inOrderFrom, inWindow, judgeCopy, lockTx, MEDIUM_PREFIX, sweepOrphans, WINDOW } from './medium.js';
 import { isId, PART_SUFFIX, type Job } from '../spool/spool.js';
 import { judgeHeader } from '../admin/stat.js';
@@ -550,16 +552,18 @@ export async function xferTxNode(ctx: Context, opts: XferOptions, node: Neighbou
   ];
   const { lock, busy } = await lockTx(ctx, node.idB32);
   if (!lock) return { busy };
+  const trash = ctx.spool.trash();
   try {
-    if (!(await txNode(ctx, opts, res, node, fields, opts.nice ?? 255, only))) res.ok = false;
+    if (!(await txNode(ctx, opts, res, node, fields, opts.nice ?? 255, trash, only))) res.ok = false;
   } finally {
     lock.release();
+    await trash.empty();
   }
   return { busy: false };
 }
 
 /** One neighbour's packets (those in `only`, when given), lock held. False when something failed. */
-async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Neighbour, nodeFields: LogFields, maxNice: number, only?: ReadonlySet<string>): Promise<boolean> {
+async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Neighbour, nodeFields: LogFields, maxNice: number, trash: Trash, only?: ReadonlySet<string>): Promise<boolean> {
   const self = ctx.cfg.self!;
   const nodePath = path.join(opts.dir, node.idB32);
   let fields: LogFields = [...nodeFields, ['Dir', nodePath]];
@@ -659,7 +663,7 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
     }
     if (!opts.keep || isAck) {
       try {
-        await ctx.spool.remove(job, { pooled: true });
+        await ctx.spool.remove(job, { pooled: true, trash });
         if (isAck) {
           killpoint('xfer-tx-ack-dequeued');
           await ctx.spool.unmarkAckPacket(node.idB32, job.id);
