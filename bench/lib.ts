@@ -130,6 +130,12 @@ export interface SummaryRow {
   target: number;
   /** Pigeon's largest peak RSS over the runs, MB (unmeasured: undefined). */
   rssMB?: number;
+  /**
+   * Not pigeon but the floor of the work for any Node program (offline.ts,
+   * FLOOR_COPY) in the `pigeon` column: printed in a table of its own and
+   * not counted among the rows met.
+   */
+  floor?: boolean;
 }
 
 /** Seconds as the tables print them; Infinity is a run that did not finish (sp.ts). */
@@ -141,8 +147,13 @@ export function rowMet(r: SummaryRow): boolean {
   return median(r.pigeon) / median(r.versus) <= r.target && (r.rssMB === undefined || r.rssMB < RSS_LIMIT_MB);
 }
 
-/** The rows as one markdown table: medians with (min–max) in seconds, the ratio, its target, RSS, and whether both are met. */
-export function summaryTable(rows: SummaryRow[]): string {
+/**
+ * The rows as one markdown table: medians with (min–max) in seconds, the
+ * ratio, its target, RSS, and whether both are met; then the floor rows in
+ * a table of their own.
+ */
+export function summaryTable(all: SummaryRow[]): string {
+  const rows = all.filter((r) => !r.floor);
   const out = [
     '| work | mode | pigeon s | against | their s | ratio | target | pigeon peak RSS MB | met |',
     '|---|---|---|---|---|---|---|---|---|',
@@ -155,7 +166,26 @@ export function summaryTable(rows: SummaryRow[]): string {
   }
   const met = rows.filter(rowMet).length;
   out.push('', `${met} of ${rows.length} met.`);
+  const floors = all.filter((r) => r.floor);
+  if (floors.length > 0) {
+    out.push(
+      '',
+      'Floors: Node started, the bytes copied by the kernel and, for xfer -rx and toss, the source unlinked; nothing else (bench/offline.ts, FLOOR_COPY). How much of a row is Node and the copy alone.',
+      '',
+      '| work | mode | floor s | against | their s | floor ratio | target | floor within target |',
+      '|---|---|---|---|---|---|---|---|',
+    );
+    for (const r of floors) {
+      const ratio = median(r.pigeon) / median(r.versus);
+      out.push(`| ${r.work} | ${r.mode} | ${cell(r.pigeon)} | ${r.versusName} | ${cell(r.versus)} | ${ratio.toFixed(2)} | ≤ ${r.target.toFixed(1)} | ${ratio <= r.target ? 'yes' : '**no**'} |`);
+    }
+  }
   return out.join('\n') + '\n';
+}
+
+/** A floor row (SummaryRow.floor): the floor's wall seconds against the reference's (what the target is compared with). */
+export function floorRowOf(work: string, mode: string, floor: Sample[], versus: Sample[], versusName: string, target: number): SummaryRow {
+  return { work, mode, pigeon: floor.map((s) => s.seconds), versus: versus.map((s) => s.seconds), versusName, target, floor: true };
 }
 
 /** A summary row from report()-style samples: pigeon's and the baseline's wall seconds, pigeon's peak RSS. */

@@ -15,11 +15,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNodes } from '../spec/helpers/nncp.js';
-import { inTurn, makeRandomFile, report, resetPair, rowOf, Sample, type SummaryRow, timeCmd } from './lib.js';
+import { floorRowOf, inTurn, makeRandomFile, report, resetPair, rowOf, Sample, type SummaryRow, timeCmd } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PIGEON = path.resolve(here, '../cmd/pigeon.js');
 
+
+/**
+ * The floor of file, xfer -rx and toss for a Node program: start Node, copy
+ * the bytes in the kernel (copyFileSync: no userspace copy, no crypto, no
+ * hash, no fsync, no module of ours), and unlink the source where the
+ * command removes it. It shows how much of a row is Node and the copy
+ * alone. (Not a strict bound for toss and xfer -rx: pigeon frees a big
+ * packet after it exits, spool/trash.ts.)
+ */
+const FLOOR_COPY = "const fs = require('node:fs'); fs.copyFileSync(process.argv[1], process.argv[2]); if (process.argv[3]) fs.unlinkSync(process.argv[1]);";
+const FLOOR_NAME = 'floor: node -e copyFileSync';
 
 const files = async (d: string) => (await readdir(d, { withFileTypes: true }).catch(() => [])).filter((e) => e.isFile()).map((e) => e.name);
 
@@ -57,7 +68,15 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
     const packet = path.join(dir, 'packet');
     await copyFile(path.join(aliceTx, pktId), packet);
     const clean = () => resetPair(alice, bob, stick);
+    // NNCPNOSYNC=1 only: the floor of each copying command, timed in the same turns (see FLOOR_COPY).
+    const floors: Record<'file' | 'xfer -rx' | 'toss', Sample[]> = { file: [], 'xfer -rx': [], toss: [] };
+    const floor = (from: string, to: string, removeFrom: boolean) => timeCmd(node, ['-e', FLOOR_COPY, from, to, ...(removeFrom ? ['remove'] : [])], env);
+    const floorOut = path.join(dir, 'floor-out');
     for (let i = 0; i < opts.runs; i++) {
+      if (!opts.sync) {
+        // Before the pairs in odd runs, after them (below) in even ones.
+        if (i % 2 === 1) await floorTurn();
+      }
       for (const [name, run] of inTurn(i, [
         ['nncp-file', () => nncp('file', ['-quiet', '-cfg', alice.cfgPath, src, 'bob:out'])],
         ['pigeon file', () => pigeon(['file', '-quiet', '-cfg', alice.cfgPath, src, 'bob:out'])],
@@ -83,6 +102,7 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
         await copyFile(packet, path.join(bobRx, pktId));
         results.toss[name].push(await run());
       }
+      if (!opts.sync && i % 2 === 0) await floorTurn();
       for (const [table, input] of [['exec', src], ['exec rep', srcRep]] as const) {
         for (const impl of inTurn(i, ['nncp', 'pigeon'] as const)) {
           await clean();
@@ -97,6 +117,20 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
         }
       }
     }
+    async function floorTurn(): Promise<void> {
+      await clean();
+      floors.file.push(await floor(src, floorOut, false));
+      await rm(floorOut, { force: true });
+      await clean();
+      await mkdir(stickPkts, { recursive: true });
+      await copyFile(packet, path.join(stickPkts, pktId));
+      await mkdir(bobRx, { recursive: true });
+      floors['xfer -rx'].push(await floor(path.join(stickPkts, pktId), path.join(bobRx, pktId), true));
+      await clean();
+      await mkdir(bobRx, { recursive: true });
+      await copyFile(packet, path.join(bobRx, pktId));
+      floors.toss.push(await floor(path.join(bobRx, pktId), path.join(bob.incoming, 'out'), true));
+    }
     const tag = `${opts.sizeMiB} MiB, ${opts.runs} runs${opts.sync ? '' : ', NNCPNOSYNC=1'}`;
     const mode = opts.sync ? 'fsync on' : 'NNCPNOSYNC=1';
     const target = opts.sync ? 1.0 : 0.8;
@@ -109,10 +143,18 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
       rowOf(`exec from stdin, ${size} incompressible`, mode, x['pigeon exec'], x['nncp-exec'], 'nncp-exec', target),
       rowOf(`toss of that exec packet, ${size}`, mode, x['pigeon toss (exec)'], x['nncp-toss (exec)'], 'nncp-toss', target),
     );
+    if (!opts.sync) {
+      opts.rows?.push(
+        floorRowOf(`file, ${size}`, mode, floors.file, results.file['nncp-file'], 'nncp-file', target),
+        floorRowOf(`xfer -rx, ${size}`, mode, floors['xfer -rx'], results['xfer -rx']['nncp-xfer -rx'], 'nncp-xfer', target),
+        floorRowOf(`toss of a file packet, ${size}`, mode, floors.toss, results.toss['nncp-toss'], 'nncp-toss', target),
+      );
+    }
+    const withFloor = (rows: Record<string, Sample[]>, work: keyof typeof floors) => (opts.sync ? rows : { ...rows, [FLOOR_NAME]: floors[work] });
     return [
-      report(`file, ${tag}`, results.file, 'nncp-file'),
-      report(`xfer -rx, ${tag}`, results['xfer -rx'], 'nncp-xfer -rx'),
-      report(`toss of a file packet, ${tag}`, results.toss, 'nncp-toss'),
+      report(`file, ${tag}`, withFloor(results.file, 'file'), 'nncp-file'),
+      report(`xfer -rx, ${tag}`, withFloor(results['xfer -rx'], 'xfer -rx'), 'nncp-xfer -rx'),
+      report(`toss of a file packet, ${tag}`, withFloor(results.toss, 'toss'), 'nncp-toss'),
       report(`exec from stdin (random data) and its toss, ${tag}`, results.exec, 'nncp-exec'),
       report(`exec from stdin (a random MiB repeated: compressible) and its toss, ${tag}`, results['exec rep'], 'nncp-exec'),
     ].join('\n');

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { rowMet, rowOf, summaryTable, type SummaryRow } from '../bench/lib.js';
+import { floorRowOf, rowMet, rowOf, summaryTable, type SummaryRow } from '../bench/lib.js';
 
 const row = (pigeon: number[], versus: number[], target: number, rssMB?: number): SummaryRow => ({ work: 'w', mode: 'm', pigeon, versus, versusName: 'nncp', target, rssMB });
 
@@ -25,4 +25,19 @@ test('rowOf takes wall seconds and the largest peak RSS of pigeon', (t) => {
   t.deepEqual(r.versus, [3]);
   t.is(r.rssMB, 4);
   t.is(r.target, 0.7);
+});
+
+test('floor rows print in a table of their own, with whether the floor is within the target, and are not counted as met or missed', (t) => {
+  const s = (seconds: number) => ({ seconds, cpuSeconds: 0, maxRssKiB: 0 });
+  const over = floorRowOf('toss, 256 MiB', 'NNCPNOSYNC=1', [s(0.3), s(0.29), s(0.5)], [s(0.36), s(0.35), s(0.4)], 'nncp-toss', 0.8);
+  const under = floorRowOf('file, 256 MiB', 'NNCPNOSYNC=1', [s(0.1)], [s(0.5)], 'nncp-file', 0.8);
+  t.true(over.floor);
+  t.is(over.rssMB, undefined);
+  const table = summaryTable([row([1], [2], 0.8), over, under]);
+  t.regex(table, /1 of 1 met\./);
+  const [targets, floors] = table.split('Floors:');
+  t.notRegex(targets, /256 MiB/);
+  t.regex(floors, /\| toss, 256 MiB \| NNCPNOSYNC=1 \| 0\.300 \(0\.290–0\.500\) \| nncp-toss \| 0\.360 \(0\.350–0\.400\) \| 0\.83 \| ≤ 0\.8 \| \*\*no\*\* \|/);
+  t.regex(floors, /\| file, 256 MiB \| NNCPNOSYNC=1 \| 0\.100 \(0\.100–0\.100\) \| nncp-file \| 0\.500 \(0\.500–0\.500\) \| 0\.20 \| ≤ 0\.8 \| yes \|/);
+  t.notRegex(summaryTable([row([1], [2], 0.8)]), /Floors:/);
 });
