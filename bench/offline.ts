@@ -68,6 +68,19 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
     const packet = path.join(dir, 'packet');
     await copyFile(path.join(aliceTx, pktId), packet);
     const clean = () => resetPair(alice, bob, stick);
+    /** A clean pair with the packet on the stick (for xfer -rx), or in bob's rx/ (for toss); its path there. */
+    const packetOnStick = async () => {
+      await clean();
+      await mkdir(stickPkts, { recursive: true });
+      await copyFile(packet, path.join(stickPkts, pktId));
+      return path.join(stickPkts, pktId);
+    };
+    const packetInRx = async () => {
+      await clean();
+      await mkdir(bobRx, { recursive: true });
+      await copyFile(packet, path.join(bobRx, pktId));
+      return path.join(bobRx, pktId);
+    };
     // NNCPNOSYNC=1 only: the floor of each copying command, timed in the same turns (see FLOOR_COPY).
     const floors: Record<'file' | 'xfer -rx' | 'toss', Sample[]> = { file: [], 'xfer -rx': [], toss: [] };
     const floor = (from: string, to: string, removeFrom: boolean) => timeCmd(node, ['-e', FLOOR_COPY, from, to, ...(removeFrom ? ['remove'] : [])], env);
@@ -88,18 +101,14 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
         ['nncp-xfer -rx', () => nncp('xfer', ['-quiet', '-cfg', bob.cfgPath, '-rx', stick])],
         ['pigeon xfer -rx', () => pigeon(['xfer', '-quiet', '-cfg', bob.cfgPath, '-rx', stick])],
       ] as const)) {
-        await clean();
-        await mkdir(stickPkts, { recursive: true });
-        await copyFile(packet, path.join(stickPkts, pktId));
+        await packetOnStick();
         results['xfer -rx'][name].push(await run());
       }
       for (const [name, run] of inTurn(i, [
         ['nncp-toss', () => nncp('toss', ['-quiet', '-cfg', bob.cfgPath])],
         ['pigeon toss', () => pigeon(['toss', '-quiet', '-cfg', bob.cfgPath])],
       ] as const)) {
-        await clean();
-        await mkdir(bobRx, { recursive: true });
-        await copyFile(packet, path.join(bobRx, pktId));
+        await packetInRx();
         results.toss[name].push(await run());
       }
       if (!opts.sync && i % 2 === 0) await floorTurn();
@@ -121,15 +130,10 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
       await clean();
       floors.file.push(await floor(src, floorOut, false));
       await rm(floorOut, { force: true });
-      await clean();
-      await mkdir(stickPkts, { recursive: true });
-      await copyFile(packet, path.join(stickPkts, pktId));
+      const onStick = await packetOnStick();
       await mkdir(bobRx, { recursive: true });
-      floors['xfer -rx'].push(await floor(path.join(stickPkts, pktId), path.join(bobRx, pktId), true));
-      await clean();
-      await mkdir(bobRx, { recursive: true });
-      await copyFile(packet, path.join(bobRx, pktId));
-      floors.toss.push(await floor(path.join(bobRx, pktId), path.join(bob.incoming, 'out'), true));
+      floors['xfer -rx'].push(await floor(onStick, path.join(bobRx, pktId), true));
+      floors.toss.push(await floor(await packetInRx(), path.join(bob.incoming, 'out'), true));
     }
     const tag = `${opts.sizeMiB} MiB, ${opts.runs} runs${opts.sync ? '' : ', NNCPNOSYNC=1'}`;
     const mode = opts.sync ? 'fsync on' : 'NNCPNOSYNC=1';

@@ -445,8 +445,8 @@ export class Spool extends SpoolLayout {
   }
 
   /** remove() by id; `pooled` for a session removing packet after packet as DONEs come (an unlink waiting on a busy journal must not hold up its frame loop). */
-  removePacket(nodeIdB32: string, xx: Queue, pktId: string, opts: Pick<TmpFileOptions, 'pooled'> = {}): Promise<'trashed' | 'removed'> {
-    return this.remove({ path: this.packetPath(nodeIdB32, xx, pktId) }, opts);
+  async removePacket(nodeIdB32: string, xx: Queue, pktId: string, opts: Pick<TmpFileOptions, 'pooled'> = {}): Promise<void> {
+    await this.remove({ path: this.packetPath(nodeIdB32, xx, pktId) }, opts);
   }
 
 }

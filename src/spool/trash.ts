@@ -62,14 +62,10 @@ export class Trash {
       fs.renameSync(p, path.join(this.dir, path.basename(p)));
       return true;
     } catch {
-      // Our directory gone (another run's empty() took it), tmp/ unwritable, p missing: the caller's unlink says which.
-      this.dirLost();
+      // Our directory gone (another run's empty() took it: the next put makes one), tmp/ unwritable, p missing: the caller's unlink says which.
+      if (this.dir !== null && !fs.existsSync(this.dir)) this.dir = null;
       return false;
     }
-  }
-
-  private dirLost(): void {
-    if (this.dir !== null && !fs.existsSync(this.dir)) this.dir = null;
   }
 
   /**
