@@ -228,14 +228,27 @@ export class TreeWatch {
     w.on('error', (err) => {
       if (gen === this.gen) this.opts.onError(err);
     });
-    w.on('ready', () => {
-      // What appeared before the watch was in place.
-      if (gen !== this.gen) return;
-      isDir(next).then((there) => {
-        if (there) this.rearm(gen);
-        else this.settled();
+    /**
+     * Has `next` appeared, or `anc` gone too (a removal still in progress
+     * when `anc` was chosen, which chokidar may never report)? Then look
+     * again from the root. With `settle`, say otherwise that we are waiting.
+     */
+    const recheck = (settle: boolean): void => {
+      Promise.all([isDir(anc), isDir(next)]).then(([ancThere, nextThere]) => {
+        if (gen !== this.gen) return;
+        if (!ancThere || nextThere) this.rearm(gen);
+        else if (settle) this.settled();
       }, this.opts.onError);
-    });
+    };
+    // The ancestor's own inotify watch, as the root's guard above: any change of its entries, or its removal.
+    try {
+      this.guard = fs.watch(anc, { persistent: false }, () => recheck(false));
+      this.guard.on('error', () => recheck(false));
+    } catch {
+      queueMicrotask(() => recheck(false));
+    }
+    // What appeared (or went) before the watch was in place.
+    w.on('ready', () => recheck(true));
   }
 }
 
