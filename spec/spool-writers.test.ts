@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { base32Encode } from '../src/codec/base32.js';
-import { ensureDir, makeDir, TmpFile, type WriteStage } from '../src/spool/atomic.js';
+import { adoptFile, ensureDir, makeDir, TmpFile, type AdoptStage, type WriteStage } from '../src/spool/atomic.js';
 import { Spool } from '../src/spool/spool.js';
 import { tmpDir } from './helpers/util.js';
 
@@ -200,6 +200,56 @@ test.serial('TmpFile: with noSync false (and NNCPNOSYNC unset) the file and then
     (fs as { fsync: typeof fs.fsync }).fsync = original;
     if (prev !== undefined) process.env.NNCPNOSYNC = prev;
   }
+});
+
+test('adoptFile: links the file it holds into place, with the mode asked, stages in order; a name that meanwhile names another file, or a link across filesystems, is refused with nothing left', async (t) => {
+  const root = await tmpDir(t);
+  const tmp = path.join(root, 'tmp');
+  const src = path.join(root, 'medium', 'pkt');
+  fs.mkdirSync(path.dirname(src), { recursive: true });
+  fs.writeFileSync(src, 'the packet', { mode: 0o600 });
+  const dst = path.join(root, 'spool', 'rx', 'pkt');
+  const stages: AdoptStage[] = [];
+  let fd = fs.openSync(src, 'r');
+  try {
+    t.true(await adoptFile(fd, src, dst, { tmpDir: tmp, mode: 0o644, onStage: (s) => stages.push(s) }));
+  } finally {
+    fs.closeSync(fd);
+  }
+  t.deepEqual(stages, ['linked', 'synced', 'renamed', 'dirsynced']);
+  t.is(fs.statSync(dst).ino, fs.statSync(src).ino, 'the same file, not a copy');
+  t.is(fs.statSync(dst).mode & 0o777, 0o644);
+  t.deepEqual(fs.readdirSync(tmp), []);
+
+  // The name was given to another file after ours was opened (and checked).
+  fs.rmSync(dst);
+  fd = fs.openSync(src, 'r');
+  try {
+    fs.writeFileSync(path.join(root, 'other'), 'another packet');
+    fs.renameSync(path.join(root, 'other'), src);
+    t.false(await adoptFile(fd, src, dst, { tmpDir: tmp }));
+  } finally {
+    fs.closeSync(fd);
+  }
+  t.false(fs.existsSync(dst));
+  t.deepEqual(fs.readdirSync(tmp), [], 'the link to the other file is gone again');
+  t.is(fs.readFileSync(src, 'utf8'), 'another packet', 'the other file untouched');
+
+  // Another filesystem (/dev/shm is a tmpfs where there is one).
+  const shm = fs.existsSync('/dev/shm') && fs.statSync('/dev/shm').dev !== fs.statSync(root).dev ? fs.mkdtempSync('/dev/shm/pigeon-adopt-') : null;
+  if (shm === null) return t.log('no other filesystem at /dev/shm: the EXDEV case is not run');
+  t.teardown(() => fs.rmSync(shm, { recursive: true, force: true }));
+  const far = path.join(shm, 'pkt');
+  fs.writeFileSync(far, 'far away');
+  fd = fs.openSync(far, 'r');
+  try {
+    t.false(await adoptFile(fd, far, dst, { tmpDir: tmp }));
+  } finally {
+    fs.closeSync(fd);
+  }
+  t.false(fs.existsSync(dst));
+  t.deepEqual(fs.readdirSync(tmp), []);
+  t.true(fs.existsSync(far));
 });
 
 test('makeDir and ensureDir: one level vs all levels; an existing entry is left to the caller, a dangling symlink is refused', async (t) => {

@@ -220,7 +220,7 @@ test('SIGTERM during a large export stops promptly: the packet is queued or carr
   const [alice, bob] = [s.l.nodes.alice, s.l.nodes.bob];
   const big = await queueFile(s.l.ctx.alice, 'bob', 'big.bin', 48 << 20);
   // Without NNCPNOSYNC the copy takes its time; SIGTERM as soon as the temporary file is there.
-  const w = startPigeon(t, ['xfer', '-cfg', alice.cfgPath, '-noprogress', '-watch', '-tx', '-mkdir', s.stick]);
+  const w = startPigeon(t, ['xfer', '-cfg', alice.cfgPath, '-noprogress', '-watch', '-tx', '-mkdir', s.stick], { env: { PIGEON_XFER_LINK: '0' } }); // a copy, as to a stick
   const dst = path.join(s.stick, bob.idB32, alice.idB32);
   await poll(() => fs.existsSync(dst) && fs.readdirSync(dst).some((n) => n.startsWith('nncpxfer')), WAIT, 2);
   t.is(await stop(t, w), 0);
@@ -246,7 +246,8 @@ for (const point of ['xfer-tx-copying', 'xfer-tx-renamed', 'xfer-tx-dequeue']) {
     const s = await setup(t);
     const [alice, bob] = [s.l.nodes.alice, s.l.nodes.bob];
     const q = await queueFile(s.l.ctx.alice, 'bob', 'k.bin', (2 << 20) + 999);
-    const w = startPigeon(t, ['xfer', '-cfg', alice.cfgPath, '-noprogress', '-watch', '-tx', '-mkdir', s.stick], { env: { NNCPNOSYNC: '1', PIGEON_KILLPOINT: point } });
+    // Copied, as to a stick (a copy reaches every kill point; the linking ones are in xfer-crash.test.ts).
+    const w = startPigeon(t, ['xfer', '-cfg', alice.cfgPath, '-noprogress', '-watch', '-tx', '-mkdir', s.stick], { env: { NNCPNOSYNC: '1', PIGEON_KILLPOINT: point, PIGEON_XFER_LINK: '0' } });
     await Promise.race([w.exited, sleep(WAIT)]);
     t.is(w.child.signalCode, 'SIGKILL', `killed at ${point}: ${w.stderr()}`);
     const w2 = await watcher(t, s, 'alice', ['xfer', '-tx', '-mkdir', s.stick]);

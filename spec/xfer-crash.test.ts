@@ -66,20 +66,25 @@ async function referenceDelivers(t: ExecutionContext, s: Setup): Promise<void> {
 }
 
 const KILL_POINTS = [
-  // name, whether the final name exists when it dies
-  ['xfer-tx-copying', false],
-  ['xfer-tx-written', false],
-  ['xfer-tx-synced', false],
-  ['xfer-tx-closed', false],
-  ['xfer-tx-renamed', true],
-  ['xfer-tx-dirsynced', true],
-  ['xfer-tx-dequeue', true],
+  // way out (a copy, or the queued file linked onto a medium on the spool's filesystem), name, whether the final name exists when it dies
+  ['copy', 'xfer-tx-copying', false],
+  ['copy', 'xfer-tx-written', false],
+  ['copy', 'xfer-tx-synced', false],
+  ['copy', 'xfer-tx-closed', false],
+  ['copy', 'xfer-tx-renamed', true],
+  ['copy', 'xfer-tx-dirsynced', true],
+  ['copy', 'xfer-tx-dequeue', true],
+  ['link', 'xfer-tx-linked', false],
+  ['link', 'xfer-tx-synced', false],
+  ['link', 'xfer-tx-renamed', true],
+  ['link', 'xfer-tx-dirsynced', true],
+  ['link', 'xfer-tx-dequeue', true],
 ] as const;
 
-for (const [point, placed] of KILL_POINTS) {
-  test(`kill -9 at ${point}, rerun: on the medium once, verified, dequeued, no debris; the reference reads it`, async (t) => {
+for (const [way, point, placed] of KILL_POINTS) {
+  test(`kill -9 at ${point} (${way}), rerun: on the medium once, verified, dequeued, no debris; the reference reads it`, async (t) => {
     const s = await setup(t);
-    const killed = await xferTxCli(s, { PIGEON_KILLPOINT: point });
+    const killed = await xferTxCli(s, { PIGEON_KILLPOINT: point, PIGEON_XFER_LINK: way === 'copy' ? '0' : '1' });
     t.regex(killed.stderr, /killed by SIGKILL/, `${point} was reached`);
     const left = fs.readdirSync(s.dst);
     t.is(left.includes(s.pkt.id), placed, `final name after the kill: ${left.join(', ')}`);
@@ -87,6 +92,8 @@ for (const [point, placed] of KILL_POINTS) {
     if (!placed) t.truthy(tmp, 'a temporary file was left behind');
     if (point === 'xfer-tx-copying') t.true(fs.statSync(path.join(s.dst, tmp!)).size < s.pkt.bytes.length, 'a partial one');
     t.true(queued(s).includes(s.pkt.id), 'still queued after the kill');
+    const txIno = fs.statSync(path.join(s.l.nodes.alice.spool, s.l.nodes.bob.idB32, 'tx', s.pkt.id)).ino;
+    if (placed) t.is(fs.statSync(path.join(s.dst, s.pkt.id)).ino === txIno, way === 'link', 'linked, or copied');
 
     const rerun = await xferTxCli(s);
     t.is(rerun.code, 0, rerun.stderr);

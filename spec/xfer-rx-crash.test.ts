@@ -3,9 +3,12 @@
  * at named points (PIGEON_KILLPOINT) while taking a packet off the medium,
  * then run again: the packet is in rx/ once, intact, gone from the medium,
  * no half packet anywhere in rx/; toss then delivers it exactly once.
- * Before `renamed` nothing is in rx/ (the spool's tmp/ holds the partial
- * copy, which `pigeon rm -tmp` removes); from `renamed` on, the rerun takes
- * the medium's copy again onto the same name and removes it.
+ * Both ways in: the copy (PIGEON_XFER_LINK=0, or a medium on another
+ * filesystem) and the hard link of a medium on the spool's filesystem
+ * (Spool.adoptPacket). Before `renamed` nothing is in rx/ (the spool's tmp/
+ * holds the partial copy or the link, which `pigeon rm -tmp` removes); from
+ * `renamed` on, the rerun takes the medium's copy again onto the same name
+ * and removes it.
  */
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
@@ -19,14 +22,19 @@ import { listFiles, runPigeon } from './helpers/util.js';
 const SIZE = (2 << 20) + 4321;
 
 const KILL_POINTS = [
-  // name, whether the packet is in rx/ when it dies
-  ['xfer-rx-copying', false],
-  ['xfer-rx-written', false],
-  ['xfer-rx-synced', false],
-  ['xfer-rx-closed', false],
-  ['xfer-rx-renamed', true],
-  ['xfer-rx-dirsynced', true],
-  ['xfer-rx-imported', true],
+  // way in, name, whether the packet is in rx/ when it dies
+  ['copy', 'xfer-rx-copying', false],
+  ['copy', 'xfer-rx-written', false],
+  ['copy', 'xfer-rx-synced', false],
+  ['copy', 'xfer-rx-closed', false],
+  ['copy', 'xfer-rx-renamed', true],
+  ['copy', 'xfer-rx-dirsynced', true],
+  ['copy', 'xfer-rx-imported', true],
+  ['link', 'xfer-rx-linked', false],
+  ['link', 'xfer-rx-synced', false],
+  ['link', 'xfer-rx-renamed', true],
+  ['link', 'xfer-rx-dirsynced', true],
+  ['link', 'xfer-rx-imported', true],
 ] as const;
 
 async function setup(t: ExecutionContext): Promise<{ l: Lab; medium: string; id: string; data: Buffer; rx: string; onStick: string }> {
@@ -40,17 +48,22 @@ async function setup(t: ExecutionContext): Promise<{ l: Lab; medium: string; id:
   return { l, medium, id: q.id, data: q.data, rx: path.join(bob.spool, alice.idB32, 'rx'), onStick: path.join(medium, bob.idB32, alice.idB32, q.id) };
 }
 
-for (const [point, inRx] of KILL_POINTS) {
-  test(`xfer -rx killed at ${point}, rerun: in rx/ once, off the medium, delivered once`, async (t) => {
+for (const [way, point, inRx] of KILL_POINTS) {
+  test(`xfer -rx (${way}) killed at ${point}, rerun: in rx/ once, off the medium, delivered once`, async (t) => {
     const s = await setup(t);
     const bob = s.l.nodes.bob;
-    const rxCli = (env?: NodeJS.ProcessEnv) => runPigeon(['xfer', '-cfg', bob.cfgPath, '-noprogress', '-rx', s.medium], { env });
+    const rxCli = (env?: NodeJS.ProcessEnv) => runPigeon(['xfer', '-cfg', bob.cfgPath, '-noprogress', '-rx', s.medium], { env: { PIGEON_XFER_LINK: way === 'copy' ? '0' : '1', ...env } });
+    const medium = fs.statSync(s.onStick);
     const killed = await rxCli({ PIGEON_KILLPOINT: point });
     t.regex(killed.stderr, /killed by SIGKILL/, `${point} was reached`);
     const ids = () => (fs.existsSync(s.rx) ? listFiles(s.rx).filter((n) => n.length === 52) : []);
     t.deepEqual(ids(), inRx ? [s.id] : [], 'in rx/ only from the rename on, and never under another name');
     t.true(fs.existsSync(s.onStick), 'still on the medium');
-    if (inRx) t.true(fs.readFileSync(path.join(s.rx, s.id)).equals(fs.readFileSync(s.onStick)), 'what is in rx/ is whole');
+    if (inRx) {
+      t.true(fs.readFileSync(path.join(s.rx, s.id)).equals(fs.readFileSync(s.onStick)), 'what is in rx/ is whole');
+      t.is(fs.statSync(path.join(s.rx, s.id)).ino === medium.ino, way === 'link', 'linked, or copied');
+    }
+    // The rerun finds the file with a second name (rx/ or tmp/) after a link: it copies.
     const rerun = await rxCli();
     t.is(rerun.code, 0, rerun.stderr);
     t.deepEqual(ids(), [s.id]);

@@ -158,6 +158,54 @@ test('-rx imports packets into rx/ with hdr/ files, removes them from the medium
   t.true(fs.existsSync(path.join(b.spool, a.idB32, 'rx', p1.id)));
 });
 
+test('-rx from a medium on the spool\'s filesystem links a packet into rx/ (same inode); a second name, -keep or PIGEON_XFER_LINK=0 copies', async (t) => {
+  const { dir, a, b } = await nodes(t);
+  const medium = path.join(dir, 'stick');
+  const rx = (id: string) => path.join(b.spool, a.idB32, 'rx', id);
+  const [linked, twoNames, kept, copied] = [300, 20_000, 5000, 70_000].map((n) => fakePacket(a.idB32, b.idB32, 96, n));
+  const files = new Map([linked, twoNames, kept, copied].map((p) => [p.id, onMedium(medium, b.idB32, a.idB32, p.id, p.data)]));
+  const ino = (p: string) => fs.statSync(p).ino;
+  const inodes = new Map([...files].map(([id, f]) => [id, ino(f)]));
+  // A second name elsewhere: whoever holds it could change the bytes after the check.
+  const other = path.join(dir, 'other-name');
+  fs.linkSync(files.get(twoNames.id)!, other);
+  const { ctx } = await capturingContext(b.cfgPath);
+
+  let r = await xferRx(ctx, { dir: medium, keep: true });
+  t.true(r.ok);
+  t.not(ino(rx(kept.id)), inodes.get(kept.id), '-keep: copied');
+  t.true(fs.existsSync(files.get(kept.id)!), '-keep: still on the medium');
+  fs.rmSync(files.get(kept.id)!);
+  for (const p of [linked, twoNames, copied]) fs.rmSync(rx(p.id));
+
+  const cli = await runPigeon(['xfer', '-cfg', b.cfgPath, '-quiet', '-rx', '-node', 'alice', medium], { env: { PIGEON_XFER_LINK: '0' } });
+  t.is(cli.code, 0, cli.stderr);
+  t.not(ino(rx(copied.id)), inodes.get(copied.id), 'PIGEON_XFER_LINK=0: copied');
+  t.deepEqual(listFiles(path.join(medium, b.idB32, a.idB32)), [], 'all taken off the medium');
+  for (const p of [linked, twoNames]) {
+    fs.rmSync(rx(p.id));
+    onMedium(medium, b.idB32, a.idB32, p.id, p.data);
+  }
+  inodes.set(linked.id, ino(files.get(linked.id)!));
+  fs.rmSync(other);
+  fs.linkSync(files.get(twoNames.id)!, other);
+  inodes.set(twoNames.id, ino(other));
+
+  r = await xferRx(ctx, { dir: medium });
+  t.true(r.ok);
+  t.deepEqual(r.packets.sort(), [linked.id, twoNames.id].sort());
+  t.is(ino(rx(linked.id)), inodes.get(linked.id)!, 'linked: the medium\'s file itself');
+  t.is(fs.statSync(rx(linked.id)).nlink, 1, 'and the medium\'s name is gone');
+  t.not(ino(rx(twoNames.id)), inodes.get(twoNames.id), 'a file with another name: copied');
+  t.true(fs.readFileSync(other).equals(twoNames.data), 'its other name untouched');
+  for (const p of [linked, twoNames]) {
+    t.true(fs.readFileSync(rx(p.id)).equals(p.data));
+    t.true(fs.readFileSync(path.join(b.spool, a.idB32, 'rx', 'hdr', p.id)).equals(p.data.subarray(0, ENC_HEADER_SIZE)));
+  }
+  t.deepEqual(listFiles(path.join(medium, b.idB32, a.idB32)), []);
+  t.deepEqual(fs.readdirSync(path.join(b.spool, 'tmp')), [], 'no link left in tmp/');
+});
+
 test('-rx -node and -nice leave other senders and nicer packets on the medium', async (t) => {
   const { dir, a, b, c } = await nodes(t);
   const medium = path.join(dir, 'stick');
@@ -333,13 +381,15 @@ test('-tx: a big packet leaves tx/ for the spool trash, which is freed after the
     const tr = trash();
     const empty = tr.empty.bind(tr);
     tr.empty = async () => {
-      const files = listFiles(tmp);
+      // What an earlier node's run put there may still be being freed (rm runs detached): only what is new counts.
+      const files = listFiles(tmp).filter((f) => !seen.some((s) => s.files.includes(f)));
       if (files.length > 0) seen.push({ files, ino: files.length === 1 ? fs.statSync(path.join(tmp, files[0])).ino : -1 });
       await empty();
     };
     return tr;
   };
-  const r = await xferTx(ctx, { dir: medium });
+  // Copied (a medium on another filesystem): a linked packet frees nothing when it leaves tx/ (next test).
+  const r = await xferTx(ctx, { dir: medium, link: false });
   t.true(r.ok);
   t.deepEqual(r.packets.sort(), [big.id, small.id].sort());
   t.is(seen.length, 1, 'one node had a big packet');
@@ -350,4 +400,36 @@ test('-tx: a big packet leaves tx/ for the spool trash, which is freed after the
   t.is(Buffer.compare(fs.readFileSync(path.join(medium, b.idB32, a.idB32, big.id)), big.data), 0);
   for (const end = Date.now() + 10_000; listFiles(tmp).length > 0 && Date.now() < end; ) await new Promise((res) => setTimeout(res, 20));
   t.deepEqual(listFiles(tmp), [], 'freed after the run');
+});
+
+test('-tx to a medium on the spool\'s filesystem: the queued file itself goes there by hard link (a bad copy on the medium replaced), no trash, no temporary file; -keep copies', async (t) => {
+  const { dir, a, b } = await nodes(t);
+  const medium = path.join(dir, 'stick');
+  const dst = path.join(medium, b.idB32, a.idB32);
+  const txDir = path.join(a.spool, b.idB32, 'tx');
+  const big = queue(a, b, 96, TRASH_MIN_BYTES);
+  const small = queue(a, b, 96, 1000);
+  const ino = (p: string) => fs.statSync(p).ino;
+  const { ctx } = await capturingContext(a.cfgPath);
+
+  fs.mkdirSync(medium);
+  let r = await xferTx(ctx, { dir: medium, mkdir: true, keep: true });
+  t.true(r.ok, 'the -keep run');
+  for (const p of [big, small]) t.not(ino(path.join(dst, p.id)), ino(path.join(txDir, p.id)), '-keep: a copy');
+  fs.rmSync(dst, { recursive: true });
+  fs.mkdirSync(dst);
+  fs.writeFileSync(path.join(dst, small.id), 'a bad copy');
+  const inodes = new Map([big, small].map((p) => [p.id, ino(path.join(txDir, p.id))]));
+  r = await xferTx(ctx, { dir: medium });
+  t.true(r.ok, 'the linking run');
+  t.deepEqual(r.packets.sort(), [big.id, small.id].sort());
+  t.deepEqual(fs.readdirSync(dst).sort(), [big.id, small.id].sort(), 'under their names only');
+  for (const p of [big, small]) {
+    const f = path.join(dst, p.id);
+    t.is(ino(f), inodes.get(p.id)!, `${p.id}: the queued file itself`);
+    t.is(fs.statSync(f).nlink, 1, 'and no longer in tx/');
+    t.true(fs.readFileSync(f).equals(p.data));
+  }
+  t.deepEqual(listFiles(txDir), [], 'dequeued, hdr/ files included');
+  t.deepEqual(fs.existsSync(path.join(a.spool, 'tmp')) ? fs.readdirSync(path.join(a.spool, 'tmp')) : [], [], 'nothing went to the trash');
 });

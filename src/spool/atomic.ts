@@ -781,6 +781,67 @@ async function linkNoClobber(tmpPath: string, dir: string, name: string): Promis
   }
 }
 
+/** The steps of adoptFile, each reported when done. */
+export type AdoptStage = 'linked' | 'synced' | 'renamed' | 'dirsynced';
+
+export interface AdoptOptions extends Pick<TmpFileOptions, 'noSync' | 'mode' | 'dirMode' | 'syncDir' | 'pooled'> {
+  /** Directory for the temporary link: the spool's tmp/, or the destination's own directory. */
+  tmpDir: string;
+  /** The temporary link's name prefix (default "nncp", as TmpFile's). */
+  prefix?: string;
+  onStage?: (stage: AdoptStage) => void;
+}
+
+/** Why a hard link may be refused where a copy would do: another filesystem, none supported, not allowed, too many, gone. */
+const LINK_REFUSED = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOENT']);
+
+/**
+ * Give the file held open as `fd`, named `src`, the name `dstPath` without
+ * copying its bytes: hard-link `src` to a temporary name in `tmpDir`,
+ * check that the link is the very file `fd` holds (`src` may name another
+ * one since it was opened), give it `mode` if set, fsync it, rename it to
+ * `dstPath` (replacing an entry there), fsync that directory. `src` keeps
+ * its name: the caller removes it once this resolves, and that unlink then
+ * frees nothing. Returns false, leaving nothing behind, when the link
+ * cannot be made (LINK_REFUSED) or is another file: copy it instead.
+ * Throws on any other failure, also leaving nothing behind.
+ */
+export async function adoptFile(fd: number, src: string, dstPath: string, opts: AdoptOptions): Promise<boolean> {
+  ensureDirSync(opts.tmpDir, opts.dirMode);
+  const tmp = path.join(opts.tmpDir, tmpName(opts.prefix ?? TMP_PREFIX));
+  try {
+    fs.linkSync(src, tmp);
+  } catch (err) {
+    if (LINK_REFUSED.has(errCode(err) ?? '')) return false;
+    throw err;
+  }
+  let renamed = false;
+  try {
+    const held = fs.fstatSync(fd);
+    const linked = fs.lstatSync(tmp);
+    if (linked.ino !== held.ino || linked.dev !== held.dev) return false;
+    if (opts.mode !== undefined) chmodOpen(fd, tmp, opts.mode);
+    opts.onStage?.('linked');
+    if (!syncDisabled(opts.noSync)) await fsyncFd(fd, tmp);
+    opts.onStage?.('synced');
+    const dstDir = path.dirname(dstPath);
+    if (opts.pooled) {
+      const rename = () => pooled<void>((cb) => fs.rename(tmp, dstPath, cb));
+      await rename().catch((err) => dirMissing(err, dstDir, opts.dirMode, rename));
+    } else {
+      ensureDirSync(dstDir, opts.dirMode);
+      fs.renameSync(tmp, dstPath);
+    }
+    renamed = true;
+    opts.onStage?.('renamed');
+    if (!syncDisabled(opts.noSync)) await (opts.syncDir ? opts.syncDir(dstDir) : fsyncDir(dstDir));
+    opts.onStage?.('dirsynced');
+    return true;
+  } finally {
+    if (!renamed) quietly(() => fs.unlinkSync(tmp));
+  }
+}
+
 export interface WriteAtomicOptions extends TmpFileOptions {
   /** Directory for the temporary file: the spool's tmp/ (same filesystem as dstPath). */
   tmpDir: string;

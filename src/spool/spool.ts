@@ -14,7 +14,7 @@ import fs, { constants as C, promises as fsp } from 'node:fs';
 import { base32Encode } from '../codec/base32.js';
 import { errorLine, isMissing } from '../errors.js';
 import { decodeEncHeader, ENC_HEADER_SIZE, type EncHeader } from '../packet/header.js';
-import { ensureDir, pooled, TmpFile, touchMarker, writeAtomic, type TmpFileOptions } from './atomic.js';
+import { adoptFile, ensureDir, pooled, TmpFile, touchMarker, writeAtomic, type AdoptOptions, type TmpFileOptions } from './atomic.js';
 import { Trash, TRASH_MIN_BYTES } from './trash.js';
 import { isId, partialId, SpoolLayout, type PartialSuffix, type Queue } from './layout.js';
 import { lockDir, type LockContext, type SpoolLock } from './lock.js';
@@ -142,6 +142,30 @@ export class Spool extends SpoolLayout {
   /** A new temporary file in tmp/, to be committed into a queue (`onStage`, `syncDir` as TmpFile's). */
   tmpFile(opts: Pick<TmpFileOptions, 'onStage' | 'syncDir' | 'pooled'> = {}): Promise<TmpFile> {
     return TmpFile.create(this.tmpDir(), { ...this.writeOptions(), onStage: opts.onStage, syncDir: opts.syncDir, pooled: opts.pooled });
+  }
+
+  /** The spool's filesystem (st_dev), read once. */
+  private dev: number | undefined;
+
+  /**
+   * Whether the file open with stats `st` may be taken into a queue by
+   * adoptPacket: on the spool's filesystem, ours, and of one name only (no
+   * other name could change it after its check).
+   */
+  canAdopt(st: fs.Stats): boolean {
+    this.dev ??= fs.statSync(this.root).dev;
+    return st.isFile() && st.dev === this.dev && st.nlink === 1 && st.uid === process.getuid?.();
+  }
+
+  /**
+   * Put the checked file open as `fd` (named `src`, canAdopt) into a queue
+   * under `pktId` without copying it: adoptFile through tmp/, with the
+   * spool's mode and fsync switch. False when that cannot be done: copy it
+   * into a tmpFile instead. Once true, the caller removes `src`.
+   */
+  adoptPacket(fd: number, src: string, nodeIdB32: string, xx: Queue, pktId: string, opts: Pick<AdoptOptions, 'onStage' | 'syncDir' | 'pooled'> = {}): Promise<boolean> {
+    const w = this.writeOptions();
+    return adoptFile(fd, src, this.packetPath(nodeIdB32, xx, pktId), { tmpDir: this.tmpDir(), noSync: w.noSync, mode: w.mode, dirMode: w.dirMode, ...opts });
   }
 
   /**

@@ -64,14 +64,14 @@ import path from 'node:path';
 import { base32Encode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
-import { MTH } from '../crypto/mth.js';
-import { errCode, errorLine, quietly } from '../errors.js';
+import { MTH, mthOfFd } from '../crypto/mth.js';
+import { errCode, errorLine, PigeonError, quietly } from '../errors.js';
 import { killpoint } from '../killpoint.js';
 import { iBytes } from '../format.js';
 import type { LogFields } from '../log/log.js';
 import { ENC_HEADER_SIZE } from '../packet/header.js';
 import { Progress } from '../progress.js';
-import { DirSyncGroup, makeDir, pooled, TmpFile, type WriteStage } from '../spool/atomic.js';
+import { adoptFile, DirSyncGroup, makeDir, pooled, TmpFile, type WriteStage } from '../spool/atomic.js';
 import type { Trash } from '../spool/trash.js';
 import { entries, inOrderFrom, inWindow, judgeCopy, lockTx, MEDIUM_PREFIX, sweepOrphans, WINDOW } from './medium.js';
 import { isId, PART_SUFFIX, type Job } from '../spool/spool.js';
@@ -91,6 +91,13 @@ export interface XferOptions {
   mkdir?: boolean;
   /** Do not delete what was carried (automatic ACK packets, marked in tx/ack/, are dequeued all the same). */
   keep?: boolean;
+  /**
+   * Without -keep, a packet whose source and destination share a
+   * filesystem (a synced folder beside the spool) changes directory by
+   * hard link instead of a copy (Spool.adoptPacket, linkToMedium). Default:
+   * yes, unless PIGEON_XFER_LINK=0 is in the environment.
+   */
+  link?: boolean;
   /**
    * -rx: whether a packet from `sender` that was seen before (rx/seen/) is
    * ACKed again before it is dropped (unless it is an ACK itself). Default:
@@ -159,6 +166,11 @@ async function readAt(fd: number, buf: Uint8Array, pos: number, sync = false): P
     off += bytesRead;
   }
   return off;
+}
+
+/** Whether a packet may be linked instead of copied (XferOptions.link); PIGEON_XFER_LINK=0 makes xfer copy every packet, as the reference does. */
+function mayLink(opts: XferOptions): boolean {
+  return !opts.keep && (opts.link ?? process.env.PIGEON_XFER_LINK !== '0');
 }
 
 /** Packets up to this size are copied in one synchronous read and one write (pipeCopy). */
@@ -431,26 +443,46 @@ async function rxOne(
     if (!(await ctx.spool.hasRoom(size))) return refuse(ctx, res, sized, sizedMsg, 'is not enough space');
 
     const bar = new Progress({ enabled: ctx.progress, label: `Rx ${shortId(file)}`, total: size });
-    const mth = new MTH();
+    const stages = { onStage: (st: string) => killpoint(`xfer-rx-${st}`), syncDir: group && ((d: string) => group.sync(d)), pooled: group !== undefined };
     let mismatch = false;
+    let adopted = false;
     let tmp: TmpFile | null = null;
     try {
-      tmp = await ctx.spool.tmpFile({ onStage: (st) => killpoint(`xfer-rx-${st}`), syncDir: group && ((d) => group.sync(d)), pooled: group !== undefined });
-      let first = true;
-      let chunks = 0;
-      await pipeCopy(fh, tmp, size, file, (chunk) => {
-        if (first && !head.equals(chunk.subarray(0, ENC_HEADER_SIZE))) throw new Unsettled('file changed while being read');
-        first = false;
-        mth.update(chunk);
-        bar.add(chunk.length);
-        // By the third chunk the first is written: a partial temporary file.
-        if (++chunks === 3) killpoint('xfer-rx-copying');
-      }, opts.signal);
-      bar.finish();
-      // Nothing enters rx/ unless its hash is its name.
-      mismatch = base32Encode(mth.digest()) !== name;
-      if (mismatch) await tmp.abort();
-      else await tmp.commit(ctx.spool.packetPath(sender.idB32, 'rx', name));
+      if (mayLink(opts) && ctx.spool.canAdopt(st)) {
+        // On the spool's filesystem (a synced folder beside the spool): checked where it lies, then linked into rx/ (adoptFile), not copied.
+        let done = 0;
+        const onProgress = (_phase: string, now: number): void => {
+          bar.add(now - done);
+          done = now;
+        };
+        const digest = await mthOfFd(fh, size, { onProgress }).catch((err) => {
+          throw err instanceof PigeonError ? new Unsettled(errorLine(err)) : err;
+        });
+        const again = Buffer.allocUnsafe(ENC_HEADER_SIZE);
+        if ((await readAt(fh, again, 0, true)) < ENC_HEADER_SIZE || !again.equals(head)) throw new Unsettled('file changed while being read');
+        bar.finish();
+        // Nothing enters rx/ unless its hash is its name.
+        mismatch = base32Encode(digest) !== name;
+        adopted = !mismatch && (await ctx.spool.adoptPacket(fh, file, sender.idB32, 'rx', name, stages));
+      }
+      if (!adopted && !mismatch) {
+        const mth = new MTH();
+        tmp = await ctx.spool.tmpFile(stages);
+        let first = true;
+        let chunks = 0;
+        await pipeCopy(fh, tmp, size, file, (chunk) => {
+          if (first && !head.equals(chunk.subarray(0, ENC_HEADER_SIZE))) throw new Unsettled('file changed while being read');
+          first = false;
+          mth.update(chunk);
+          bar.add(chunk.length);
+          // By the third chunk the first is written: a partial temporary file.
+          if (++chunks === 3) killpoint('xfer-rx-copying');
+        }, opts.signal);
+        bar.finish();
+        mismatch = base32Encode(mth.digest()) !== name;
+        if (mismatch) await tmp.abort();
+        else await tmp.commit(ctx.spool.packetPath(sender.idB32, 'rx', name));
+      }
     } catch (err) {
       await tmp?.abort();
       if (patient && err instanceof Unsettled) return notYet(errorLine(err));
@@ -629,6 +661,7 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
     }
     const dst = path.join(dstPath, job.id);
     const found = await judgeCopy(dst, job, swept.names);
+    let linked: boolean | null = false;
     let carried: number;
     let note = '';
     if (found === 'verified') {
@@ -636,7 +669,9 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
       note = ': already on the medium, verified';
     } else {
       if (found !== 'absent') ctx.log.info('xfer-tx-replace', pktFields, `${pktMsg}: already on the medium, but ${found}: replacing it`);
-      const copied = await copyToMedium(ctx, job, dstPath, dst, pktFields, pktMsg, opts.signal, group);
+      // Without -keep, a medium on the spool's filesystem gets the queued file itself (tx/ keeps no second name of it).
+      linked = mayLink(opts) && ctx.spool.umask === undefined ? await linkToMedium(ctx, job, dstPath, dst, pktFields, pktMsg, group) : false;
+      const copied = linked === null ? null : linked ? job.size : await copyToMedium(ctx, job, dstPath, dst, pktFields, pktMsg, opts.signal, group);
       if (copied === null) {
         ok = false;
         return;
@@ -663,7 +698,8 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
     }
     if (!opts.keep || isAck) {
       try {
-        await ctx.spool.remove(job, { pooled: true, trash });
+        // A linked packet's blocks stay with the medium: its removal frees nothing, no need for the trash.
+        await ctx.spool.remove(job, { pooled: true, trash: linked ? undefined : trash });
         if (isAck) {
           killpoint('xfer-tx-ack-dequeued');
           await ctx.spool.unmarkAckPacket(node.idB32, job.id);
@@ -677,6 +713,16 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
   await inWindow(todo, WINDOW, one, () => opts.signal?.aborted === true);
   inOrderFrom(res.packets, from, todo.map((j) => j.id));
   return ok;
+}
+
+/** The queued packet open for reading, or null after logging why not. */
+function openQueued(ctx: Context, job: Job, fields: LogFields, msg: string): number | null {
+  try {
+    return fs.openSync(job.path, C.O_RDONLY);
+  } catch (err) {
+    ctx.log.error('xfer-tx-open', fields, errorLine(err), `${msg}: opening`);
+    return null;
+  }
 }
 
 /** After each completed WriteStage, the step then running (which a failure is logged as). */
@@ -698,13 +744,8 @@ async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string,
     dirsync: ['xfer-tx-dirsync', 'dirsyncing'],
   } as const;
   let stage: keyof typeof stages = 'open';
-  let src: number;
-  try {
-    src = fs.openSync(job.path, C.O_RDONLY);
-  } catch (err) {
-    ctx.log.error('xfer-tx-open', fields, errorLine(err), `${msg}: opening`);
-    return null;
-  }
+  const src = openQueued(ctx, job, fields, msg);
+  if (src === null) return null;
   try {
     const size = fs.fstatSync(src).size;
     const bar = new Progress({ enabled: ctx.progress, label: `Tx ${shortId(job.id)}`, total: size });
@@ -732,6 +773,27 @@ async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string,
   } catch (err) {
     const [who, what] = stages[stage];
     ctx.log.error(who, fields, errorLine(err), `${msg}: ${what}`);
+    return null;
+  } finally {
+    quietly(() => fs.closeSync(src));
+  }
+}
+
+/**
+ * Put a queued packet on the medium without copying it, when the medium is
+ * on the spool's filesystem: adoptFile through a "nncpxfer<hex>" link in
+ * `dstDir`, so a kill leaves what a killed copy leaves. True when placed;
+ * false when it cannot be linked (another filesystem: copy it); null after
+ * logging a failure.
+ */
+async function linkToMedium(ctx: Context, job: Job, dstDir: string, dst: string, fields: LogFields, msg: string, group: DirSyncGroup): Promise<boolean | null> {
+  const src = openQueued(ctx, job, fields, msg);
+  if (src === null) return null;
+  try {
+    // The medium's files are made with the process umask (copyToMedium); so were the queue's, as no umask is configured.
+    return await adoptFile(src, job.path, dst, { tmpDir: dstDir, prefix: MEDIUM_PREFIX, noSync: ctx.spool.noSync, onStage: (s) => killpoint(`xfer-tx-${s}`), syncDir: (d) => group.sync(d), pooled: true });
+  } catch (err) {
+    ctx.log.error('xfer-tx-link', fields, errorLine(err), `${msg}: linking`);
     return null;
   } finally {
     quietly(() => fs.closeSync(src));
