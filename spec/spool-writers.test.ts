@@ -252,6 +252,30 @@ test('adoptFile: links the file it holds into place, with the mode asked, stages
   t.true(fs.existsSync(far));
 });
 
+test('adoptFile straight: a free name is linked at once (no temporary name); a taken one is replaced through the temporary name', async (t) => {
+  const root = await tmpDir(t);
+  const src = path.join(root, 'queue', 'pkt');
+  fs.mkdirSync(path.dirname(src));
+  fs.writeFileSync(src, 'queued');
+  const medium = path.join(root, 'medium');
+  fs.mkdirSync(medium);
+  const dst = path.join(medium, 'pkt');
+  const fd = fs.openSync(src, 'r');
+  t.teardown(() => fs.closeSync(fd));
+  const adopt = async (): Promise<AdoptStage[]> => {
+    const stages: AdoptStage[] = [];
+    t.true(await adoptFile(fd, src, dst, { tmpDir: medium, prefix: 'nncpxfer', straight: true, onStage: (s) => stages.push(s) }));
+    t.is(fs.statSync(dst).ino, fs.statSync(src).ino);
+    t.deepEqual(fs.readdirSync(medium), ['pkt'], 'no temporary name left');
+    return stages;
+  };
+  t.deepEqual(await adopt(), ['renamed', 'dirsynced']);
+  fs.rmSync(dst);
+  fs.writeFileSync(dst, 'a bad copy');
+  t.deepEqual(await adopt(), ['linked', 'synced', 'renamed', 'dirsynced']);
+  t.is(fs.readFileSync(dst, 'utf8'), 'queued');
+});
+
 test('makeDir and ensureDir: one level vs all levels; an existing entry is left to the caller, a dangling symlink is refused', async (t) => {
   const root = await tmpDir(t);
   t.true(await makeDir(path.join(root, 'a')));

@@ -66,7 +66,10 @@ async function referenceDelivers(t: ExecutionContext, s: Setup): Promise<void> {
 }
 
 const KILL_POINTS = [
-  // way out (a copy, or the queued file linked onto a medium on the spool's filesystem), name, whether the final name exists when it dies
+  // way out: a copy; the queued file linked onto a medium on the spool's
+  // filesystem, straight to its name; or through a temporary name, replacing
+  // a bad copy found there. The kill point, and whether the packet is on the
+  // medium under its name when it dies.
   ['copy', 'xfer-tx-copying', false],
   ['copy', 'xfer-tx-written', false],
   ['copy', 'xfer-tx-synced', false],
@@ -74,26 +77,33 @@ const KILL_POINTS = [
   ['copy', 'xfer-tx-renamed', true],
   ['copy', 'xfer-tx-dirsynced', true],
   ['copy', 'xfer-tx-dequeue', true],
-  ['link', 'xfer-tx-linked', false],
-  ['link', 'xfer-tx-synced', false],
   ['link', 'xfer-tx-renamed', true],
   ['link', 'xfer-tx-dirsynced', true],
   ['link', 'xfer-tx-dequeue', true],
+  ['link over a bad copy', 'xfer-tx-linked', false],
+  ['link over a bad copy', 'xfer-tx-synced', false],
+  ['link over a bad copy', 'xfer-tx-renamed', true],
 ] as const;
 
 for (const [way, point, placed] of KILL_POINTS) {
   test(`kill -9 at ${point} (${way}), rerun: on the medium once, verified, dequeued, no debris; the reference reads it`, async (t) => {
     const s = await setup(t);
+    const bad = way === 'link over a bad copy';
+    if (bad) {
+      fs.mkdirSync(s.dst, { recursive: true });
+      fs.writeFileSync(path.join(s.dst, s.pkt.id), s.pkt.bytes.subarray(0, 1000));
+    }
     const killed = await xferTxCli(s, { PIGEON_KILLPOINT: point, PIGEON_XFER_LINK: way === 'copy' ? '0' : '1' });
     t.regex(killed.stderr, /killed by SIGKILL/, `${point} was reached`);
     const left = fs.readdirSync(s.dst);
-    t.is(left.includes(s.pkt.id), placed, `final name after the kill: ${left.join(', ')}`);
+    const whole = left.includes(s.pkt.id) && fs.statSync(path.join(s.dst, s.pkt.id)).size === s.pkt.bytes.length;
+    t.is(whole, placed, `final name after the kill: ${left.join(', ')}`);
     const tmp = left.find((n) => /^nncpxfer[0-9a-f]+$/.test(n));
     if (!placed) t.truthy(tmp, 'a temporary file was left behind');
     if (point === 'xfer-tx-copying') t.true(fs.statSync(path.join(s.dst, tmp!)).size < s.pkt.bytes.length, 'a partial one');
     t.true(queued(s).includes(s.pkt.id), 'still queued after the kill');
     const txIno = fs.statSync(path.join(s.l.nodes.alice.spool, s.l.nodes.bob.idB32, 'tx', s.pkt.id)).ino;
-    if (placed) t.is(fs.statSync(path.join(s.dst, s.pkt.id)).ino === txIno, way === 'link', 'linked, or copied');
+    if (placed) t.is(fs.statSync(path.join(s.dst, s.pkt.id)).ino === txIno, way !== 'copy', 'linked, or copied');
 
     const rerun = await xferTxCli(s);
     t.is(rerun.code, 0, rerun.stderr);

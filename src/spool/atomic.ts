@@ -789,6 +789,13 @@ export interface AdoptOptions extends Pick<TmpFileOptions, 'noSync' | 'mode' | '
   tmpDir: string;
   /** The temporary link's name prefix (default "nncp", as TmpFile's). */
   prefix?: string;
+  /**
+   * `src` is ours and no one else changes it (a queued packet under its
+   * lock): when nothing is named `dstPath` yet, link it straight there,
+   * without the temporary name and its check (only 'renamed' and
+   * 'dirsynced' are reported).
+   */
+  straight?: boolean;
   onStage?: (stage: AdoptStage) => void;
 }
 
@@ -807,6 +814,10 @@ const LINK_REFUSED = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK
  * Throws on any other failure, also leaving nothing behind.
  */
 export async function adoptFile(fd: number, src: string, dstPath: string, opts: AdoptOptions): Promise<boolean> {
+  if (opts.straight) {
+    const straight = await linkStraight(fd, src, dstPath, opts);
+    if (straight !== 'taken') return straight === 'linked';
+  }
   ensureDirSync(opts.tmpDir, opts.dirMode);
   const tmp = path.join(opts.tmpDir, tmpName(opts.prefix ?? TMP_PREFIX));
   try {
@@ -834,12 +845,39 @@ export async function adoptFile(fd: number, src: string, dstPath: string, opts: 
     }
     renamed = true;
     opts.onStage?.('renamed');
-    if (!syncDisabled(opts.noSync)) await (opts.syncDir ? opts.syncDir(dstDir) : fsyncDir(dstDir));
-    opts.onStage?.('dirsynced');
-    return true;
+    return await adopted(dstPath, opts);
   } finally {
     if (!renamed) quietly(() => fs.unlinkSync(tmp));
   }
+}
+
+/**
+ * adoptFile with `straight`: 'linked' once `src` is linked as `dstPath`
+ * (fsynced, then its directory); 'taken' when something has that name
+ * already; 'refused' for the LINK_REFUSED errors (copy it).
+ */
+async function linkStraight(fd: number, src: string, dstPath: string, opts: AdoptOptions): Promise<'linked' | 'taken' | 'refused'> {
+  try {
+    fs.linkSync(src, dstPath);
+  } catch (err) {
+    const code = errCode(err) ?? '';
+    if (code === 'EEXIST') return 'taken';
+    if (LINK_REFUSED.has(code)) return 'refused';
+    throw err;
+  }
+  // Its bytes were durable when queued; with NNCPNOSYNC then, they are now, before the new name is.
+  if (!syncDisabled(opts.noSync)) await fsyncFd(fd, src);
+  opts.onStage?.('renamed');
+  await adopted(dstPath, opts);
+  return 'linked';
+}
+
+/** adoptFile's last step: fsync the directory of the new name. */
+async function adopted(dstPath: string, opts: AdoptOptions): Promise<true> {
+  const dstDir = path.dirname(dstPath);
+  if (!syncDisabled(opts.noSync)) await (opts.syncDir ? opts.syncDir(dstDir) : fsyncDir(dstDir));
+  opts.onStage?.('dirsynced');
+  return true;
 }
 
 export interface WriteAtomicOptions extends TmpFileOptions {

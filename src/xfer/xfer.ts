@@ -781,17 +781,18 @@ async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string,
 
 /**
  * Put a queued packet on the medium without copying it, when the medium is
- * on the spool's filesystem: adoptFile through a "nncpxfer<hex>" link in
- * `dstDir`, so a kill leaves what a killed copy leaves. True when placed;
- * false when it cannot be linked (another filesystem: copy it); null after
- * logging a failure.
+ * on the spool's filesystem: adoptFile, straight to its name, or through a
+ * "nncpxfer<hex>" link in `dstDir` when a bad copy is to be replaced (a
+ * kill then leaves what a killed copy leaves). True when placed; false when
+ * it cannot be linked (another filesystem: copy it); null after logging a
+ * failure.
  */
 async function linkToMedium(ctx: Context, job: Job, dstDir: string, dst: string, fields: LogFields, msg: string, group: DirSyncGroup): Promise<boolean | null> {
   const src = openQueued(ctx, job, fields, msg);
   if (src === null) return null;
   try {
     // The medium's files are made with the process umask (copyToMedium); so were the queue's, as no umask is configured.
-    return await adoptFile(src, job.path, dst, { tmpDir: dstDir, prefix: MEDIUM_PREFIX, noSync: ctx.spool.noSync, onStage: (s) => killpoint(`xfer-tx-${s}`), syncDir: (d) => group.sync(d), pooled: true });
+    return await adoptFile(src, job.path, dst, { tmpDir: dstDir, prefix: MEDIUM_PREFIX, straight: true, noSync: ctx.spool.noSync, onStage: (s) => killpoint(`xfer-tx-${s}`), syncDir: (d) => group.sync(d), pooled: true });
   } catch (err) {
     ctx.log.error('xfer-tx-link', fields, errorLine(err), `${msg}: linking`);
     return null;
