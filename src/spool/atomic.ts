@@ -818,10 +818,16 @@ export async function adoptFile(fd: number, src: string, dstPath: string, opts: 
     const straight = await linkStraight(fd, src, dstPath, opts);
     if (straight !== 'taken') return straight === 'linked';
   }
-  ensureDirSync(opts.tmpDir, opts.dirMode);
   const tmp = path.join(opts.tmpDir, tmpName(opts.prefix ?? TMP_PREFIX));
   try {
-    fs.linkSync(src, tmp);
+    try {
+      fs.linkSync(src, tmp);
+    } catch (err) {
+      // No tmpDir yet (or `src` gone: then again).
+      if (errCode(err) !== 'ENOENT') throw err;
+      ensureDirSync(opts.tmpDir, opts.dirMode);
+      fs.linkSync(src, tmp);
+    }
   } catch (err) {
     if (LINK_REFUSED.has(errCode(err) ?? '')) return false;
     throw err;

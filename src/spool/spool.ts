@@ -146,6 +146,8 @@ export class Spool extends SpoolLayout {
 
   /** The spool's filesystem (st_dev), read once. */
   private dev: number | undefined;
+  /** Our user id, asked once (process.getuid is a system call each time). */
+  private uid: number | undefined;
 
   /**
    * Whether the file open with stats `st` may be taken into a queue by
@@ -154,7 +156,8 @@ export class Spool extends SpoolLayout {
    */
   canAdopt(st: fs.Stats): boolean {
     this.dev ??= fs.statSync(this.root).dev;
-    return st.isFile() && st.dev === this.dev && st.nlink === 1 && st.uid === process.getuid?.();
+    this.uid ??= process.getuid?.() ?? -1;
+    return st.isFile() && st.dev === this.dev && st.nlink === 1 && st.uid === this.uid;
   }
 
   /**

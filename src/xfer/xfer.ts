@@ -173,6 +173,33 @@ function mayLink(opts: XferOptions): boolean {
   return !opts.keep && (opts.link ?? process.env.PIGEON_XFER_LINK !== '0');
 }
 
+/**
+ * The MTH of the `size` bytes of the file open as `fd`, read where it lies
+ * (one synchronous read for a small packet), checking that its header is
+ * still `head` once hashed; throws Unsettled when the file ended early or
+ * changed.
+ */
+async function hashInPlace(fd: number, size: number, head: Buffer, bar: Progress): Promise<Uint8Array> {
+  if (size <= SMALL_COPY) {
+    const buf = Buffer.allocUnsafe(size);
+    if ((await readAt(fd, buf, 0, true)) < size) throw new Unsettled('file ended early while being read');
+    if (!head.equals(buf.subarray(0, ENC_HEADER_SIZE))) throw new Unsettled('file changed while being read');
+    bar.add(size);
+    return new MTH().update(buf).digest();
+  }
+  let done = 0;
+  const onProgress = (_phase: string, now: number): void => {
+    bar.add(now - done);
+    done = now;
+  };
+  const digest = await mthOfFd(fd, size, { onProgress }).catch((err) => {
+    throw err instanceof PigeonError ? new Unsettled(errorLine(err)) : err;
+  });
+  const again = Buffer.allocUnsafe(ENC_HEADER_SIZE);
+  if ((await readAt(fd, again, 0, true)) < ENC_HEADER_SIZE || !again.equals(head)) throw new Unsettled('file changed while being read');
+  return digest;
+}
+
 /** Packets up to this size are copied in one synchronous read and one write (pipeCopy). */
 const SMALL_COPY = 64 << 10;
 
@@ -450,16 +477,7 @@ async function rxOne(
     try {
       if (mayLink(opts) && ctx.spool.canAdopt(st)) {
         // On the spool's filesystem (a synced folder beside the spool): checked where it lies, then linked into rx/ (adoptFile), not copied.
-        let done = 0;
-        const onProgress = (_phase: string, now: number): void => {
-          bar.add(now - done);
-          done = now;
-        };
-        const digest = await mthOfFd(fh, size, { onProgress }).catch((err) => {
-          throw err instanceof PigeonError ? new Unsettled(errorLine(err)) : err;
-        });
-        const again = Buffer.allocUnsafe(ENC_HEADER_SIZE);
-        if ((await readAt(fh, again, 0, true)) < ENC_HEADER_SIZE || !again.equals(head)) throw new Unsettled('file changed while being read');
+        const digest = await hashInPlace(fh, size, head, bar);
         bar.finish();
         // Nothing enters rx/ unless its hash is its name.
         mismatch = base32Encode(digest) !== name;
