@@ -369,7 +369,8 @@ const FALLBACK_WRITE_PIECE = overridden ? PIECE_OVERRIDE : 128 << 10;
 
 /**
  * Write all of `buf` at `position`, in WRITE_PIECE calls on the thread pool
- * in one job with the native addon, else one fs call per 128 KiB. A
+ * in one job with the native addon (when it is more than one piece), else
+ * one fs call per 128 KiB. A
  * failure (full disk) is node's own error for the write that failed.
  *
  * With `writeback` (a file that will be fsynced), the native job then asks
@@ -380,7 +381,8 @@ const FALLBACK_WRITE_PIECE = overridden ? PIECE_OVERRIDE : 128 << 10;
  */
 export async function writeAllAt(fd: number, buf: Uint8Array, position: number, writeback = false): Promise<void> {
   let done = 0;
-  const mod = nativeModule();
+  // One piece is one fs call either way: no need to load (and verify) the addon for it.
+  const mod = buf.length > WRITE_PIECE ? nativeModule() : null;
   if (mod) {
     done = await new Promise<number>((resolve) => mod.pwriteAll(fd, buf, position, WRITE_PIECE, writeback, (_errno, written) => resolve(written)));
     // On an error, the fs call below meets it again and reports it as node does.
