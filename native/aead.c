@@ -21,17 +21,19 @@
  *   openBatch(key, counter, ad, ct, pt, blockLen, n, cb(err, verified))
  *   sealBatch(key, counter, ad, pt, ct, blockLen, n, cb(err))
  *   pwriteAll(fd, buf, position, piece, writeback, cb(errno, written))
+ *   linkFd(fd, dst) -> errno (0: linked)
  * openBatch stops at the first block whose tag fails and reports how many
  * verified before it; the plaintext of that block and later ones is
  * undefined (the caller never hands it out).
  */
-#define _GNU_SOURCE /* sync_file_range */
+#define _GNU_SOURCE /* sync_file_range, AT_EMPTY_PATH */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <node_api.h>
 #include <openssl/evp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -366,6 +368,42 @@ static napi_value js_pwrite_all(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * linkFd(fd, dst): give the file open as fd the new name dst (a hard link
+ * to that very inode, whatever names it has now). linkat with AT_EMPTY_PATH
+ * needs CAP_DAC_READ_SEARCH; without it, the same through /proc/self/fd
+ * with AT_SYMLINK_FOLLOW. Returns 0 or the errno (ENOSYS off Linux).
+ */
+static napi_value js_link_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 2, n = 0;
+  napi_value argv[2], result;
+  int32_t fd;
+  char dst[4096];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      napi_get_value_string_utf8(env, argv[1], dst, sizeof dst, &n) != napi_ok || n == 0)
+    return throw_type(env, "linkFd(fd, dst): bad arguments");
+  int err = 0;
+  if (n >= sizeof dst - 1) {
+    err = ENAMETOOLONG; /* perhaps cut short: never link under a shorter name */
+  } else {
+#ifdef __linux__
+    if (linkat(fd, "", AT_FDCWD, dst, AT_EMPTY_PATH) != 0) {
+      err = errno;
+      if (err == ENOENT || err == EPERM) {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", (int)fd);
+        err = linkat(AT_FDCWD, proc, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) == 0 ? 0 : errno;
+      }
+    }
+#else
+    err = ENOSYS;
+#endif
+  }
+  napi_create_int32(env, err, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -373,6 +411,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"openBatch", NULL, js_open_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sealBatch", NULL, js_seal_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pwriteAll", NULL, js_pwrite_all, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"linkFd", NULL, js_link_fd, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

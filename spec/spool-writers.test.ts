@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { base32Encode } from '../src/codec/base32.js';
 import { adoptFile, ensureDir, makeDir, TmpFile, type AdoptStage, type WriteStage } from '../src/spool/atomic.js';
+import { nativeFallbackReason, nativeModule } from '../src/native.js';
 import { Spool } from '../src/spool/spool.js';
 import { tmpDir } from './helpers/util.js';
 
@@ -212,7 +213,7 @@ test('adoptFile: links the file it holds into place, with the mode asked, stages
   const stages: AdoptStage[] = [];
   let fd = fs.openSync(src, 'r');
   try {
-    t.true(await adoptFile(fd, src, dst, { tmpDir: tmp, mode: 0o644, onStage: (s) => stages.push(s) }));
+    t.true(await adoptFile(fd, src, dst, { tmpDir: tmp, mode: 0o644, held: false, onStage: (s) => stages.push(s) }));
   } finally {
     fs.closeSync(fd);
   }
@@ -225,15 +226,36 @@ test('adoptFile: links the file it holds into place, with the mode asked, stages
   fs.rmSync(dst);
   fd = fs.openSync(src, 'r');
   try {
-    fs.writeFileSync(path.join(root, 'other'), 'another packet');
-    fs.renameSync(path.join(root, 'other'), src);
-    t.false(await adoptFile(fd, src, dst, { tmpDir: tmp }));
+    // Ours moved away (still a file with a name), another put under its name.
+    fs.renameSync(src, path.join(root, 'moved'));
+    fs.writeFileSync(src, 'another packet');
+    t.false(await adoptFile(fd, src, dst, { tmpDir: tmp, held: false }));
+    t.false(fs.existsSync(dst));
+    t.deepEqual(fs.readdirSync(tmp), [], 'the link to the other file is gone again');
+    // With the addon, the file held is what gets the name, whatever `src` names now.
+    if (nativeModule() === null) return t.fail(`no native addon: ${nativeFallbackReason()}`);
+    const seen: AdoptStage[] = [];
+    t.true(await adoptFile(fd, src, dst, { tmpDir: tmp, mode: 0o640, onStage: (s) => seen.push(s) }));
+    t.deepEqual(seen, ['synced', 'renamed', 'dirsynced']);
+    t.is(fs.readFileSync(dst, 'utf8'), 'the packet');
+    t.is(fs.statSync(dst).ino, fs.fstatSync(fd).ino);
+    t.is(fs.statSync(dst).mode & 0o777, 0o640);
+    fs.rmSync(dst);
+  } finally {
+    fs.closeSync(fd);
+  }
+  t.is(fs.readFileSync(src, 'utf8'), 'another packet', 'the other file untouched');
+  // Ours replaced (no name left to it): refused either way.
+  fd = fs.openSync(src, 'r');
+  try {
+    fs.writeFileSync(path.join(root, 'third'), 'a third packet');
+    fs.renameSync(path.join(root, 'third'), src);
+    for (const held of [true, false]) t.false(await adoptFile(fd, src, dst, { tmpDir: tmp, held }), `held: ${held}`);
   } finally {
     fs.closeSync(fd);
   }
   t.false(fs.existsSync(dst));
-  t.deepEqual(fs.readdirSync(tmp), [], 'the link to the other file is gone again');
-  t.is(fs.readFileSync(src, 'utf8'), 'another packet', 'the other file untouched');
+  t.deepEqual(fs.readdirSync(tmp), []);
 
   // Another filesystem (/dev/shm is a tmpfs where there is one).
   const shm = fs.existsSync('/dev/shm') && fs.statSync('/dev/shm').dev !== fs.statSync(root).dev ? fs.mkdtempSync('/dev/shm/pigeon-adopt-') : null;
@@ -243,7 +265,7 @@ test('adoptFile: links the file it holds into place, with the mode asked, stages
   fs.writeFileSync(far, 'far away');
   fd = fs.openSync(far, 'r');
   try {
-    t.false(await adoptFile(fd, far, dst, { tmpDir: tmp }));
+    t.false(await adoptFile(fd, far, dst, { tmpDir: tmp }), 'refused, with the addon or without');
   } finally {
     fs.closeSync(fd);
   }

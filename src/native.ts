@@ -25,6 +25,8 @@ export interface NativeModule {
   sealBatch(key: Uint8Array, counter: number, ad: Uint8Array, pt: Uint8Array, ct: Uint8Array, blockLen: number, n: number, cb: (err: Error | undefined) => void): void;
   /** With `writeback`, the disk starts writing the range once it is written (Linux), without waiting for it. */
   pwriteAll(fd: number, buf: Uint8Array, position: number, piece: number, writeback: boolean, cb: (errno: number, written: number) => void): void;
+  /** A new name `dst` for the very file open as `fd` (Linux linkat); 0, or the errno. */
+  linkFd(fd: number, dst: string): number;
 }
 
 /** Where the addon is, from dist/src (built layout) or src. */

@@ -32,6 +32,7 @@
  * fsyncAll, writeAllAt) could move to a file of their own.)
  */
 import fs, { constants as C, promises as fsp } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { errCode, quietly } from '../errors.js';
 import { nativeModule } from '../native.js';
@@ -783,6 +784,8 @@ async function linkNoClobber(tmpPath: string, dir: string, name: string): Promis
   }
 }
 
+const C_ERRNO = osConstants.errno;
+
 /** The steps of adoptFile, each reported when done. */
 export type AdoptStage = 'linked' | 'synced' | 'renamed' | 'dirsynced';
 
@@ -798,6 +801,8 @@ export interface AdoptOptions extends Pick<TmpFileOptions, 'noSync' | 'mode' | '
    * 'dirsynced' are reported).
    */
   straight?: boolean;
+  /** Link the file held through the native addon when there is one (default true; 'linked' is then not reported). */
+  held?: boolean;
   onStage?: (stage: AdoptStage) => void;
 }
 
@@ -806,9 +811,12 @@ const LINK_REFUSED = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK
 
 /**
  * Give the file held open as `fd`, named `src`, the name `dstPath` without
- * copying its bytes: hard-link `src` to a temporary name in `tmpDir`,
- * check that the link is the very file `fd` holds (`src` may name another
- * one since it was opened), give it `mode` if set, fsync it, rename it to
+ * copying its bytes. With the native addon (and `held`), that very file is
+ * linked as `dstPath` at once (linkFd; after `mode` and its fsync). Else,
+ * or when something is named `dstPath` already: hard-link `src` to a
+ * temporary name in `tmpDir`, check that the link is the very file `fd`
+ * holds (`src` may name another one since it was opened), give it `mode`
+ * if set, fsync it, rename it to
  * `dstPath` (replacing an entry there), fsync that directory. `src` keeps
  * its name: the caller removes it once this resolves, and that unlink then
  * frees nothing. Returns false, leaving nothing behind, when the link
@@ -819,7 +827,7 @@ export async function adoptFile(fd: number, src: string, dstPath: string, opts: 
   if (opts.straight) {
     const straight = await linkStraight(fd, src, dstPath, opts);
     if (straight !== 'taken') return straight === 'linked';
-  }
+  } else if (opts.held !== false && (await linkHeld(fd, src, dstPath, opts))) return true;
   const tmp = path.join(opts.tmpDir, tmpName(opts.prefix ?? TMP_PREFIX));
   try {
     try {
@@ -878,6 +886,28 @@ async function linkStraight(fd: number, src: string, dstPath: string, opts: Adop
   opts.onStage?.('renamed');
   await adopted(dstPath, opts);
   return 'linked';
+}
+
+/**
+ * adoptFile with the native addon: link the very file `fd` holds as
+ * `dstPath` (no temporary name, nothing to check). False when that is not
+ * to be had (no addon, something named `dstPath` already, another
+ * filesystem…): the temporary name's way then decides.
+ */
+async function linkHeld(fd: number, src: string, dstPath: string, opts: AdoptOptions): Promise<boolean> {
+  const mod = nativeModule();
+  if (mod === null) return false;
+  if (opts.mode !== undefined) chmodOpen(fd, src, opts.mode);
+  if (!syncDisabled(opts.noSync)) await fsyncFd(fd, src);
+  opts.onStage?.('synced');
+  let err = mod.linkFd(fd, dstPath);
+  if (err === C_ERRNO.ENOENT) {
+    ensureDirSync(path.dirname(dstPath), opts.dirMode);
+    err = mod.linkFd(fd, dstPath);
+  }
+  if (err !== 0) return false;
+  opts.onStage?.('renamed');
+  return adopted(dstPath, opts);
 }
 
 /** adoptFile's last step: fsync the directory of the new name. */
