@@ -74,14 +74,14 @@ export async function makeRandomFile(p: string, mib: number, opts: { fresh?: boo
 }
 
 /**
- * The two contenders in the order for run `i`: as given in even runs,
- * swapped in odd ones. Whoever runs second meets the page cache and the
- * host's memory as the first left them (on these virtual machines freed
- * memory goes back to the host and faults on its next use), so a fixed
- * order biases the comparison.
+ * The contenders in the order for run `i`: as given in even runs, reversed
+ * in odd ones (a pair swapped). Whoever runs later meets the page cache
+ * and the host's memory as the ones before left them (on these virtual
+ * machines freed memory goes back to the host and faults on its next use),
+ * so a fixed order biases the comparison.
  */
-export function inTurn<T>(i: number, pair: readonly [T, T]): readonly [T, T] {
-  return i % 2 === 0 ? pair : [pair[1], pair[0]];
+export function inTurn<T>(i: number, contenders: readonly T[]): readonly T[] {
+  return i % 2 === 0 ? contenders : [...contenders].reverse();
 }
 
 /**

@@ -50,6 +50,8 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
     const env = opts.sync ? {} : { NNCPNOSYNC: '1' };
     const node = process.execPath;
     const pigeon = (args: string[]) => timeCmd(node, [PIGEON, ...args], env);
+    // The stick is a directory on the spool's filesystem, so pigeon xfer links; copying is what it does with a real stick.
+    const pigeonCopying = (args: string[]) => timeCmd(node, [PIGEON, ...args], { ...env, PIGEON_XFER_LINK: '0' });
     const nncp = (cmd: string, args: string[]) => timeCmd(`nncp-${cmd}`, args, env);
     const aliceTx = path.join(alice.spool, bob.idB32, 'tx');
     const bobRx = path.join(bob.spool, alice.idB32, 'rx');
@@ -57,7 +59,7 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
     const stickPkts = path.join(stick, bob.idB32, alice.idB32);
     const results: Record<string, Record<string, Sample[]>> = {
       file: { 'nncp-file': [], 'pigeon file': [] },
-      'xfer -rx': { 'nncp-xfer -rx': [], 'pigeon xfer -rx': [] },
+      'xfer -rx': { 'nncp-xfer -rx': [], 'pigeon xfer -rx': [], 'pigeon xfer -rx, copying': [] },
       toss: { 'nncp-toss': [], 'pigeon toss': [] },
       exec: { 'nncp-exec': [], 'pigeon exec': [], 'nncp-toss (exec)': [], 'pigeon toss (exec)': [] },
       'exec rep': { 'nncp-exec': [], 'pigeon exec': [], 'nncp-toss (exec)': [], 'pigeon toss (exec)': [] },
@@ -100,6 +102,7 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
       for (const [name, run] of inTurn(i, [
         ['nncp-xfer -rx', () => nncp('xfer', ['-quiet', '-cfg', bob.cfgPath, '-rx', stick])],
         ['pigeon xfer -rx', () => pigeon(['xfer', '-quiet', '-cfg', bob.cfgPath, '-rx', stick])],
+        ['pigeon xfer -rx, copying', () => pigeonCopying(['xfer', '-quiet', '-cfg', bob.cfgPath, '-rx', stick])],
       ] as const)) {
         await packetOnStick();
         results['xfer -rx'][name].push(await run());

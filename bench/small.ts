@@ -4,6 +4,9 @@
  *   toss          nncp-toss           vs pigeon toss        (all in rx/)
  *   xfer -rx      nncp-xfer -rx       vs pigeon xfer -rx    (all on a stick)
  *   xfer -tx      nncp-xfer -tx       vs pigeon xfer -tx    (all in tx/)
+ *                 (the stick is a directory on the spool's filesystem, where
+ *                 pigeon xfer links; "pigeon xfer, copying" is it with
+ *                 PIGEON_XFER_LINK=0, as with a real stick: shown, not a target)
  *   online        nncp-call ↔ nncp-daemon vs pigeon call ↔ pigeon daemon,
  *                 COUNT packets each way over loopback
  * with fsync on (the default) and with NNCPNOSYNC=1. The order alternates
@@ -68,11 +71,12 @@ export async function benchSmall(opts: { count: number; runs: number; modes: boo
     for (const sync of opts.modes) {
       const env: NodeJS.ProcessEnv = sync ? {} : { NNCPNOSYNC: '1' };
       const pigeon = (args: string[]) => timeCmd(process.execPath, [PIGEON_JS, ...args], env);
+      const pigeonCopying = (args: string[]) => timeCmd(process.execPath, [PIGEON_JS, ...args], { ...env, PIGEON_XFER_LINK: '0' });
       const nncp = (cmd: string, args: string[]) => timeCmd(`nncp-${cmd}`, args, env);
       const results: Record<string, Record<string, Sample[]>> = {
         toss: { 'nncp-toss': [], 'pigeon toss': [] },
-        'xfer -rx': { 'nncp-xfer -rx': [], 'pigeon xfer -rx': [] },
-        'xfer -tx': { 'nncp-xfer -tx': [], 'pigeon xfer -tx': [] },
+        'xfer -rx': { 'nncp-xfer -rx': [], 'pigeon xfer -rx': [], 'pigeon xfer -rx, copying': [] },
+        'xfer -tx': { 'nncp-xfer -tx': [], 'pigeon xfer -tx': [], 'pigeon xfer -tx, copying': [] },
       };
       const clean = async () => {
         await resetPair(alice, bob, stick);
@@ -98,6 +102,7 @@ export async function benchSmall(opts: { count: number; runs: number; modes: boo
         for (const [name, go] of !doing('xfer') ? [] : inTurn(i, [
           ['nncp-xfer -rx', () => nncp('xfer', ['-quiet', '-cfg', bob.cfgPath, '-rx', stick])],
           ['pigeon xfer -rx', () => pigeon(['xfer', '-quiet', '-cfg', bob.cfgPath, '-rx', stick])],
+          ['pigeon xfer -rx, copying', () => pigeonCopying(['xfer', '-quiet', '-cfg', bob.cfgPath, '-rx', stick])],
         ] as const)) {
           await clean();
           await cp(a, stickPkts, { recursive: true });
@@ -107,6 +112,7 @@ export async function benchSmall(opts: { count: number; runs: number; modes: boo
         for (const [name, go] of !doing('xfer') ? [] : inTurn(i, [
           ['nncp-xfer -tx', () => nncp('xfer', ['-quiet', '-cfg', alice.cfgPath, '-tx', '-mkdir', stick])],
           ['pigeon xfer -tx', () => pigeon(['xfer', '-quiet', '-cfg', alice.cfgPath, '-tx', '-mkdir', stick])],
+          ['pigeon xfer -tx, copying', () => pigeonCopying(['xfer', '-quiet', '-cfg', alice.cfgPath, '-tx', '-mkdir', stick])],
         ] as const)) {
           await clean();
           await cp(a, aliceTx, { recursive: true });
