@@ -811,17 +811,18 @@ const LINK_REFUSED = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK
 
 /**
  * Give the file held open as `fd`, named `src`, the name `dstPath` without
- * copying its bytes. With the native addon (and `held`), that very file is
- * linked as `dstPath` at once (linkFd; after `mode` and its fsync). Else,
- * or when something is named `dstPath` already: hard-link `src` to a
- * temporary name in `tmpDir`, check that the link is the very file `fd`
+ * copying its bytes. With `straight`, `src` is linked as `dstPath` when that
+ * name is free (linkStraight). Else, with the native addon (and `held`),
+ * the very file held is linked as `dstPath` at once (linkHeld). Failing
+ * those, or when something is named `dstPath` already: hard-link `src` to
+ * a temporary name in `tmpDir`, check that the link is the very file `fd`
  * holds (`src` may name another one since it was opened), give it `mode`
- * if set, fsync it, rename it to
- * `dstPath` (replacing an entry there), fsync that directory. `src` keeps
- * its name: the caller removes it once this resolves, and that unlink then
- * frees nothing. Returns false, leaving nothing behind, when the link
- * cannot be made (LINK_REFUSED) or is another file: copy it instead.
- * Throws on any other failure, also leaving nothing behind.
+ * if set, fsync it, rename it to `dstPath` (replacing an entry there),
+ * fsync that directory. `src` keeps its name: the caller removes it once
+ * this resolves, and that unlink then frees nothing. Returns false,
+ * leaving nothing behind, when the link cannot be made (LINK_REFUSED) or
+ * is another file: copy it instead. Throws on any other failure, also
+ * leaving nothing behind.
  */
 export async function adoptFile(fd: number, src: string, dstPath: string, opts: AdoptOptions): Promise<boolean> {
   if (opts.straight) {
