@@ -29,7 +29,7 @@ export const xferCommand: CommandModule<object, Args> = {
       .option('rx', { type: 'boolean', describe: 'Only receive packets' })
       .option('tx', { type: 'boolean', describe: 'Only transfer packets' })
       .option('mkdir', { type: 'boolean', describe: 'Create necessary outbound directories' })
-      .option('keep', { type: 'boolean', describe: 'Do not delete transferred packets' })
+      .option('keep', { type: 'boolean', describe: 'Do not delete transferred packets (then always copied: without -keep, a DIR on the spool\'s filesystem gets packets by hard link, see README)' })
       .option('watch', { type: 'boolean', describe: 'Keep running: import packets as they appear in DIR, export packets as they are queued' }),
   handler: (argv) =>
     run('xfer', async () => {
