@@ -143,12 +143,7 @@ export class TreeWatch {
         if (!there) gone();
       }, onError);
     };
-    try {
-      this.guard = fs.watch(real, { persistent: false }, check);
-      this.guard.on('error', check);
-    } catch {
-      queueMicrotask(check);
-    }
+    this.guardDir(real, check);
     w.on('all', (event, p) => {
       if (gen !== this.gen) return;
       if (p === real) {
@@ -203,6 +198,20 @@ export class TreeWatch {
     );
   }
 
+  /**
+   * A plain inotify watch of `dir` itself (the guard): `onChange` on every
+   * change of its entries, on its removal and on the watch's errors; once,
+   * soon, when the watch cannot be set up (`dir` gone already).
+   */
+  private guardDir(dir: string, onChange: () => void): void {
+    try {
+      this.guard = fs.watch(dir, { persistent: false }, onChange);
+      this.guard.on('error', onChange);
+    } catch {
+      queueMicrotask(onChange);
+    }
+  }
+
   /** Watch the nearest existing ancestor until the next component towards the root appears. */
   private async awaitRoot(gen: number): Promise<void> {
     let next = this.root;
@@ -240,13 +249,8 @@ export class TreeWatch {
         else if (settle) this.settled();
       }, this.opts.onError);
     };
-    // The ancestor's own inotify watch, as the root's guard above: any change of its entries, or its removal.
-    try {
-      this.guard = fs.watch(anc, { persistent: false }, () => recheck(false));
-      this.guard.on('error', () => recheck(false));
-    } catch {
-      queueMicrotask(() => recheck(false));
-    }
+    // The ancestor's own inotify watch, as the root's: any change of its entries, or its removal.
+    this.guardDir(anc, () => recheck(false));
     // What appeared (or went) before the watch was in place.
     w.on('ready', () => recheck(true));
   }

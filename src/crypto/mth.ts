@@ -507,7 +507,7 @@ export async function mthOfFd(fd: number, size: number, opts: MthFileOptions = {
   const report = opts.onProgress;
 
   // Bytes [from, to) as one piece (at most a leaf) to `sink`.
-  const piece = async (from: number, to: number, sink: (b: Uint8Array) => void): Promise<void> => {
+  const piece = (from: number, to: number, sink: (b: Uint8Array) => void): void => {
     if (to <= from) return;
     const b = Buffer.allocUnsafe(to - from);
     readFullSync(fd, b, from);
@@ -537,16 +537,16 @@ export async function mthOfFd(fd: number, size: number, opts: MthFileOptions = {
     const boundary = Math.min(Math.ceil(seek / MTH_BLOCK_SIZE) * MTH_BLOCK_SIZE, size);
     const whole = Math.floor((size - boundary) / MTH_BLOCK_SIZE);
     const tail = boundary + whole * MTH_BLOCK_SIZE;
-    await piece(seek, boundary, (b) => { mth.update(b); tick(b.length); });
+    piece(seek, boundary, (b) => { mth.update(b); tick(b.length); });
     await leaves(boundary, whole, (h) => mth.addLeafHash(h), tick);
-    await piece(tail, size, (b) => { mth.update(b); tick(b.length); });
+    piece(tail, size, (b) => { mth.update(b); tick(b.length); });
   }
   // The leaves before `seek`, read from the start.
   if (seek !== 0 && mth.prefixSize > 0) {
     const tick = counter('prehash', mth.prefixSize);
     const whole = Math.floor(mth.prefixSize / MTH_BLOCK_SIZE);
     await leaves(0, whole, (h) => mth.preaddLeafHash(h), tick);
-    await piece(whole * MTH_BLOCK_SIZE, mth.prefixSize, (b) => { mth.preadd(b); tick(b.length); });
+    piece(whole * MTH_BLOCK_SIZE, mth.prefixSize, (b) => { mth.preadd(b); tick(b.length); });
   }
   return mth.digest();
 }

@@ -688,7 +688,7 @@ async function txNode(ctx: Context, opts: XferOptions, res: XferResult, node: Ne
     } else {
       if (found !== 'absent') ctx.log.info('xfer-tx-replace', pktFields, `${pktMsg}: already on the medium, but ${found}: replacing it`);
       // Without -keep, a medium on the spool's filesystem gets the queued file itself (tx/ keeps no second name of it).
-      linked = mayLink(opts) && ctx.spool.umask === undefined ? await linkToMedium(ctx, job, dstPath, dst, pktFields, pktMsg, group) : false;
+      linked = mayLink(opts) && ctx.spool.umask === undefined ? await linkToMedium(ctx, job, dstPath, dst, found === 'absent', pktFields, pktMsg, group) : false;
       const copied = linked === null ? null : linked ? job.size : await copyToMedium(ctx, job, dstPath, dst, pktFields, pktMsg, opts.signal, group);
       if (copied === null) {
         ok = false;
@@ -799,18 +799,18 @@ async function copyToMedium(ctx: Context, job: Job, dstDir: string, dst: string,
 
 /**
  * Put a queued packet on the medium without copying it, when the medium is
- * on the spool's filesystem: adoptFile, straight to its name, or through a
- * "nncpxfer<hex>" link in `dstDir` when a bad copy is to be replaced (a
- * kill then leaves what a killed copy leaves). True when placed; false when
+ * on the spool's filesystem: adoptFile, straight to its name when it was
+ * `absent`, else (a bad copy to replace) through a "nncpxfer<hex>" link in
+ * `dstDir` (a kill then leaves what a killed copy leaves). True when placed; false when
  * it cannot be linked (another filesystem: copy it); null after logging a
  * failure.
  */
-async function linkToMedium(ctx: Context, job: Job, dstDir: string, dst: string, fields: LogFields, msg: string, group: DirSyncGroup): Promise<boolean | null> {
+async function linkToMedium(ctx: Context, job: Job, dstDir: string, dst: string, absent: boolean, fields: LogFields, msg: string, group: DirSyncGroup): Promise<boolean | null> {
   const src = openQueued(ctx, job, fields, msg);
   if (src === null) return null;
   try {
     // The medium's files are made with the process umask (copyToMedium); so were the queue's, as no umask is configured.
-    return await adoptFile(src, job.path, dst, { tmpDir: dstDir, prefix: MEDIUM_PREFIX, straight: true, noSync: ctx.spool.noSync, onStage: (s) => killpoint(`xfer-tx-${s}`), syncDir: (d) => group.sync(d), pooled: true });
+    return await adoptFile(src, job.path, dst, { tmpDir: dstDir, prefix: MEDIUM_PREFIX, straight: absent, held: false, noSync: ctx.spool.noSync, onStage: (s) => killpoint(`xfer-tx-${s}`), syncDir: (d) => group.sync(d), pooled: true });
   } catch (err) {
     ctx.log.error('xfer-tx-link', fields, errorLine(err), `${msg}: linking`);
     return null;
