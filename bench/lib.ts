@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rm } from 'node:fs/promises';
 import { TRASH_PREFIX } from '../src/spool/trash.js';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TestNode } from '../spec/helpers/nncp.js';
 
 export interface Sample {
@@ -14,6 +15,14 @@ export interface Sample {
 }
 
 /** Run a command under /usr/bin/time; fail loudly on a non-zero exit. */
+/**
+ * The \`pigeon\` executable as a user runs it (package.json "bin"): started
+ * through its #! line, launcher and all (bin/pigeon.cjs), not as
+ * \`node dist/cmd/pigeon.js\`, which skips the launcher and starts some 15 ms
+ * slower (an ES-module entry).
+ */
+export const PIGEON_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pigeon.cjs');
+
 export function timeCmd(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sample> {
   return new Promise((resolve, reject) => {
     const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', cmd, ...args], {

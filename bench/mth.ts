@@ -15,10 +15,9 @@ import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { median } from './lib.js';
+import { median, PIGEON_BIN } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const PIGEON_JS = path.resolve(here, '../cmd/pigeon.js');
 
 export interface MthBenchSide {
   /** Median wall time, milliseconds. */
@@ -126,7 +125,7 @@ export async function benchMth(opts: { sizeMiB: number; runs: number; dir: strin
   await warm(f);
   const rss = path.join(opts.dir, 'mth-bench-rss');
   const nncpRun = () => timed(nncpHash, ['-file', f], rss, false);
-  const pigeonRun = () => timed(process.execPath, [PIGEON_JS, 'hash', '-file', f], rss, true);
+  const pigeonRun = () => timed(PIGEON_BIN, ['hash', '-file', f], rss, true);
   // Warm-up of both programs (and their binaries/modules); they must agree.
   const [a, b] = [await nncpRun(), await pigeonRun()];
   if (a.stdout !== b.stdout) throw new Error(`the MTHs differ: nncp-hash ${a.stdout}, pigeon ${b.stdout}`);

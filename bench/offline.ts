@@ -15,10 +15,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNodes } from '../spec/helpers/nncp.js';
-import { floorRowOf, inTurn, makeRandomFile, report, resetPair, rowOf, Sample, type SummaryRow, timeCmd } from './lib.js';
+import { floorRowOf, inTurn, makeRandomFile, PIGEON_BIN, report, resetPair, rowOf, Sample, type SummaryRow, timeCmd } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const PIGEON = path.resolve(here, '../cmd/pigeon.js');
 
 
 /**
@@ -49,9 +48,9 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
     await makeRandomFile(srcRep, opts.sizeMiB);
     const env = opts.sync ? {} : { NNCPNOSYNC: '1' };
     const node = process.execPath;
-    const pigeon = (args: string[]) => timeCmd(node, [PIGEON, ...args], env);
+    const pigeon = (args: string[]) => timeCmd(PIGEON_BIN, args, env);
     // The stick is a directory on the spool's filesystem, so pigeon xfer links; copying is what it does with a real stick.
-    const pigeonCopying = (args: string[]) => timeCmd(node, [PIGEON, ...args], { ...env, PIGEON_XFER_LINK: '0' });
+    const pigeonCopying = (args: string[]) => timeCmd(PIGEON_BIN, args, { ...env, PIGEON_XFER_LINK: '0' });
     const nncp = (cmd: string, args: string[]) => timeCmd(`nncp-${cmd}`, args, env);
     const aliceTx = path.join(alice.spool, bob.idB32, 'tx');
     const bobRx = path.join(bob.spool, alice.idB32, 'rx');
@@ -119,7 +118,7 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
         for (const impl of inTurn(i, ['nncp', 'pigeon'] as const)) {
           await clean();
           const args = ['-quiet', '-cfg', alice.cfgPath, 'bob', 'sink'];
-          const sh = impl === 'nncp' ? `nncp-exec ${args.join(' ')} < ${input}` : `${node} ${PIGEON} exec ${args.join(' ')} < ${input}`;
+          const sh = impl === 'nncp' ? `nncp-exec ${args.join(' ')} < ${input}` : `${PIGEON_BIN} exec ${args.join(' ')} < ${input}`;
           results[table][`${impl}-exec`.replace('pigeon-exec', 'pigeon exec')].push(await timeCmd('/bin/sh', ['-c', sh], env));
           await mkdir(bobRx, { recursive: true });
           for (const id of await files(aliceTx)) await copyFile(path.join(aliceTx, id), path.join(bobRx, id));

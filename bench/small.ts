@@ -23,10 +23,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNodes, type TestNode } from '../spec/helpers/nncp.js';
-import { inTurn, report, resetPair, rowOf, type Sample, type SummaryRow, timeCmd } from './lib.js';
+import { inTurn, PIGEON_BIN, report, resetPair, rowOf, type Sample, type SummaryRow, timeCmd } from './lib.js';
 import { alternate, NNCP, PIGEON, run, sessionRow, sessionTable, type SpLab } from './sp.js';
 
-const PIGEON_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cmd/pigeon.js');
 
 /** COUNT packets from `from` to `to:NAME` (distinct names, ~1 KiB each), two nncp-file at a time. */
 async function queueSmall(dir: string, from: TestNode, to: TestNode, count: number, tag: string): Promise<void> {
@@ -70,8 +69,8 @@ export async function benchSmall(opts: { count: number; runs: number; modes: boo
     const out: string[] = [];
     for (const sync of opts.modes) {
       const env: NodeJS.ProcessEnv = sync ? {} : { NNCPNOSYNC: '1' };
-      const pigeon = (args: string[]) => timeCmd(process.execPath, [PIGEON_JS, ...args], env);
-      const pigeonCopying = (args: string[]) => timeCmd(process.execPath, [PIGEON_JS, ...args], { ...env, PIGEON_XFER_LINK: '0' });
+      const pigeon = (args: string[]) => timeCmd(PIGEON_BIN, args, env);
+      const pigeonCopying = (args: string[]) => timeCmd(PIGEON_BIN, args, { ...env, PIGEON_XFER_LINK: '0' });
       const nncp = (cmd: string, args: string[]) => timeCmd(`nncp-${cmd}`, args, env);
       const results: Record<string, Record<string, Sample[]>> = {
         toss: { 'nncp-toss': [], 'pigeon toss': [] },

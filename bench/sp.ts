@@ -19,9 +19,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNodes, type TestNode } from '../spec/helpers/nncp.js';
-import { makeRandomFile, median, type SummaryRow } from './lib.js';
+import { makeRandomFile, median, PIGEON_BIN, type SummaryRow } from './lib.js';
 
-const PIGEON_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cmd/pigeon.js');
 
 
 /** Run a command to its end (stderr shown); reject on a non-zero exit. */
@@ -119,7 +118,7 @@ export interface Side {
   env?: NodeJS.ProcessEnv;
 }
 
-export const PIGEON = (sub: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Side => ({ cmd: process.execPath, args: [PIGEON_JS, sub, ...args], env });
+export const PIGEON = (sub: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Side => ({ cmd: PIGEON_BIN, args: [sub, ...args], env });
 export const NNCP = (bin: string): Side => ({ cmd: bin, args: [] });
 
 export interface SessionSample {

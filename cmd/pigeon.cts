@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `pigeon` executable (package.json "bin"): the CLI (cmd/main.ts) from
+ * The CLI's CommonJS entry, which the `pigeon` executable (bin/pigeon.cjs,
+ * package.json "bin") requires: the CLI (cmd/main.ts) from
  * the bundle under its V8 code cache when that is built and fresh
  * (src/codecache.cts), else as ES modules. CommonJS, as is the bundle: an
  * ES-module entry costs Node's ESM loader some 20M instructions more.

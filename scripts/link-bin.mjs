@@ -9,4 +9,4 @@ const binDir = path.join(root, 'node_modules', '.bin');
 mkdirSync(binDir, { recursive: true });
 const link = path.join(binDir, 'pigeon');
 rmSync(link, { force: true });
-symlinkSync(path.relative(binDir, path.join(root, 'dist', 'cmd', 'pigeon.cjs')), link);
+symlinkSync(path.relative(binDir, path.join(root, 'bin', 'pigeon.cjs')), link);

@@ -3,7 +3,8 @@
  * the CLI bundled into dist/cmd/pigeon.bundle.cjs and run from its V8 code
  * cache. Every run here asks PIGEON_BUNDLE_DEBUG=1 which way it went.
  *
- *   - the bundle and its cache are used, by the bin (pigeon.cjs) and by the
+ *   - the bundle and its cache are used, by the executable (bin/pigeon.cjs),
+ *     by dist/cmd/pigeon.cjs it runs, and by the
  *     ES-module entry (pigeon.js);
  *   - each command family works from it: cfgnew, file → xfer → toss, stat,
  *     exec, hash, cronexpr, help and malformed flags (yargs, outside the
@@ -41,7 +42,7 @@ test.before(() => {
   if (!USED.test(probe.stderr)) execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'bundle-cli.mjs')], { stdio: 'ignore' });
 });
 
-test.serial('the bin and the ES-module entry run the bundle from its code cache', async (t) => {
+test.serial('the executable, dist/cmd/pigeon.cjs and the ES-module entry run the bundle from its code cache', async (t) => {
   const r = await pigeon(['-version']);
   t.is(r.code, 0);
   t.regex(r.stdout.toString(), /^pigeon \S+ \(speaks NNCP 8\)\n$/);
@@ -49,7 +50,10 @@ test.serial('the bin and the ES-module entry run the bundle from its code cache'
   const esm = await run(process.execPath, [path.join(CMD, 'pigeon.js'), '-version'], { env: DEBUG });
   t.regex(esm.stderr, USED);
   t.is(esm.stdout.toString(), r.stdout.toString());
-  t.regex(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'), /"pigeon": "dist\/cmd\/pigeon\.cjs"/);
+  t.regex(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'), /"pigeon": "bin\/pigeon\.cjs"/);
+  const bin = await run(path.join(ROOT, 'bin', 'pigeon.cjs'), ['-version'], { env: DEBUG });
+  t.regex(bin.stderr, USED, 'the executable (bin/pigeon.cjs, through /bin/sh) runs the bundle');
+  t.is(bin.stdout.toString(), r.stdout.toString());
   const shim = await run(path.join(ROOT, 'compat', 'nncp-stat'), ['-version'], { env: DEBUG });
   t.regex(shim.stderr, USED, 'the compat shims run the bin');
 });
