@@ -84,7 +84,9 @@ export async function benchOffline(opts: { sizeMiB: number; runs: number; sync: 
     };
     // NNCPNOSYNC=1 only: the floor of each copying command, timed in the same turns (see FLOOR_COPY).
     const floors: Record<'file' | 'xfer -rx' | 'toss', Sample[]> = { file: [], 'xfer -rx': [], toss: [] };
-    const floor = (from: string, to: string, removeFrom: boolean) => timeCmd(node, ['-e', FLOOR_COPY, from, to, ...(removeFrom ? ['remove'] : [])], env);
+    // Without NODE_EXTRA_CA_CERTS, as Node starts under the pigeon executable (bin/pigeon.cjs).
+    const floor = (from: string, to: string, removeFrom: boolean) =>
+      timeCmd(node, ['-e', FLOOR_COPY, from, to, ...(removeFrom ? ['remove'] : [])], { ...env, NODE_EXTRA_CA_CERTS: undefined });
     const floorOut = path.join(dir, 'floor-out');
     for (let i = 0; i < opts.runs; i++) {
       if (!opts.sync) {
