@@ -14,10 +14,9 @@ import { accessSync, constants, createReadStream } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { median, PIGEON_BIN } from './lib.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 
 export interface MthBenchSide {
   /** Median wall time, milliseconds. */

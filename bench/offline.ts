@@ -17,7 +17,6 @@ import { fileURLToPath } from 'node:url';
 import { makeNodes } from '../spec/helpers/nncp.js';
 import { floorRowOf, inTurn, makeRandomFile, PIGEON_BIN, report, resetPair, rowOf, Sample, type SummaryRow, timeCmd } from './lib.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 
 
 /**
