@@ -14,15 +14,15 @@ export interface Sample {
   maxRssKiB: number;
 }
 
-/** Run a command under /usr/bin/time; fail loudly on a non-zero exit. */
 /**
- * The \`pigeon\` executable as a user runs it (package.json "bin"): started
+ * The `pigeon` executable as a user runs it (package.json "bin"): started
  * through its #! line, launcher and all (bin/pigeon.cjs), not as
- * \`node dist/cmd/pigeon.js\`, which skips the launcher and starts some 15 ms
+ * `node dist/cmd/pigeon.js`, which skips the launcher and starts some 15 ms
  * slower (an ES-module entry).
  */
 export const PIGEON_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/pigeon.cjs');
 
+/** Run a command under /usr/bin/time; fail loudly on a non-zero exit. */
 export function timeCmd(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sample> {
   return new Promise((resolve, reject) => {
     const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', cmd, ...args], {

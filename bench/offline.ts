@@ -17,8 +17,6 @@ import { fileURLToPath } from 'node:url';
 import { makeNodes } from '../spec/helpers/nncp.js';
 import { floorRowOf, inTurn, makeRandomFile, PIGEON_BIN, report, resetPair, rowOf, Sample, type SummaryRow, timeCmd } from './lib.js';
 
-
-
 /**
  * The floor of file, xfer -rx and toss for a Node program: start Node, copy
  * the bytes in the kernel (copyFileSync: no userspace copy, no crypto, no

@@ -10,8 +10,11 @@
  * project's machines, as long as the rest of Pigeon's start. Pigeon makes
  * no TLS connection, so the shell hands the variable to Node under another
  * name, PIGEON_NODE_EXTRA_CA_CERTS, and it is put back below, before any
- * of Pigeon runs: the programs Pigeon starts (exec handlers, sendmail,
- * notify commands) see it as it was set.
+ * of Pigeon runs: the programs Pigeon starts with its own environment
+ * (fspl jobs, the pipe commands of `call`) see it as it was set. Exec
+ * handlers get their fixed environment (NNCP_SELF, NNCP_SENDER, NNCP_NICE)
+ * either way. Run as `node bin/pigeon.cjs`, the shell's line is skipped and
+ * Node pays for the store.
  */
 const saved = process.env.PIGEON_NODE_EXTRA_CA_CERTS;
 if (saved !== undefined) {
