@@ -11,6 +11,7 @@ import { ed25519 as nobleEd, x25519 as nobleX } from '@noble/curves/ed25519.js';
 import { randomBytes } from 'node:crypto';
 import { ed25519Public, ed25519Sign, ed25519Verify, x25519, x25519Keypair, x25519Public } from '../src/crypto/ecc.js';
 import { AuthError } from '../src/errors.js';
+import { run } from './helpers/util.js';
 
 const rnd = (n: number) => new Uint8Array(randomBytes(n));
 
@@ -80,4 +81,16 @@ test('a low-order public key is refused even with our private key cached', (t) =
   const one = new Uint8Array(32);
   one[0] = 1;
   t.throws(() => x25519(self, one), { instanceOf: AuthError });
+});
+
+test('x25519Keypair never hangs when a collection lands inside it (Node 20 deadlocks in a JWK export of a generated key)', async (t) => {
+  // A small young generation and a varying amount of garbage between key
+  // pairs move the collections around until one falls inside the export.
+  // Exporting the private key as JWK hung this loop within a few thousand
+  // key pairs (main thread waiting on the key's mutex forever).
+  const ecc = new URL('../src/crypto/ecc.js', import.meta.url).href;
+  const script = `const { x25519Keypair } = await import(${JSON.stringify(ecc)}); let sink; for (let i = 0; i < 10000; i++) { for (let j = 0; j < (i * 7) % 97; j++) sink = [j]; x25519Keypair(); } process.stdout.write(String(sink.length));`;
+  const r = await run(process.execPath, ['--max-semi-space-size=1', '--input-type=module', '-e', script], { timeout: 30_000 });
+  t.is(r.code, 0, `the key pair loop did not finish: ${r.stderr}`);
+  t.is(r.stdout.toString(), '1');
 });

@@ -52,10 +52,26 @@ const xPrv = (prv: Uint8Array): KeyObject => ephemeralPrv.get(prv) ?? cached('xp
 /** Ephemeral keys (one per packet or session): not cached. */
 const xPub = (pub: Uint8Array): KeyObject => rawPub('X25519', pub);
 
+/*
+ * Raw keys come out of key objects through DER, never JWK: Node 20 holds a
+ * key's mutex while it builds the JWK object, and a garbage collection
+ * then can run the destructor of the generateKeyPairSync job that made the
+ * key, which takes the same mutex: the process hangs for good
+ * (spec/ecc.test.ts reproduces it). A DER export copies the bytes out first.
+ */
+
 /** Last 32 bytes of a key object's DER export: the raw public key. */
-function rawPublic(k: KeyObject): Uint8Array {
+export function rawPublic(k: KeyObject): Uint8Array {
   const d = k.export({ format: 'der', type: 'spki' });
   return new Uint8Array(d.subarray(d.length - 32));
+}
+
+/** Last 32 bytes of a private key object's PKCS#8 DER export: the raw private key (X25519, Ed25519 seed). */
+function rawPrivate(k: KeyObject): Uint8Array {
+  const d = k.export({ format: 'der', type: 'pkcs8' });
+  const raw = Uint8Array.from(d.subarray(d.length - 32));
+  d.fill(0);
+  return raw;
 }
 
 /** Sign with NNCP's 64-byte Ed25519 private key (seed ‖ public key). */
@@ -96,8 +112,7 @@ export function x25519Keypair(prv?: Uint8Array): { prv: Uint8Array; pub: Uint8Ar
     key = xPrvDer(p);
   } else {
     key = generateKeyPairSync('x25519').privateKey;
-    p = new Uint8Array(Buffer.from(key.export({ format: 'jwk' }).d ?? '', 'base64url'));
-    if (p.length !== 32) throw new Error('X25519 key generation gave no 32-byte private key');
+    p = rawPrivate(key);
   }
   ephemeralPrv.set(p, key);
   return { prv: p, pub: rawPublic(createPublicKey(key)) };

@@ -30,7 +30,7 @@
  */
 import { createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { chachaOpenInto, chachaOpenWithNonce, chachaSealInto, chachaSealWithNonce } from '../crypto/aead.js';
-import { x25519 } from '../crypto/ecc.js';
+import { rawPublic, x25519 } from '../crypto/ecc.js';
 import { AuthError, PacketError, PigeonError } from '../errors.js';
 
 const SUITE = '25519_ChaChaPoly_BLAKE2b';
@@ -78,8 +78,7 @@ type OwnKey = { prv: Uint8Array; pub: Uint8Array } | { key: KeyObject; pub: Uint
 /** A fresh ephemeral key pair that exists only as a KeyObject. */
 function ephemeralKey(): OwnKey {
   const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  const x = publicKey.export({ format: 'jwk' }).x;
-  return { key: privateKey, pub: new Uint8Array(Buffer.from(x ?? '', 'base64url')) };
+  return { key: privateKey, pub: rawPublic(publicKey) }; // DER, not JWK: see ecc.ts
 }
 
 /** DH(ours, theirs); a low-order peer key (all-zero result) is refused. The result is the caller's to zero. */
