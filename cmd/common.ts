@@ -3,10 +3,38 @@
  * several commands take (-autotoss*, KiB sizes, repeated flags), and the
  * wrapper that turns a thrown error into one line on stderr and an exit code.
  */
+import { writeSync } from 'node:fs';
+import { once } from 'node:events';
 import type { Argv } from 'yargs';
 import type { ContextFlags } from '../src/context.js';
 import { errorLine, PigeonError } from '../src/errors.js';
 import type { TossOptions, TossSwitches } from '../src/toss/common.js';
+
+/**
+ * Write `text` to stdout and wait until it may be written again. Straight to
+ * descriptor 1 while that works: building process.stdout loads node:net or
+ * node:stream, some 3 ms of a short command's start. Should a write fail
+ * (a non-blocking descriptor saying EAGAIN, a closed pipe), the rest and all
+ * later text go through process.stdout, which handles both as before. Both
+ * ways are synchronous on Linux for files, pipes and terminals, so the order
+ * of the output is kept.
+ */
+export async function writeStdout(text: string): Promise<void> {
+  let rest: string | Uint8Array = text;
+  if (direct) {
+    const buf = Buffer.from(text);
+    let off = 0;
+    try {
+      while (off < buf.length) off += writeSync(1, buf, off);
+      return;
+    } catch {
+      direct = false;
+      rest = buf.subarray(off); // bytes: the failed write may have stopped inside a character
+    }
+  }
+  if (!process.stdout.write(rest)) await once(process.stdout, 'drain');
+}
+let direct = true;
 
 /** The global flags, as makeContext takes them. */
 export type CommonArgs = Omit<ContextFlags, 'needSelf' | 'env'>;

@@ -4,17 +4,22 @@
  * code cache or, failing that, as these ES modules.
  */
 import { enableBufferPool } from '../src/stream/pool.js';
-import { enableReclaim } from '../src/stream/reclaim.js';
+import { enableReclaim, manyPackets } from '../src/stream/reclaim.js';
 import { commands, loadCommands } from './commands.js';
 import { BASE_PARSER_CONFIG, fastArgv } from './fastparse.js';
+
+/** The commands that move many packets in most runs (toss says so itself, when its queue is long: reclaim.ts manyPackets). */
+const MANY_PACKETS = new Set(['xfer', 'daemon', 'call', 'caller', 'bundle', 'carry']);
 
 /** Run `pigeon ARGS…` (argv without node and the script). */
 export async function main(args: readonly string[]): Promise<void> {
   // The executable's memory profile (the library leaves both off): forced
   // young collections every few MiB of short-lived buffers, and packet batch
   // buffers kept between packets.
-  enableReclaim();
+  // Not while training the code cache: V8 would write the young-generation flag into it.
+  enableReclaim({ youngGenerationLimit: process.env.PIGEON_CODE_CACHE_OUT === undefined });
   enableBufferPool();
+  if (MANY_PACKETS.has(args[0] ?? '')) manyPackets();
 
   // fspl speaks Filespooler's GNU-style command line (its own --help, --version, "--" PARAMS): no Go-style parsing.
   if (args[0] === 'fspl') return (await import('./fspl.js')).fsplExit(args.slice(1));

@@ -6,7 +6,7 @@ import { stat } from '../src/admin/stat.js';
 import { spoolStatus } from '../src/admin/status.js';
 import { PigeonError } from '../src/errors.js';
 import { makeContext, node } from '../src/context.js';
-import { commonFlags, type CommonArgs, run } from './common.js';
+import { commonFlags, type CommonArgs, run, writeStdout } from './common.js';
 
 interface Args extends CommonArgs {
   node?: string;
@@ -45,7 +45,7 @@ export const statCommand: CommandModule<object, Args> = {
         if (pending.length === 0) return;
         const text = pending.join('\n') + '\n';
         pending = [];
-        if (!process.stdout.write(text)) await once(process.stdout, 'drain');
+        await writeStdout(text);
       };
       await stat(ctx, {
         node: only,

@@ -102,6 +102,7 @@ test('the keys are plain BLAKE3-256 of the ASCII names, as nncp-hash -debug prin
   t.is(hex(MTH_LEAF_KEY), 'e18bccbb41cb5a1110514fe50d85ea750f3d56f6238c12ac84ee2736d1f48b0b');
   t.is(hex(MTH_NODE_KEY), 'daa8f800d826a1c15a23317c4697f283761253e8a05e93074eadf0ed3e2d68a9');
   t.is(hex(MTH_LEAF_KEY), hex(noble(enc('NNCP MTH LEAF'))));
+  t.is(hex(MTH_NODE_KEY), hex(noble(enc('NNCP MTH NODE'))));
   t.not(hex(MTH_LEAF_KEY), hex(noble(new Uint8Array(0), { context: enc('NNCP MTH LEAF') })));
 });
 

@@ -178,31 +178,12 @@ export function runBundled(dir: string, args: readonly string[], fallback: () =>
   });
   return stale.then((rel) => {
     if (rel) return skip(`${rel} is newer than the bundle`, fallback);
-    if (!train && MANY_PACKETS.has(args[0])) keepYoungGenerationSmall();
     if (process.env.PIGEON_BUNDLE_DEBUG) process.stderr.write(`pigeon: bundle ${bundlePath}, code cache ${script.cachedDataRejected === false ? 'used' : 'not used'}\n`);
     if (train) process.once('exit', () => writeCache(train, { id: head.id, inputs: head.inputs }, script.createCachedData()));
     const mod = { exports: {} as BundleExports };
     (script.runInThisContext() as (...a: unknown[]) => void).call(mod.exports, mod.exports, createRequire(bundlePath), mod, bundlePath, dir);
     return mod.exports.main(args);
   });
-}
-
-/**
- * The young generation stays at its first size instead of doubling up to
- * 16 MiB a semi-space: a command's garbage is mostly short-lived buffers and
- * records, and every page of a grown semi-space is a fresh page to fault in
- * (some 20 µs each on these machines). Measured on a toss of 1,000 small
- * packets: 19k page faults and 97 MB peak RSS become 13k and 75 MB.
- * Set after the code cache is accepted (V8 checks the flags it was made
- * under), never in a training run (the cache it writes carries the flags),
- * and only for the commands that handle many packets in one run: loading
- * node:v8 costs some 4 ms, which a one-packet command should not pay.
- */
-const MANY_PACKETS = new Set(['toss', 'xfer', 'daemon', 'call', 'caller', 'bundle', 'carry']);
-
-function keepYoungGenerationSmall(): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--semi-space-growth-factor=1');
 }
 
 function skip(why: string, fallback: () => Promise<void>): Promise<void> {

@@ -9,6 +9,7 @@ import { findNode } from './config/types.js';
 import { aead, aeadFallbackReason } from './crypto/aead.js';
 import { Logger } from './log/log.js';
 import { nativeAddonFile } from './native.js';
+import { stderrIsTerminal } from './progress.js';
 import { syncDisabled } from './spool/atomic.js';
 import { Spool } from './spool/spool.js';
 
@@ -56,7 +57,7 @@ export async function makeContext(pathOrFlags: string | ContextFlags): Promise<C
   const onWarning = flags.onWarning ?? (quiet ? () => {} : (w: string) => process.stderr.write(`pigeon: warning: ${w}\n`));
   for (const w of cfg.warnings) onWarning(w);
   const debug = flags.debug ?? false;
-  const progress = flags.progress ? true : flags.noprogress || cfg.noProgress || quiet ? false : Boolean(process.stderr.isTTY);
+  const progress = flags.progress ? true : flags.noprogress || cfg.noProgress || quiet ? false : stderrIsTerminal();
   const log = new Logger({ path: cfg.log, quiet, debug });
   if (debug) logEngine(log);
   return {

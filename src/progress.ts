@@ -4,6 +4,7 @@
  * redrawn in place at most a few times a second, finished with a newline.
  * Disabled (every call a no-op) unless the context says to draw.
  */
+import { fstatSync } from 'node:fs';
 import { iBytes, printable } from './format.js';
 import { isFillSource, type FillSource } from './stream/fileread.js';
 
@@ -19,6 +20,22 @@ export interface ProgressOptions {
 }
 
 const REDRAW_MS = 250;
+
+/**
+ * Whether stderr is a terminal (progress is drawn there by default). Only a
+ * character device can be one, and fstat says that in one call; asking
+ * process.stderr.isTTY first would build the stderr stream, which loads
+ * node:net or node:stream: some 3 ms of every start whose stderr is a pipe
+ * or a file, as in cron and scripts.
+ */
+export function stderrIsTerminal(): boolean {
+  try {
+    if (!fstatSync(2).isCharacterDevice()) return false;
+  } catch {
+    return false;
+  }
+  return Boolean(process.stderr.isTTY);
+}
 
 export class Progress {
   private done = 0;

@@ -14,7 +14,7 @@
  * readable header with a foreign magic number is reported as the reference
  * reports it (a logged "job" error) and passed over too.
  */
-import { constants as C, promises as fsp } from 'node:fs';
+import fs, { constants as C } from 'node:fs';
 import { base32Encode } from '../codec/base32.js';
 import type { Neighbour } from '../config/types.js';
 import type { Context } from '../context.js';
@@ -23,6 +23,7 @@ import { formatNice } from '../nice.js';
 import { ENC_HEADER_SIZE } from '../packet/header.js';
 import { bytesEqual } from '../codec/bytes.js';
 import { MAGIC_ENC, OLD_MAGICS } from '../packet/magic.js';
+import { listDir, pooled } from '../spool/atomic.js';
 import { listQuarantine } from '../spool/quarantine.js';
 import { isId, NOCK_SUFFIX, PART_SUFFIX, partialId, readHead } from '../spool/spool.js';
 import { isMissing } from '../errors.js';
@@ -99,7 +100,7 @@ export async function listQueue(ctx: Context, nodeIdB32: string, kind: QueueKind
   const dir = ctx.spool.queueDir(nodeIdB32, xx);
   const names: string[] = [];
   try {
-    for await (const ent of await fsp.opendir(dir)) names.push(ent.name);
+    names.push(...(await listDir(dir)));
   } catch {
     return [];
   }
@@ -110,13 +111,13 @@ export async function listQueue(ctx: Context, nodeIdB32: string, kind: QueueKind
     const p = entryPath(ctx, nodeIdB32, kind, id);
     let st;
     try {
-      st = await fsp.lstat(p);
+      st = await pooled<fs.Stats>((cb) => fs.lstat(p, cb));
     } catch {
       continue; // vanished meanwhile
     }
     if (kind === 'part') {
       try {
-        await (await fsp.open(p, C.O_RDONLY)).close();
+        fs.closeSync(await pooled<number>((cb) => fs.open(p, C.O_RDONLY, cb)));
       } catch {
         continue;
       }

@@ -31,17 +31,20 @@ import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parentPort, Worker } from 'node:worker_threads';
 import { errorLine, PigeonError } from '../errors.js';
-import { blake3Hasher, blake3Sum256, type Blake3Hasher256 } from './blake3.js';
+import { blake3Hasher, type Blake3Hasher256 } from './blake3.js';
 
 export const MTH_BLOCK_SIZE = 128 * 1024;
 export const MTH_SIZE = 32;
 
-const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
-
-/** Key of leaf hashes: plain BLAKE3-256 of the ASCII string (checked against `nncp-hash -debug`). */
-export const MTH_LEAF_KEY: Uint8Array = Uint8Array.from(blake3Sum256(utf8('NNCP MTH LEAF')));
-/** Key of node hashes. */
-export const MTH_NODE_KEY: Uint8Array = Uint8Array.from(blake3Sum256(utf8('NNCP MTH NODE')));
+/**
+ * Key of leaf hashes: plain BLAKE3-256 of the ASCII string `NNCP MTH LEAF`
+ * (checked against `nncp-hash -debug`, and against @noble/hashes in
+ * spec/mth.test.ts). Written out: hashing it when the module loads cost
+ * every start some 2 ms (BLAKE3's first run, before it is compiled).
+ */
+export const MTH_LEAF_KEY: Uint8Array = Uint8Array.from(Buffer.from('e18bccbb41cb5a1110514fe50d85ea750f3d56f6238c12ac84ee2736d1f48b0b', 'hex'));
+/** Key of node hashes: BLAKE3-256 of `NNCP MTH NODE`, written out as the leaf key is. */
+export const MTH_NODE_KEY: Uint8Array = Uint8Array.from(Buffer.from('daa8f800d826a1c15a23317c4697f283761253e8a05e93074eadf0ed3e2d68a9', 'hex'));
 
 /** One step of the computation: a leaf or promoted node pushed ('Add'), or two merged ('Fold'). */
 export interface MthEvent {

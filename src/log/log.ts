@@ -33,7 +33,7 @@
  * truncated away so that the log never holds half a record.
  */
 import fs from 'node:fs';
-import fsExt from 'fs-ext';
+import { flockSync } from '../spool/flock.js';
 import { errorLine, quietly } from '../errors.js';
 import { printable } from '../format.js';
 
@@ -240,7 +240,7 @@ export class Logger {
       }
     } finally {
       try {
-        fsExt.flockSync(lockFd, 'un');
+        flockSync(lockFd, 'un');
       } catch {
         this.close(); // closing the lock file releases the lock
       }
@@ -277,7 +277,7 @@ export class Logger {
       }
       const held = this.held;
       try {
-        fsExt.flockSync(held.lockFd, 'ex');
+        flockSync(held.lockFd, 'ex');
       } catch (err) {
         this.close();
         this.failed(`Can not acquire lock for log: ${errorLine(err)}`);

@@ -36,9 +36,9 @@
  * The reference neither reads nor removes rx/delivery/ (nncp-rm -rx leaves
  * directories alone).
  */
-import fs, { promises as fsp } from 'node:fs';
+import fs from 'node:fs';
 import path from 'node:path';
-import { overwriteSmall } from './atomic.js';
+import { listDir, overwriteSmall, pooled } from './atomic.js';
 import { INCOMING_TMP_PREFIX } from './layout.js';
 import { isId, type Spool } from './spool.js';
 import { isMissing } from '../errors.js';
@@ -234,7 +234,7 @@ export class SpareRecords {
 /** The names in a node's rx/delivery/ (none when it does not exist). */
 async function deliveryNames(spool: Spool, nodeIdB32: string): Promise<string[]> {
   try {
-    return await fsp.readdir(spool.deliveryDir(nodeIdB32));
+    return await listDir(spool.deliveryDir(nodeIdB32));
   } catch (err) {
     if (isMissing(err)) return [];
     throw err;
@@ -255,7 +255,7 @@ export async function listDeliveries(spool: Spool, nodeIdB32: string): Promise<s
 /** Whether `p` is the file of the record (same device and inode). */
 export async function isRecordedFile(p: string, rec: FilePlacing): Promise<boolean> {
   try {
-    const st = await fsp.lstat(p);
+    const st = await pooled<fs.Stats>((cb) => fs.lstat(p, cb));
     return st.isFile() && st.dev === rec.dev && st.ino === rec.ino;
   } catch (err) {
     if (isMissing(err)) return false;
@@ -272,7 +272,7 @@ export async function isRecordedFile(p: string, rec: FilePlacing): Promise<boole
 export async function incomingDebris(rec: FileWriting | FilePlacing): Promise<string[]> {
   let names: string[];
   try {
-    names = await fsp.readdir(rec.dir);
+    names = await listDir(rec.dir);
   } catch (err) {
     if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
     throw err;
@@ -293,7 +293,7 @@ export async function deliveryRecords(spool: Spool, nodeIdB32: string): Promise<
   for (const pktId of await listDeliveries(spool, nodeIdB32)) {
     let packetGone = false;
     try {
-      await fsp.lstat(spool.packetPath(nodeIdB32, 'rx', pktId));
+      await pooled<fs.Stats>((cb) => fs.lstat(spool.packetPath(nodeIdB32, 'rx', pktId), cb));
     } catch (err) {
       if (!isMissing(err)) throw err;
       packetGone = true;
@@ -310,12 +310,12 @@ export async function deliveryRecords(spool: Spool, nodeIdB32: string): Promise<
  */
 export async function sweepDeliveries(spool: Spool, nodeIdB32: string): Promise<string[]> {
   const removed = await leftSpares(spool, nodeIdB32);
-  for (const p of removed) await fsp.rm(p, { force: true });
+  for (const p of removed) await pooled<void>((cb) => fs.rm(p, { force: true }, cb));
   for (const s of await deliveryRecords(spool, nodeIdB32)) {
     if (!s.packetGone) continue;
     if (s.record?.kind === 'file' && s.record.state !== 'done') {
       for (const p of await incomingDebris(s.record)) {
-        await fsp.unlink(p).catch(() => {});
+        await pooled<void>((cb) => fs.unlink(p, cb)).catch(() => {});
         removed.push(p);
       }
     }

@@ -8,7 +8,7 @@
  * kernel drops flock locks with the descriptor).
  */
 import fs from 'node:fs';
-import fsExt from 'fs-ext';
+import { flockSync } from './flock.js';
 import { errorLine, PigeonError } from '../errors.js';
 import { ensureDir } from './atomic.js';
 import { SpoolLayout } from './layout.js';
@@ -59,7 +59,7 @@ export function lockFile(p: string, opts: LockFileOptions): SpoolLock {
         // a lock file made by another user of a shared spool: leave its mode alone
       }
     }
-    fsExt.flockSync(fd, 'exnb');
+    flockSync(fd, 'exnb');
   } catch (err) {
     fs.closeSync(fd);
     const code = (err as NodeJS.ErrnoException).code;
@@ -73,7 +73,7 @@ export function lockFile(p: string, opts: LockFileOptions): SpoolLock {
       if (!held) return;
       held = false;
       try {
-        fsExt.flockSync(fd, 'un');
+        flockSync(fd, 'un');
       } finally {
         fs.closeSync(fd);
       }

@@ -7,9 +7,9 @@
  * rm -quarantine removes it. The reference lists only 52-character names
  * directly in rx/, so it does not see it either.
  */
-import { promises as fsp } from 'node:fs';
+import fs from 'node:fs';
 import path from 'node:path';
-import { ensureDir, fsyncDir } from './atomic.js';
+import { ensureDir, fsyncDir, listDir, pooled } from './atomic.js';
 import { isId, type Spool } from './spool.js';
 
 export interface QuarantinedPacket {
@@ -25,10 +25,10 @@ export async function quarantinePacket(spool: Spool, nodeIdB32: string, pktId: s
   await ensureDir(dir, spool.dirMode);
   const src = spool.packetPath(nodeIdB32, 'rx', pktId);
   const dst = spool.quarantinePath(nodeIdB32, pktId);
-  await fsp.rename(src, dst);
+  await pooled<void>((cb) => fs.rename(src, dst, cb));
   await fsyncDir(dir, spool.noSync);
   await fsyncDir(path.dirname(src), spool.noSync);
-  await fsp.unlink(spool.hdrPath(nodeIdB32, 'rx', pktId)).catch(() => {});
+  await pooled<void>((cb) => fs.unlink(spool.hdrPath(nodeIdB32, 'rx', pktId), cb)).catch(() => {});
   return dst;
 }
 
@@ -37,7 +37,7 @@ export async function listQuarantine(spool: Spool, nodeIdB32: string): Promise<Q
   const dir = spool.quarantineDir(nodeIdB32);
   let names: string[];
   try {
-    names = await fsp.readdir(dir);
+    names = await listDir(dir);
   } catch {
     return [];
   }
@@ -45,7 +45,7 @@ export async function listQuarantine(spool: Spool, nodeIdB32: string): Promise<Q
   for (const id of names.filter(isId).sort()) {
     const p = path.join(dir, id);
     try {
-      const st = await fsp.lstat(p);
+      const st = await pooled<fs.Stats>((cb) => fs.lstat(p, cb));
       if (st.isFile()) out.push({ id, path: p, size: st.size, mtimeMs: st.mtimeMs });
     } catch {
       // vanished meanwhile

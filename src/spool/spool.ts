@@ -10,11 +10,11 @@
  * the configured umask when one is given). Nothing here reads a payload:
  * listing reads 172 header bytes per packet, from hdr/ when present.
  */
-import fs, { constants as C, promises as fsp } from 'node:fs';
+import fs, { constants as C } from 'node:fs';
 import { base32Encode } from '../codec/base32.js';
 import { errorLine, isMissing } from '../errors.js';
 import { decodeEncHeader, ENC_HEADER_SIZE, type EncHeader } from '../packet/header.js';
-import { adoptFile, ensureDir, pooled, TmpFile, touchMarker, writeAtomic, type AdoptOptions, type TmpFileOptions } from './atomic.js';
+import { adoptFile, ensureDir, listDir, pooled, TmpFile, touchMarker, writeAtomic, type AdoptOptions, type TmpFileOptions } from './atomic.js';
 import { Trash, TRASH_MIN_BYTES } from './trash.js';
 import { isId, partialId, SpoolLayout, type PartialSuffix, type Queue } from './layout.js';
 import { lockDir, type LockContext, type SpoolLock } from './lock.js';
@@ -234,7 +234,7 @@ export class Spool extends SpoolLayout {
    */
   async linkNeighbour(nodeIdB32: string, name: string): Promise<void> {
     if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) return;
-    await fsp.symlink(this.nodeDir(nodeIdB32), this.nameLinkPath(name)).catch(() => {});
+    await pooled<void>((cb) => fs.symlink(this.nodeDir(nodeIdB32), this.nameLinkPath(name), cb)).catch(() => {});
   }
 
   // ---- listing ----
@@ -253,7 +253,7 @@ export class Spool extends SpoolLayout {
     const skipped: Skipped[] = [];
     const names: string[] = [];
     try {
-      for await (const ent of await fsp.opendir(dir)) if (isId(ent.name) && (opts.only?.(ent.name) ?? true)) names.push(ent.name);
+      for (const name of await listDir(dir)) if (isId(name) && (opts.only?.(name) ?? true)) names.push(name);
     } catch (err) {
       if (isMissing(err)) return { jobs, skipped };
       throw err;
@@ -337,12 +337,12 @@ export class Spool extends SpoolLayout {
     const dir = this.queueDir(nodeIdB32, 'rx');
     const out: PartialFile[] = [];
     try {
-      for await (const ent of await fsp.opendir(dir)) {
-        const id = partialId(ent.name, suffix);
+      for (const name of await listDir(dir)) {
+        const id = partialId(name, suffix);
         if (id === null) continue;
         const p = this.partialPath(nodeIdB32, id, suffix);
         try {
-          const st = await fsp.stat(p);
+          const st = await pooled<fs.Stats>((cb) => fs.stat(p, cb));
           if (st.isFile()) out.push({ id, path: p, size: st.size });
         } catch {
           // vanished meanwhile
@@ -385,7 +385,7 @@ export class Spool extends SpoolLayout {
   /** Whether node NODE has seen (or been sent) message MSG of AREA; errors other than "missing" are thrown. */
   async isAreaSeen(nodeIdB32: string, areaIdB32: string, msgHash: string): Promise<boolean> {
     try {
-      await fsp.lstat(this.areaSeenPath(nodeIdB32, areaIdB32, msgHash));
+      await pooled<fs.Stats>((cb) => fs.lstat(this.areaSeenPath(nodeIdB32, areaIdB32, msgHash), cb));
       return true;
     } catch (err) {
       if (isMissing(err)) return false;
@@ -413,7 +413,7 @@ export class Spool extends SpoolLayout {
 
   /** Remove an ACK marker (a missing one is fine). */
   async unmarkAckPacket(nodeIdB32: string, pktId: string): Promise<void> {
-    await fsp.unlink(this.ackMarkPath(nodeIdB32, pktId)).catch((err) => {
+    await pooled<void>((cb) => fs.unlink(this.ackMarkPath(nodeIdB32, pktId), cb)).catch((err) => {
       if (!isMissing(err)) throw err;
     });
   }
@@ -428,7 +428,7 @@ export class Spool extends SpoolLayout {
   async sweepAckMarks(nodeIdB32: string, minAgeMs = 60_000): Promise<string[]> {
     let names: string[];
     try {
-      names = await fsp.readdir(this.ackMarkDir(nodeIdB32));
+      names = await listDir(this.ackMarkDir(nodeIdB32));
     } catch (err) {
       if (isMissing(err)) return [];
       throw err;
@@ -436,10 +436,10 @@ export class Spool extends SpoolLayout {
     const gone: string[] = [];
     for (const name of names) {
       try {
-        await fsp.lstat(this.packetPath(nodeIdB32, 'tx', name));
+        await pooled<fs.Stats>((cb) => fs.lstat(this.packetPath(nodeIdB32, 'tx', name), cb));
       } catch (err) {
         if (!isMissing(err)) throw err;
-        const st = await fsp.lstat(this.ackMarkPath(nodeIdB32, name)).catch(() => null);
+        const st = await pooled<fs.Stats>((cb) => fs.lstat(this.ackMarkPath(nodeIdB32, name), cb)).catch(() => null);
         if (st === null || Date.now() - st.mtimeMs < minAgeMs) continue;
         await this.unmarkAckPacket(nodeIdB32, name);
         gone.push(name);

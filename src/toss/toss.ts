@@ -32,7 +32,7 @@
  * valid.
  */
 import fs from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { nodeById } from '../config/types.js';
 import type { Context } from '../context.js';
 import { ConfigError, PigeonError } from '../errors.js';
@@ -66,6 +66,8 @@ import { tossFreq } from './freq.js';
 import { killpoint } from '../killpoint.js';
 import { tossTrns } from './trns.js';
 import { TossWindow } from './window.js';
+import { pooled } from '../spool/atomic.js';
+import { manyPackets } from '../stream/reclaim.js';
 import { autoAck, plainTypeOf } from '../tx/ack.js';
 
 export type { TossOptions, TossSwitches } from './common.js';
@@ -91,7 +93,7 @@ export type PacketResult = 'done' | 'skipped' | 'failed';
  */
 export async function missingSpoolNote(ctx: Context): Promise<string | null> {
   try {
-    await stat(ctx.spool.root);
+    await pooled<fs.Stats>((cb) => fs.stat(ctx.spool.root, cb));
     return null;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return null;
@@ -180,6 +182,7 @@ async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossO
     if (!opts.dryRun) run.trash = ctx.spool.trash();
     const maxNice = opts.nice ?? 255;
     const { jobs, skipped } = await ctx.spool.scan(nodeIdB32, xx);
+    if (jobs.length >= MANY_JOBS) manyPackets();
     for (const s of skipped) {
       ctx.log.error('job', [['XX', xx], ['Name', s.name]], s.reason, `Job ${xx}/${s.name}`);
       result.ok = false;
@@ -260,6 +263,9 @@ export interface PacketOptions extends TossOptions {
 
 /** File packets of a queue delivered at once (window.ts). */
 const TOSS_WINDOW = 8;
+
+/** A queue this long makes a toss say manyPackets() (reclaim.ts): the young-generation limit pays for node:v8's load. */
+const MANY_JOBS = 32;
 
 /**
  * Toss one queued packet. Failures are logged (never thrown, except for a
