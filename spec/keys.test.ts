@@ -20,6 +20,8 @@ import {
   x25519Pub,
 } from '../src/crypto/keys.js';
 import { requireNncp, runNncp } from './helpers/util.js';
+import { blake2b256 } from '../src/crypto/blake2b256.js';
+import { blake2b as nobleBlake2b } from '@noble/hashes/blake2.js';
 
 const hex = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -41,6 +43,17 @@ function nodeX25519(prv: Uint8Array, pub: Uint8Array) {
   const publicKey = crypto.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64u(pub) }, format: 'jwk' });
   return new Uint8Array(crypto.diffieHellman({ privateKey, publicKey }));
 }
+
+test('BLAKE2b-256 (blake2b256.ts) equals @noble/hashes at every length across the block boundaries', (t) => {
+  // Empty, one byte, 32 (ids), around one, two and three 128-byte blocks.
+  const lengths = [0, 1, 31, 32, 33, 64, 127, 128, 129, 200, 255, 256, 257, 383, 384, 385, 1000];
+  for (const n of lengths) {
+    const msg = new Uint8Array(crypto.randomBytes(n));
+    t.is(toHex(blake2b256(msg)), toHex(nobleBlake2b(msg, { dkLen: 32 })), `length ${n}`);
+  }
+  // hashlib: hashlib.blake2b(b'', digest_size=32)
+  t.is(toHex(blake2b256(new Uint8Array(0))), '0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8');
+});
 
 test('BLAKE2b-256 node id: hashlib vectors', (t) => {
   // python3 -c "import hashlib; print(hashlib.blake2b(bytes(range(32)), digest_size=32).hexdigest())"

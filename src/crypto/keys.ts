@@ -13,11 +13,10 @@
  * agreement are in ecc.ts. @noble/curves is the oracle in tests.
  */
 import { generateKeyPairSync, KeyObject } from 'node:crypto';
-import { blake2b } from '@noble/hashes/blake2.js';
+import { blake2b256 } from './blake2b256.js';
 import { base32Encode } from '../codec/base32.js';
 import { ed25519Public } from './ecc.js';
 import type { SelfNode } from '../config/types.js';
-import { NODE_ID_SIZE } from '../packet/header.js';
 
 const KEY_SIZE = 32;
 /** Go's ed25519.PrivateKey: seed ‖ public key. */
@@ -31,13 +30,13 @@ function checkLen(what: string, b: Uint8Array, n: number): void {
 /** BLAKE2b-256 of the Ed25519 public key: the node's 32-byte id. */
 export function nodeIdFromSignPub(signPub: Uint8Array): Uint8Array {
   checkLen('signing public key', signPub, KEY_SIZE);
-  return blake2b(signPub, { dkLen: NODE_ID_SIZE });
+  return blake2b256(signPub);
 }
 
 /** An area id is BLAKE2b-256 of the area's X25519 public key. */
 export function areaIdFromPub(pub: Uint8Array): Uint8Array {
   checkLen('area public key', pub, KEY_SIZE);
-  return blake2b(pub, { dkLen: NODE_ID_SIZE });
+  return blake2b256(pub);
 }
 
 // The per-packet operations live in ecc.ts (node:crypto); these names are kept for key handling.

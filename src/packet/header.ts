@@ -6,7 +6,7 @@
  * X25519 public key, Ed25519 signature over the preceding fields.
  * An area message's id is a hash of its encrypted header (areaMsgHash).
  */
-import { blake2b } from '@noble/hashes/blake2.js';
+import { blake2b256 } from '../crypto/blake2b256.js';
 import { base32Encode } from '../codec/base32.js';
 import { XdrReader, XdrWriter } from '../codec/xdr.js';
 import { PacketError } from '../errors.js';
@@ -122,5 +122,5 @@ export function decodeEncHeader(buf: Uint8Array, what = 'encrypted packet'): Enc
  * 172-byte encrypted header, the same on every node it reaches.
  */
 export function areaMsgHash(header: Uint8Array): string {
-  return base32Encode(blake2b(header, { dkLen: 32 }));
+  return base32Encode(blake2b256(header));
 }

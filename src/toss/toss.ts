@@ -35,7 +35,7 @@ import fs from 'node:fs';
 import { open } from 'node:fs/promises';
 import { nodeById } from '../config/types.js';
 import type { Context } from '../context.js';
-import { ConfigError, PigeonError } from '../errors.js';
+import { ConfigError, isMissing, PigeonError } from '../errors.js';
 import { iBytes } from '../format.js';
 import type { LogFields } from '../log/log.js';
 import { formatNice } from '../nice.js';
@@ -66,7 +66,8 @@ import { tossFreq } from './freq.js';
 import { killpoint } from '../killpoint.js';
 import { tossTrns } from './trns.js';
 import { TossWindow } from './window.js';
-import { pooled } from '../spool/atomic.js';
+import { listDir, pooled } from '../spool/atomic.js';
+import { isId } from '../spool/layout.js';
 import { manyPackets } from '../stream/reclaim.js';
 import { autoAck, plainTypeOf } from '../tx/ack.js';
 
@@ -157,9 +158,34 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Whether a queue has neither a packet to toss nor anything to sweep (a
+ * delivery record or spare in rx/delivery/). Such a queue is left without
+ * taking its lock: the toss cron runs all day over empty queues, and a lock
+ * costs it fs-ext's native addon and a lock file per node. A packet that
+ * lands after this look waits for the next toss, as one landing after the
+ * toss would. Any error but a missing directory says "not idle": the usual
+ * path then meets it and reports it.
+ */
+async function idleQueue(ctx: Context, nodeIdB32: string, xx: Queue): Promise<boolean> {
+  const names = async (dir: string): Promise<string[] | null> => {
+    try {
+      return await listDir(dir);
+    } catch (err) {
+      return isMissing(err) ? [] : null;
+    }
+  };
+  const queued = await names(ctx.spool.queueDir(nodeIdB32, xx));
+  if (queued === null || queued.some(isId)) return false;
+  if (xx !== 'rx') return true;
+  const records = await names(ctx.spool.deliveryDir(nodeIdB32));
+  return records !== null && records.length === 0;
+}
+
 /** Toss one queue of one node under its "toss" lock. */
 async function tossQueue(ctx: Context, nodeIdB32: string, xx: Queue, opts: TossOptions = {}): Promise<TossResult> {
   const result: TossResult = { ok: true, tossed: 0, failed: 0 };
+  if (await idleQueue(ctx, nodeIdB32, xx)) return result;
   let lock;
   try {
     lock = await ctx.spool.lock(nodeIdB32, 'toss');
