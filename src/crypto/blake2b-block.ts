@@ -20,6 +20,8 @@
  * oracle in spec/cfgenc.test.ts.
  */
 
+import { BLAKE2B_SIGMA } from './blake2b256.js';
+
 const IV = [
   0x6a09e667f3bcc908n, 0xbb67ae8584caa73bn, 0x3c6ef372fe94f82bn, 0xa54ff53a5f1d36f1n,
   0x510e527fade682d1n, 0x9b05688c2b3e6c1fn, 0x1f83d9abfb41bd6bn, 0x5be0cd19137e2179n,
@@ -27,19 +29,6 @@ const IV = [
 /** Parameter block word 0 for a 32-byte digest, no key, fanout 1, depth 1. */
 const PARAM0 = 0x01010020n;
 const MASK64 = (1n << 64n) - 1n;
-
-const SIGMA = [
-  [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
-  [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
-  [11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4],
-  [7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8],
-  [9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13],
-  [2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9],
-  [12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11],
-  [13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10],
-  [6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5],
-  [10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0],
-];
 
 // WebAssembly opcodes used below.
 const OP = {
@@ -155,7 +144,7 @@ function functionBody(kind: 'compress' | 'pair'): number[] {
     addInto(cc, d); xorRot(b, cc, 63);
   };
   for (let r = 0; r < 12; r++) {
-    const s = SIGMA[r % 10];
+    const s = BLAKE2B_SIGMA[r % 10];
     g(0, 4, 8, 12, s[0], s[1]);
     g(1, 5, 9, 13, s[2], s[3]);
     g(2, 6, 10, 14, s[4], s[5]);
