@@ -151,8 +151,13 @@ export interface SummaryRow {
 const sec = (x: number) => (x === Infinity ? 'unfinished' : x.toFixed(x < 1 ? 3 : 2));
 const cell = (xs: number[]) => `${sec(median(xs))} (${sec(Math.min(...xs))}–${sec(Math.max(...xs))})`;
 
-/** Whether a row meets its ratio (and, where measured, the RSS limit). */
-export function rowMet(r: SummaryRow): boolean {
+/**
+ * Whether a row meets its ratio (and, where measured, the RSS limit); null
+ * when it cannot be told: the other side's median is a run that did not
+ * finish (sp.ts), and a ratio to it would read 0.00 and "met".
+ */
+export function rowMet(r: SummaryRow): boolean | null {
+  if (!Number.isFinite(median(r.versus))) return null;
   return median(r.pigeon) / median(r.versus) <= r.target && (r.rssMB === undefined || r.rssMB < RSS_LIMIT_MB);
 }
 
@@ -168,13 +173,15 @@ export function summaryTable(all: SummaryRow[]): string {
     '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
-    const ratio = median(r.pigeon) / median(r.versus);
+    const met = rowMet(r);
+    const ratio = met === null ? '–' : (median(r.pigeon) / median(r.versus)).toFixed(2);
     out.push(
-      `| ${r.work} | ${r.mode} | ${cell(r.pigeon)} | ${r.versusName} | ${cell(r.versus)} | ${ratio.toFixed(2)} | ≤ ${r.target.toFixed(1)} | ${r.rssMB === undefined ? '–' : r.rssMB.toFixed(0)} | ${rowMet(r) ? 'yes' : '**no**'} |`,
+      `| ${r.work} | ${r.mode} | ${cell(r.pigeon)} | ${r.versusName} | ${cell(r.versus)} | ${ratio} | ≤ ${r.target.toFixed(1)} | ${r.rssMB === undefined ? '–' : r.rssMB.toFixed(0)} | ${met === null ? 'not measured: theirs did not finish' : met ? 'yes' : '**no**'} |`,
     );
   }
-  const met = rows.filter(rowMet).length;
-  out.push('', `${met} of ${rows.length} met.`);
+  const met = rows.filter((r) => rowMet(r) === true).length;
+  const unknown = rows.filter((r) => rowMet(r) === null).length;
+  out.push('', `${met} of ${rows.length} met${unknown > 0 ? ` (${unknown} not measured: the other side's median run did not finish)` : ''}.`);
   const floors = all.filter((r) => r.floor);
   if (floors.length > 0) {
     out.push(

@@ -41,3 +41,13 @@ test('floor rows print in a table of their own, with whether the floor is within
   t.regex(floors, /\| file, 256 MiB \| NNCPNOSYNC=1 \| 0\.100 \(0\.100–0\.100\) \| nncp-file \| 0\.500 \(0\.500–0\.500\) \| 0\.20 \| ≤ 0\.8 \| yes \|/);
   t.notRegex(summaryTable([row([1], [2], 0.8)]), /Floors:/);
 });
+
+test('a row whose other side did not finish (median Infinity) is neither met nor missed, and says so', (t) => {
+  const unfinished = row([6.3, 6.2, 7.2], [18.5, Infinity, Infinity], 0.7, 68);
+  t.is(rowMet(unfinished), null);
+  t.false(rowMet(row([Infinity, Infinity, 1], [1, 1, 1], 0.7))); // ours unfinished: missed
+  const table = summaryTable([unfinished, row([1], [2], 0.8)]);
+  t.regex(table, /\| unfinished \(18\.50–unfinished\) \| – \| ≤ 0\.7 \| 68 \| not measured: theirs did not finish \|/);
+  t.regex(table, /1 of 2 met \(1 not measured: the other side's median run did not finish\)\./);
+  t.notRegex(table, /0\.00/);
+});
