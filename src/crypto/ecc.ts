@@ -57,7 +57,7 @@ const xPub = (pub: Uint8Array): KeyObject => rawPub('X25519', pub);
  * key's mutex while it builds the JWK object, and a garbage collection
  * then can run the destructor of the generateKeyPairSync job that made the
  * key, which takes the same mutex: the process hangs for good
- * (spec/ecc.test.ts reproduces it). A DER export copies the bytes out first.
+ * (spec/perf-keys.test.ts reproduces it). A DER export copies the bytes out first.
  */
 
 /** Last 32 bytes of a key object's DER export: the raw public key. */
