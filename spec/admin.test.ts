@@ -158,6 +158,21 @@ test('rm -tmp and -lock need no node; -tmp -older leaves fresh files', async (t)
   await rmCase(t, { lock: true, olderSec: 999 * 86400 }, (rel) => rel.endsWith('.lock'));
 });
 
+test('rm without -older removes a file written in the millisecond it started (the mtime has a fraction of one more)', async (t) => {
+  const w = await world(t);
+  const now = Date.now();
+  const p = put(path.join(w.spool, 'tmp', 'nncp-just-now'), 'x');
+  const future = put(path.join(w.spool, 'tmp', 'nncp-later'), 'x');
+  fs.utimesSync(p, (now + 0.6) / 1000, (now + 0.6) / 1000); // same millisecond as `now`, 0.6 ms into it
+  fs.utimesSync(future, (now + 5) / 1000, (now + 5) / 1000); // 5 ms after: from the future, left alone
+  t.true(fs.statSync(p).mtimeMs > now, 'the file system keeps the fraction');
+  const { ctx } = await capturingContext(w.cfgPath);
+  const res = await rm(ctx, { tmp: true, now });
+  t.deepEqual(res.removed, [p]);
+  t.false(fs.existsSync(p));
+  t.true(fs.existsSync(future));
+});
+
 test('rm -pkt: the listed ids in rx/, tx/ (with hdr/) and seen/, whatever their age; -dryrun removes nothing', async (t) => {
   const w = await world(t);
   const s = richSpool(w);

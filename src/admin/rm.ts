@@ -138,9 +138,14 @@ class Remover {
     this.boundaryMs = (opts.olderSec ?? 0) * 1000;
   }
 
-  /** Modified less than -older ago (or in the future): leave it. */
+  /**
+   * Modified less than -older ago (or in the future): leave it. The mtime
+   * is taken to the millisecond, as `now` is (Date.now()): a file written
+   * in the millisecond rm started has a fraction of one more and would
+   * otherwise count as from the future, and be left even without -older.
+   */
   fresh(p: string, mtimeMs: number): boolean {
-    if (this.now - mtimeMs >= this.boundaryMs) return false;
+    if (this.now - Math.floor(mtimeMs) >= this.boundaryMs) return false;
     this.ctx.log.debug('rm-skip', [['File', p]], `File ${p}: too fresh, skipping`);
     return true;
   }
