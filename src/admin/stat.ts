@@ -98,9 +98,9 @@ export function judgeHeader(raw: Uint8Array): HeaderVerdict {
 export async function listQueue(ctx: Context, nodeIdB32: string, kind: QueueKind): Promise<QueueEntry[]> {
   const xx = queueOf(kind);
   const dir = ctx.spool.queueDir(nodeIdB32, xx);
-  const names: string[] = [];
+  let names: string[];
   try {
-    names.push(...(await listDir(dir)));
+    names = await listDir(dir);
   } catch {
     return [];
   }
