@@ -53,6 +53,15 @@ test('inOrderFrom puts what a window finished back in the order it was started, 
   t.deepEqual(list, ['z', 'a', 'b', 'c']);
 });
 
+test('inOrderFrom takes a medium of 300,000 packets (no spread arguments to overflow the stack)', (t) => {
+  const order = Array.from({ length: 300_000 }, (_, i) => `p${i}`);
+  const list = ['head', ...[...order].reverse()];
+  inOrderFrom(list, 1, order);
+  t.is(list.length, 300_001);
+  t.is(list[0], 'head');
+  t.deepEqual(list.slice(1), order);
+});
+
 test.serial('DirSyncGroup: callers during a running fsync share the next one, which starts after it ends', async (t) => {
   const dir = await tmpDir(t);
   const saved = process.env.NNCPNOSYNC;

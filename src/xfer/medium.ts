@@ -140,5 +140,5 @@ export async function inWindow<T>(items: readonly T[], width: number, work: (ite
 export function inOrderFrom(list: string[], from: number, order: readonly string[]): void {
   const rank = new Map(order.map((k, i) => [k, i]));
   const tail = list.splice(from).sort((a, b) => (rank.get(a) ?? 0) - (rank.get(b) ?? 0));
-  list.push(...tail);
+  for (const k of tail) list.push(k); // not push(...tail): spread arguments overflow the stack past some 100k items
 }
