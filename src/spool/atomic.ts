@@ -34,7 +34,7 @@
 import fs, { constants as C, promises as fsp } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
-import { errCode, quietly } from '../errors.js';
+import { errCode, isMissing, quietly } from '../errors.js';
 import { nativeModule } from '../native.js';
 
 /** True when fsync must be skipped: explicit noSync, or NNCPNOSYNC non-empty. */
@@ -160,6 +160,16 @@ export async function listDir(dir: string): Promise<string[]> {
   const names: string[] = [];
   for await (const ent of await pooled<fs.Dir>((cb) => fs.opendir(dir, cb))) names.push(ent.name);
   return names;
+}
+
+/** listDir(), or no names when `dir` does not exist; any other error is thrown. */
+export async function listDirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await listDir(dir);
+  } catch (err) {
+    if (isMissing(err)) return [];
+    throw err;
+  }
 }
 
 /**

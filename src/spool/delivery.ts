@@ -38,7 +38,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { listDir, overwriteSmall, pooled } from './atomic.js';
+import { listDir, listDirOrEmpty, overwriteSmall, pooled } from './atomic.js';
 import { INCOMING_TMP_PREFIX } from './layout.js';
 import { isId, type Spool } from './spool.js';
 import { isMissing } from '../errors.js';
@@ -232,13 +232,8 @@ export class SpareRecords {
 }
 
 /** The names in a node's rx/delivery/ (none when it does not exist). */
-async function deliveryNames(spool: Spool, nodeIdB32: string): Promise<string[]> {
-  try {
-    return await listDir(spool.deliveryDir(nodeIdB32));
-  } catch (err) {
-    if (isMissing(err)) return [];
-    throw err;
-  }
+function deliveryNames(spool: Spool, nodeIdB32: string): Promise<string[]> {
+  return listDirOrEmpty(spool.deliveryDir(nodeIdB32));
 }
 
 /** The spares a killed toss left behind (paths). */

@@ -14,7 +14,7 @@ import fs, { constants as C } from 'node:fs';
 import { base32Encode } from '../codec/base32.js';
 import { errorLine, isMissing } from '../errors.js';
 import { decodeEncHeader, ENC_HEADER_SIZE, type EncHeader } from '../packet/header.js';
-import { adoptFile, ensureDir, listDir, pooled, TmpFile, touchMarker, writeAtomic, type AdoptOptions, type TmpFileOptions } from './atomic.js';
+import { adoptFile, ensureDir, listDir, listDirOrEmpty, pooled, TmpFile, touchMarker, writeAtomic, type AdoptOptions, type TmpFileOptions } from './atomic.js';
 import { Trash, TRASH_MIN_BYTES } from './trash.js';
 import { isId, partialId, SpoolLayout, type PartialSuffix, type Queue } from './layout.js';
 import { lockDir, type LockContext, type SpoolLock } from './lock.js';
@@ -426,13 +426,7 @@ export class Spool extends SpoolLayout {
    * written first, and queueing takes no tx lock). Returns their ids.
    */
   async sweepAckMarks(nodeIdB32: string, minAgeMs = 60_000): Promise<string[]> {
-    let names: string[];
-    try {
-      names = await listDir(this.ackMarkDir(nodeIdB32));
-    } catch (err) {
-      if (isMissing(err)) return [];
-      throw err;
-    }
+    const names = await listDirOrEmpty(this.ackMarkDir(nodeIdB32));
     const gone: string[] = [];
     for (const name of names) {
       try {

@@ -35,7 +35,7 @@ import fs from 'node:fs';
 import { open } from 'node:fs/promises';
 import { nodeById } from '../config/types.js';
 import type { Context } from '../context.js';
-import { ConfigError, isMissing, PigeonError } from '../errors.js';
+import { ConfigError, PigeonError } from '../errors.js';
 import { iBytes } from '../format.js';
 import type { LogFields } from '../log/log.js';
 import { formatNice } from '../nice.js';
@@ -66,7 +66,7 @@ import { tossFreq } from './freq.js';
 import { killpoint } from '../killpoint.js';
 import { tossTrns } from './trns.js';
 import { TossWindow } from './window.js';
-import { listDir, pooled } from '../spool/atomic.js';
+import { listDirOrEmpty, pooled } from '../spool/atomic.js';
 import { isId } from '../spool/layout.js';
 import { manyPackets } from '../stream/reclaim.js';
 import { autoAck, plainTypeOf } from '../tx/ack.js';
@@ -168,13 +168,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * path then meets it and reports it.
  */
 async function idleQueue(ctx: Context, nodeIdB32: string, xx: Queue): Promise<boolean> {
-  const names = async (dir: string): Promise<string[] | null> => {
-    try {
-      return await listDir(dir);
-    } catch (err) {
-      return isMissing(err) ? [] : null;
-    }
-  };
+  const names = (dir: string): Promise<string[] | null> => listDirOrEmpty(dir).catch(() => null);
   const queued = await names(ctx.spool.queueDir(nodeIdB32, xx));
   if (queued === null || queued.some(isId)) return false;
   if (xx !== 'rx') return true;
