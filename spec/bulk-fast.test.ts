@@ -184,6 +184,28 @@ test('odd chunk sizes, tiny and empty inputs round-trip; input shorter than a ch
   }
 });
 
+test('the decoder hands out whole MiB pieces, and a frame ending exactly where a piece fills is not taken for a cut frame', async (t) => {
+  // Each of these frames regenerates a whole number of MiB, so the decoder's 1 MiB output
+  // fills exactly at a frame's end; the next call, with no input left, moves nothing.
+  const one = randomBytes(3 * MiB);
+  const two = textData(2 * MiB, 7);
+  const z = Buffer.concat([await compressAll(one), await compressAll(two), await compressAll(one)]);
+  t.is(frames(z).length, 3);
+  const data = Buffer.concat([one, two, one]);
+  for (const piece of [100_000, 1 * MiB, 2 * MiB + 256, z.length]) {
+    const sizes: number[] = [];
+    const out: Buffer[] = [];
+    for await (const c of zstdDecompress(chunked(z, piece))) {
+      sizes.push(c.length);
+      out.push(Buffer.from(c));
+    }
+    t.true(Buffer.concat(out).equals(data), `input pieces of ${piece}`);
+    t.true(sizes.every((s) => s === 1 * MiB), `input pieces of ${piece}: ${sizes.join(' ')}`);
+  }
+  // A cut frame is still one.
+  await t.throwsAsync(decodeStream(z.subarray(0, z.length - 1000)), { message: /middle of a zstd frame/ });
+});
+
 // ---- interop: the default thresholds, through the CLI ----
 
 const ENV = { NNCPNOSYNC: '1' };
