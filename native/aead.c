@@ -406,13 +406,13 @@ static napi_value js_link_fd(napi_env env, napi_callback_info info) {
 }
 
 /*
- * pipe(size): a pipe to feed a child's stdin from the thread pool: both ends
- * close-on-exec (the child gets the read end through its stdio, never the
- * write end, so it sees the end of input when we close ours) and blocking,
- * so that a write on the thread pool waits for the reader instead of
- * failing with EAGAIN. The capacity is raised to `size` where the kernel
- * allows it (F_SETPIPE_SZ, Linux; best effort: the default 64 KiB pipe
- * still works, with more wake-ups). Returns [readFd, writeFd], or the errno.
+ * pipe(size): a pipe for a child's stdin, both ends close-on-exec (the child
+ * gets the read end through its stdio, never the write end, so it sees the
+ * end of its input when we close ours), its capacity raised to `size` where
+ * the kernel allows it (F_SETPIPE_SZ, Linux; best effort: the default
+ * 64 KiB pipe still works, with more wake-ups). Node cannot make a pipe of
+ * a chosen size, nor change one's size. Returns [readFd, writeFd], or the
+ * errno.
  */
 static napi_value js_pipe(napi_env env, napi_callback_info info) {
   size_t argc = 1;

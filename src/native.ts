@@ -27,7 +27,7 @@ export interface NativeModule {
   pwriteAll(fd: number, buf: Uint8Array, position: number, piece: number, writeback: boolean, cb: (errno: number, written: number) => void): void;
   /** A new name `dst` for the very file open as `fd` (Linux linkat); 0, or the errno. */
   linkFd(fd: number, dst: string): number;
-  /** A blocking, close-on-exec pipe of about `size` bytes (Linux, best effort): [readFd, writeFd], or the errno. */
+  /** A close-on-exec pipe of about `size` bytes (Linux, best effort): [readFd, writeFd], or the errno. */
   pipe(size: number): [number, number] | number;
 }
 

@@ -41,6 +41,31 @@ export function feedCases(test: TestFn, label: string): void {
     }
   });
 
+  test(`${label}: a handle that reads slowly still gets every byte, in order`, async (t) => {
+    const data = randomBytes(6 * MiB + 5);
+    const pulled = { n: 0 };
+    // The pipe fills while the handle sleeps: the rest of each piece waits for room.
+    const r = await runHandle(['sh', '-c', 'sleep 0.3; sha256sum'], { PATH: process.env.PATH }, source(data, 3 * MiB, pulled));
+    t.is(r.error, undefined, String(r.error));
+    t.is(r.output.toString().split(' ')[0], createHash('sha256').update(data).digest('hex'));
+  });
+
+  test(`${label}: handles that never read hold no thread-pool thread; stopping the toss ends them`, async (t) => {
+    // More such handles than libuv's thread pool has threads (4): were each write waiting on a
+    // thread, the file read below could not run until they were stopped.
+    const stop = new AbortController();
+    const runs = Array.from({ length: 6 }, () => runHandle(['sleep', '30'], { PATH: process.env.PATH }, source(randomBytes(4 * MiB), MiB, { n: 0 }), stop.signal));
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    const { readFile } = await import('node:fs/promises');
+    await readFile(new URL(import.meta.url));
+    const took = Date.now() - t0;
+    stop.abort();
+    const results = await Promise.all(runs);
+    t.true(took < 2000, `a file read took ${took} ms while the handles sat`);
+    for (const r of results) t.true(r.killed);
+  });
+
   test(`${label}: a handle that stops reading succeeds once the whole input was read`, async (t) => {
     const data = randomBytes(4 * MiB);
     const pulled = { n: 0 };

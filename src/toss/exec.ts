@@ -28,7 +28,8 @@
  * consistency).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, close as fsClose, closeSync, constants as FS, write as fsWrite } from 'node:fs';
+import { accessSync, closeSync, constants as FS, write as fsWrite } from 'node:fs';
+import { Socket } from 'node:net';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { errorLine, PacketError } from '../errors.js';
@@ -272,11 +273,11 @@ const PIPE_SIZE = 1 << 20;
 
 /**
  * A pipe for the handle's stdin from the addon, or null (no addon: Node's
- * own pipe is used). Node's pipe is non-blocking and written on the main
- * thread, which then spends its time copying the body into the kernel
- * (some 0.12 s of 0.6 for a 256 MiB exec packet); a blocking pipe is
- * written on the thread pool while the main thread decompresses the next
- * piece, and 1 MiB of capacity wakes the handle a sixteenth as often.
+ * own pipe is used). Node writes its pipe from the main thread, which then
+ * spends its time copying the body into the kernel (some 0.12 s of 0.6 for
+ * a 256 MiB exec packet); this one is written on the thread pool while the
+ * main thread decompresses the next piece (fdFeed), and 1 MiB of capacity
+ * wakes the handle a sixteenth as often.
  */
 function ownPipe(): [number, number] | null {
   const fds = nativeModule()?.pipe?.(PIPE_SIZE);
@@ -295,33 +296,55 @@ interface Feed {
   destroy(): void;
 }
 
-/** The write end of the addon's blocking pipe, written with write(2) on the thread pool. */
+/**
+ * The write end of the addon's pipe. Node holds it as a socket, which makes
+ * it non-blocking; each piece is first written with write(2) on the thread
+ * pool, and what the pipe has no room for (the handle reads slower than we
+ * decrypt) goes through the socket, whose write the event loop finishes as
+ * the handle reads. So no thread-pool thread ever waits on a handle: one
+ * that never reads holds only its own toss, as with Node's pipe.
+ */
 function fdFeed(fd: number): Feed {
-  let gone = false;
-  let open = true;
-  const close = () => {
-    if (!open) return;
-    open = false;
-    fsClose(fd, () => {});
+  const socket = new Socket({ fd, readable: false, writable: true });
+  // Set at once, never through an event alone: after it the fd may already be closed (and its number reused).
+  let dead = false;
+  const die = () => {
+    if (dead) return;
+    dead = true;
+    socket.destroy();
   };
+  socket.on('error', die); // EPIPE: the handle stopped reading
+  socket.on('close', () => (dead = true));
   return {
-    gone: () => gone,
+    gone: () => dead,
     write: (chunk) =>
       new Promise((resolve) => {
-        const from = (off: number) =>
+        const from = (off: number): void => {
+          if (dead) return resolve();
           fsWrite(fd, chunk, off, chunk.length - off, null, (err, n) => {
-            if (err && (err.code === 'EINTR' || err.code === 'EAGAIN')) return from(off);
+            if (err?.code === 'EINTR') return from(off);
+            if (err?.code === 'EAGAIN') {
+              // The pipe is full: the event loop finishes this piece as the handle reads.
+              socket.write(chunk.subarray(off), (e) => {
+                if (e) die();
+                resolve();
+              });
+              return;
+            }
             if (err) {
-              gone = true; // EPIPE, or the pipe is otherwise unusable: the handle sees no more
+              die(); // EPIPE: the handle closed its end
               return resolve();
             }
             if (off + n < chunk.length) return from(off + n);
             resolve();
           });
+        };
         from(0);
       }),
-    end: close,
-    destroy: close,
+    end: () => {
+      if (!dead) socket.end();
+    },
+    destroy: die,
   };
 }
 
